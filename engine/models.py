@@ -1,0 +1,167 @@
+"""Load reward models and causal LMs from the hub, a local folder or an embedded GGUF package."""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification,
+                          AutoTokenizer)
+
+from .gguf import ModelLoadError, converted_dir
+from .registry import CAUSAL_LM, REGISTRY, ModelSpec
+
+MODES = ("reward", "logprob")
+QUANTIZATIONS = ("none", "8bit", "4bit")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass
+class LoadedModel:
+    spec: ModelSpec
+    mode: str  # "reward": scalar head; "logprob": next-token log-probabilities
+    model: torch.nn.Module
+    tokenizer: object
+    revision: str  # exact weights: hub commit, package version or file hash
+    tokenizer_hash: str
+    head_status: str  # "trained", "untrained (random, seed N)" or "n/a" for log-prob mode
+    dtype: str
+    quantization: str
+    device: str
+    weights_path: str  # where the weights were read from
+    load_seconds: float
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one forward pass at a time
+
+    @property
+    def backbone(self) -> torch.nn.Module:
+        return getattr(self.model, self.model.base_model_prefix)
+
+    @property
+    def head(self) -> torch.nn.Module:
+        """Maps final hidden states to scores (reward head) or logits (LM head)."""
+        if self.mode == "logprob":
+            return self.model.get_output_embeddings()
+        reader = self.spec.score_reader
+        for name in (reader if reader not in ("logits0",) else "score", "score", "classifier", "v_head"):
+            if hasattr(self.model, name):
+                return getattr(self.model, name)
+        raise ModelLoadError(f"Cannot find the reward head of {self.spec.alias} (score_reader={reader!r}).")
+
+    @property
+    def vocab_size(self) -> int:
+        return min(len(self.tokenizer), self.model.get_input_embeddings().num_embeddings)
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    if dtype == "auto":
+        # fp32 is fastest on CPUs without bf16 units; bf16 is the norm for reward models on GPU.
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"Unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}.")
+    return getattr(torch, dtype)
+
+
+def tokenizer_hash(tokenizer) -> str:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _quantization_config(quantization: str, dtype: torch.dtype):
+    if quantization == "none":
+        return None
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"Unknown quantisation {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}.")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as exc:
+        raise ModelLoadError("4/8-bit loading needs bitsandbytes: pip install bitsandbytes") from exc
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
+                              bnb_4bit_use_double_quant=True)
+
+
+def _weights_location(spec: ModelSpec, home) -> tuple[str, str | None, dict]:
+    """(path or hub id, revision if already known, extra from_pretrained kwargs)."""
+    if spec.source.startswith(("gguf-package:", "gguf-file:")):
+        path, revision = converted_dir(spec, home)
+        return str(path), revision, {}
+    if Path(spec.source).is_dir():
+        config = Path(spec.source) / "config.json"
+        digest = hashlib.sha256(config.read_bytes()).hexdigest()[:12] if config.exists() else "noconfig"
+        return spec.source, f"local:{digest}", {}
+    return spec.source, None, {"revision": spec.revision}
+
+
+def _explain_failure(spec: ModelSpec, exc: Exception) -> ModelLoadError:
+    offline = os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True")
+    tried = [
+        f"registry alias (known: {', '.join(sorted(REGISTRY))})",
+        f"local folder {spec.source!r} (not found)" if not Path(spec.source).exists() else f"local folder {spec.source!r}",
+        f"Hugging Face hub id {spec.source!r}" + (" (HF_HUB_OFFLINE is set)" if offline else ""),
+    ]
+    return ModelLoadError(
+        f"Could not load model {spec.alias!r}. Tried: " + "; ".join(tried) + f". Last error: {type(exc).__name__}: "
+        + str(exc).splitlines()[0][:300]
+    )
+
+
+def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", quantization: str = "none",
+               device: str | None = None, home=None, head_seed: int = 0) -> LoadedModel:
+    """Load `spec` as a reward model ("reward") or a causal LM ("logprob").
+
+    A causal LM loaded in reward mode gets a one-label sequence-classification head; when the
+    checkpoint has no trained head the head is random (seeded) and reported as untrained.
+    """
+    mode = mode or ("logprob" if spec.kind == CAUSAL_LM else "reward")
+    if mode not in MODES:
+        raise ValueError(f"Unknown mode {mode!r}; choose reward or logprob.")
+    device = device or default_device()
+    torch_dtype = resolve_dtype(dtype, device)
+    started = time.perf_counter()
+    try:
+        location, revision, kwargs = _weights_location(spec, home)
+        kwargs["trust_remote_code"] = spec.trust_remote_code
+        tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+        config = AutoConfig.from_pretrained(location, **kwargs)
+    except ModelLoadError:
+        raise
+    except (OSError, ValueError, EnvironmentError) as exc:
+        raise _explain_failure(spec, exc) from exc
+    revision = revision or getattr(config, "_commit_hash", None) or spec.revision or "unknown"
+    quant_config = _quantization_config(quantization, torch_dtype)
+    load_kwargs = dict(kwargs, dtype=torch_dtype, quantization_config=quant_config)
+    if quant_config is not None and device.startswith("cuda"):
+        load_kwargs["device_map"] = {"": device}
+    if mode == "reward":
+        if config.pad_token_id is None and tokenizer.pad_token_id is not None:
+            config.pad_token_id = tokenizer.pad_token_id
+        torch.manual_seed(head_seed)  # a missing head is initialised reproducibly
+        config.num_labels = 1  # a reward is one scalar; a checkpoint's trained 1-label head loads as is
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            location, config=config, output_loading_info=True, **load_kwargs)
+        head_missing = any(k.split(".")[0] in ("score", "classifier", "v_head") for k in info.get("missing_keys", []))
+        head_status = f"untrained (random, seed {head_seed})" if head_missing else "trained"
+    else:
+        model = AutoModelForCausalLM.from_pretrained(location, config=config, **load_kwargs)
+        head_status = "n/a"
+    if quant_config is None:
+        model.to(device)
+    model.eval().requires_grad_(False)
+    return LoadedModel(
+        spec=spec, mode=mode, model=model, tokenizer=tokenizer, revision=revision,
+        tokenizer_hash=tokenizer_hash(tokenizer), head_status=head_status,
+        dtype=str(torch_dtype).replace("torch.", ""), quantization=quantization, device=device,
+        weights_path=location, load_seconds=time.perf_counter() - started,
+    )

