@@ -156,6 +156,38 @@ class Cache:
             raise
         return run_id
 
+    def save_runs(self, runs: list[tuple[dict, pd.DataFrame]], replace_run_ids: list[str] | tuple = ()) -> list[str]:
+        """Write several complete runs (status `done`) and delete `replace_run_ids`, in one transaction:
+        either all of it lands or none of it (an import is never half done)."""
+        rows, frames = [], []
+        for meta, scores in runs:
+            frame = _score_frame(scores)
+            row = _run_row(meta)
+            row.update(status="done", n_scores=len(frame), finished_at=row["created_at"])
+            rows.append(row)
+            frames.append(frame.assign(run_id=row["run_id"]))
+        if not rows and not replace_run_ids:
+            return []
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for run_id in replace_run_ids:
+                    con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
+                    con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+                if rows:
+                    con.executemany(
+                        f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
+                        [[row[c] for c in RUN_COLUMNS] for row in rows],
+                    )
+                    con.register("new_scores", pd.concat(frames, ignore_index=True))
+                    con.execute(f"INSERT INTO scores SELECT run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores")
+                    con.unregister("new_scores")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return [row["run_id"] for row in rows]
+
     def delete_run(self, run_id: str) -> bool:
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
@@ -236,6 +268,17 @@ def rank_scores(df: pd.DataFrame) -> pd.DataFrame:
     out = df.sort_values(["score", tiebreak], ascending=[False, True], kind="mergesort").reset_index(drop=True)
     out.insert(len(out.columns), "rank", range(1, len(out) + 1))
     return out
+
+
+def _run_row(meta: dict) -> dict:
+    """A full `runs` row from `meta` for `save_runs` (the same defaults as `start_run`)."""
+    row = {c: None for c in RUN_COLUMNS}
+    row.update({k: v for k, v in meta.items() if k in row})
+    row.update(run_id=meta.get("run_id") or uuid.uuid4().hex[:16], status="running", pid=os.getpid(), created_at=_now())
+    row["source"] = row["source"] or "computed"
+    if isinstance(row["params"], dict):
+        row["params"] = json.dumps(row["params"], sort_keys=True, default=str)
+    return row
 
 
 def _score_frame(scores: pd.DataFrame) -> pd.DataFrame:

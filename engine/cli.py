@@ -8,6 +8,7 @@ import sys
 # Each module defines register(subparsers) which adds its commands and sets `func` on them.
 COMMAND_MODULES = [
     "engine.cli_search",     # search, runs, export
+    "engine.cli_analysis",   # import, analyze
 ]
 
 

@@ -80,10 +80,9 @@ def to_words(scores: pd.DataFrame, policy: str = DEFAULT_VARIANT_POLICY, by: tup
         frame["n_variants"] = frame.groupby(group, dropna=False, sort=False)["word"].transform("size")
         out = frame[[*keys, "word", "score", "n_variants", "text"]].reset_index(drop=True)
     else:
-        # Sort so the first row of each group is its best variant (stable on text for ties).
-        frame = frame.sort_values(["score", "text"], ascending=[False, True], kind="mergesort")
-        grouped = frame.groupby(group, dropna=False, sort=False)
-        out = grouped.agg(score=("score", policy), n_variants=("score", "size"), text=("text", "first")).reset_index()
+        grouped = frame.groupby(group, dropna=False, sort=False)  # keeps the input's order of rankings
+        out = grouped.agg(score=("score", policy), n_variants=("score", "size")).reset_index()
+        out["text"] = frame.loc[grouped["score"].idxmax(), "text"].to_numpy()  # best variant (first on ties)
     out["variant_policy"] = policy
     out.attrs["variant_policy"] = policy
     return out

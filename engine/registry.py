@@ -5,7 +5,7 @@ any model library.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 REWARD_MODEL = "reward_model"
@@ -25,7 +25,6 @@ class ModelSpec:
     trust_remote_code: bool = False  # only ever True when a user asks for it for this model
     gguf_file: str | None = None  # file name inside a GGUF package
     notes: str = ""  # shown in the UI next to the model
-    extra: dict = field(default_factory=dict)  # quirk flags read by engine.models
 
 
 def _embedded(alias, package, family, variant, gguf_file, template, notes):

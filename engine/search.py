@@ -18,7 +18,6 @@ from .models import LoadedModel
 from .shared_prefix import encode_prefix, run_suffixes, shared_prefix
 from .templates import Framing
 
-SCORER_VERSION = "1"  # bump when a change alters any score, so old cache entries are not served
 VOCAB_FILTERS = ("all", "alpha")
 Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
@@ -35,14 +34,15 @@ def decode_tokens(tokenizer, token_ids: Sequence[int]) -> list[str]:
 
 
 def vocab_candidates(tokenizer, vocab_size: int, vocab_filter: str = "all") -> list[int]:
-    """Token ids to score. "all": every id; "alpha": tokens that decode to one ASCII alphabetic word."""
+    """Token ids to score. "all": every id; "alpha": word-initial tokens, i.e. a space followed by
+    ASCII letters only (" love", not the fragment "instein"): about 31k of SmolLM2's 49k."""
     ids = list(range(vocab_size))
     if vocab_filter == "all":
         return ids
     if vocab_filter != "alpha":
         raise ValueError(f"Unknown vocabulary filter {vocab_filter!r}; choose one of {', '.join(VOCAB_FILTERS)}.")
     texts = decode_tokens(tokenizer, ids)
-    return [i for i, t in zip(ids, texts) if t.strip().isascii() and t.strip().isalpha()]
+    return [i for i, t in zip(ids, texts) if t.startswith(" ") and t[1:].isascii() and t[1:].isalpha()]
 
 
 def auto_batch_size(lm: LoadedModel, suffix_len: int, with_logits: bool = False) -> int:
