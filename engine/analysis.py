@@ -238,25 +238,30 @@ def mixed_model(
 
     if n_groups < 2:
         return failed(f"needs at least 2 models for a random intercept per model; found {n_groups}")
-    if len(data) <= 2 * (2 ** len(factors)):
-        return failed(f"too few observations ({len(data)}) for {2 ** len(factors)} fixed effects")
-    with warnings.catch_warnings(record=True) as caught:
+    n_fixed = int(np.prod([len(levels[f]) for f in factors])) if factors else 1  # full factorial
+    if len(data) <= 2 * n_fixed:
+        return failed(f"too few observations ({len(data)}) for {n_fixed} fixed effects")
+    model = smf.mixedlm(formula, data, groups=data["model_id"])
+    result, caught, notes = _fit_mixed(model)
+    if result is None:
+        return failed("; ".join(notes))
+    with warnings.catch_warnings(record=True) as more:
         warnings.simplefilter("always")
         try:
-            result = smf.mixedlm(formula, data, groups=data["model_id"]).fit(reml=True)
-        except Exception as exc:  # singular design, failed optimisation: report, never crash
-            return failed(f"fit failed: {type(exc).__name__}: {exc}")
-    conf = result.conf_int()
-    table = pd.DataFrame({
-        "term": result.params.index,
-        "coef": result.params.to_numpy(),
-        "std_err": result.bse.reindex(result.params.index).to_numpy(),
-        "z": result.tvalues.reindex(result.params.index).to_numpy(),
-        "p_value": result.pvalues.reindex(result.params.index).to_numpy(),
-        "ci_low": conf[0].reindex(result.params.index).to_numpy(),
-        "ci_high": conf[1].reindex(result.params.index).to_numpy(),
-    })
-    notes = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+            terms = result.params.index
+            conf = result.conf_int()
+            table = pd.DataFrame({
+                "term": terms,
+                "coef": result.params.to_numpy(),
+                "std_err": result.bse.reindex(terms).to_numpy(),
+                "z": result.tvalues.reindex(terms).to_numpy(),
+                "p_value": result.pvalues.reindex(terms).to_numpy(),
+                "ci_low": conf[0].reindex(terms).to_numpy(),
+                "ci_high": conf[1].reindex(terms).to_numpy(),
+            })
+        except Exception as exc:
+            return failed("; ".join([*notes, f"standard errors unavailable: {type(exc).__name__}: {exc}"]))
+    notes += list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in [*caught, *more]))
     if n_groups < 5:
         notes.append(f"only {n_groups} models: the random-intercept variance is poorly estimated")
     table["converged"] = bool(result.converged)
@@ -265,6 +270,39 @@ def mixed_model(
     table["formula"] = formula
     table["note"] = "; ".join(notes)
     return table[MIXED_COLUMNS]
+
+
+# Optimisers tried in turn. statsmodels' default (bfgs, then lbfgs) can stop at a random-intercept
+# variance of exactly 0, where its fixed effects and standard errors are garbage (an intercept of 0,
+# SEs of 1e7); the derivative-free ones handle that boundary and then agree with OLS, as they should.
+_MIXED_OPTIMIZERS = (("default", {}), ("powell", {"method": "powell"}), ("nelder-mead", {"method": "nm", "maxiter": 20000}))
+
+
+def _fit_mixed(model):
+    """(result or None, warnings of the accepted fit, notes). Accepts the first healthy fit."""
+    notes, fallback = [], None
+    for label, kwargs in _MIXED_OPTIMIZERS:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = model.fit(reml=True, **kwargs)
+                finite = bool(np.all(np.isfinite(result.fe_params))
+                              and np.all(np.isfinite(np.asarray(result.bse)[:model.k_fe])))
+                group_var = float(np.asarray(result.cov_re)[0, 0])
+            except Exception as exc:  # singular design, failed optimisation: report, never crash
+                notes.append(f"{label} optimiser failed: {type(exc).__name__}: {exc}")
+                continue
+        if result.converged and finite and group_var > 0:
+            if label != "default":
+                notes.append(f"fitted with the {label} optimiser (the default one did not give a usable fit)")
+            return result, caught, notes
+        problem = "did not converge" if not result.converged else ("singular random-effects covariance" if group_var <= 0 else "non-finite estimates")
+        notes.append(f"{label} optimiser: {problem}")
+        fallback = fallback or (result, caught)
+    if fallback is None:
+        return None, [], notes
+    notes.append("no optimiser gave a usable fit: treat these estimates as unreliable")
+    return fallback[0], fallback[1], notes
 
 
 # ---- agreement between models ---------------------------------------------------------------------
@@ -373,7 +411,7 @@ def analyze_words(
     if word_scope not in ("lexicon", "all"):
         raise ValueError("word_scope must be 'lexicon' or 'all'.")
     if words.empty:
-        raise ValueError("There are no scores to analyse.")
+        raise ValueError(f"No scored reply matches a word of lexicon {lexicon.name!r} (or no run has scores).")
     policy = str(words["variant_policy"].iloc[0]) if "variant_policy" in words else DEFAULT_VARIANT_POLICY
     notes: list[str] = []
     labelled = attach_categories(words, lexicon, keep_unmatched=(word_scope == "all"))
@@ -391,7 +429,8 @@ def analyze_words(
         summary = compare_families(medians, chosen, seed=seed, resamples=resamples)
         mixed = mixed_model(medians, chosen)
     else:
-        notes.append(f"family comparison skipped: it needs two families, found {len(present)} ({', '.join(map(str, present))})")
+        notes.append(f"family comparison skipped: it needs two families, found {len(present)} "
+                     f"({', '.join(map(str, present))}); pick two with --families A B")
     if medians["framing"].isna().any():
         notes.append("prompts without a framing are left out of the family comparison and the mixed model")
 

@@ -7,8 +7,6 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__
-from .analysis import (FAMILY_TEST_DOC, MIXED_DOC, TAU_DOC, analysis_metadata, analyze_words, load_words,
-                       select_runs)
 from .cache import Cache
 from .export import write_table
 from .importer import LAYOUTS, SCORE_KINDS, import_scores
@@ -81,6 +79,8 @@ def cmd_import(args) -> int:
 
 
 def cmd_analyze(args) -> int:
+    from .analysis import analysis_metadata, analyze_words, load_words, select_runs  # scipy/statsmodels: slow import
+
     if args.resamples < 1 or args.top_k < 1:
         raise ValueError("--resamples and --top-k must be at least 1.")
     cache = Cache(args.home)
@@ -113,6 +113,8 @@ def cmd_analyze(args) -> int:
 
 
 def _write_outputs(result, out: Path, meta: dict, args) -> list[Path]:
+    from .analysis import FAMILY_TEST_DOC, MIXED_DOC, TAU_DOC
+
     tables = {
         "median_ranks": (result.medians, {}),
         "word_ranks": (result.word_ranks, {}),

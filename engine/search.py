@@ -136,6 +136,12 @@ def _logprob_reader(lm: LoadedModel):
     return read
 
 
+def vocab_suffixes(framing: Framing, token_ids: Sequence[int]) -> list[list[int]]:
+    """Each candidate's ids after the prompt: the token id itself, then the turn's closing ids."""
+    closing = list(framing.closing_ids)
+    return [[int(t), *closing] for t in token_ids]
+
+
 def score_vocabulary(lm: LoadedModel, framing: Framing, token_ids: Sequence[int], batch_size: int | None = None,
                      progress: Progress | None = None, cancel: Cancel | None = None) -> pd.DataFrame:
     """Score each token id as the entire reply. Ids go in as ids: never decoded and re-tokenised."""
@@ -150,8 +156,7 @@ def score_vocabulary(lm: LoadedModel, framing: Framing, token_ids: Sequence[int]
             progress(len(token_ids), len(token_ids))
         return pd.DataFrame({"token_id": token_ids, "text": texts, "score": scores,
                              "first_token_score": scores, "n_tokens": 1})
-    closing = list(framing.closing_ids)
-    suffixes = [[t, *closing] for t in token_ids]
+    suffixes = vocab_suffixes(framing, token_ids)
     scores = _batched(lm, suffixes, list(framing.prefix_ids), _reward_reader(lm), batch_size, progress, cancel)
     return pd.DataFrame({"token_id": token_ids, "text": texts, "score": np.asarray(scores, dtype=np.float64),
                          "first_token_score": math.nan, "n_tokens": 1})

@@ -1,0 +1,99 @@
+"""DuckDB cache: migrations, crash safety, and requests answered from the cache."""
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+from engine.cache import Cache
+from engine.config import SearchConfig
+from engine.migrations import MIGRATIONS
+from engine.runner import Runner
+
+SCORES = pd.DataFrame({"token_id": [5, 6, 7], "text": [" a", " b", " c"], "score": [0.1, 0.9, 0.5]})
+
+
+def test_migrations_are_numbered_in_order_and_applied_once(valuescope_home):
+    versions = [v for v, _, _ in MIGRATIONS]
+    assert versions == list(range(1, len(versions) + 1))
+    cache = Cache()
+    Cache()  # a second open must not re-apply anything
+    assert cache.schema_version() == versions[-1]
+    with cache.connect() as con:
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(versions)
+
+
+def test_scores_are_ranked_best_first():
+    cache = Cache()
+    run_id = cache.save_run({"request_key": "k", "model_id": "m"}, SCORES)
+    ranked = cache.scores(run_id)
+    assert list(ranked["text"]) == [" b", " c", " a"]
+    assert list(ranked["rank"]) == [1, 2, 3]
+
+
+def test_failure_during_write_leaves_no_served_run(monkeypatch):
+    cache = Cache()
+    bad = SCORES.assign(score=["0.1", None, "x"])  # not numbers: refused inside the transaction
+    with pytest.raises(ValueError):
+        cache.save_run({"request_key": "k", "model_id": "m"}, bad)
+    assert cache.find_done("k") is None
+    runs = cache.list_runs()
+    assert list(runs["status"]) == ["failed"]
+    with cache.connect() as con:
+        assert con.execute("SELECT count(*) FROM scores").fetchone()[0] == 0
+
+
+def test_process_killed_mid_write_leaves_no_served_run(valuescope_home):
+    """A process dies (os._exit, no cleanup) after inserting scores but before committing."""
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(__import__('pathlib').Path(__file__).resolve().parents[1])!r})
+        import duckdb
+        import pandas as pd
+        from engine.cache import Cache
+        c = Cache({str(valuescope_home)!r})
+        run_id = c.start_run({{"request_key": "k", "model_id": "m"}})
+        real_connect = duckdb.connect
+        class DiesBeforeMarkingDone:
+            def __init__(self, con): self.con = con
+            def execute(self, sql, *args):
+                if sql.startswith("UPDATE runs SET"):  # scores are inserted; the commit never comes
+                    os._exit(9)
+                return self.con.execute(sql, *args)
+            def __getattr__(self, name): return getattr(self.con, name)
+        duckdb.connect = lambda *a, **k: DiesBeforeMarkingDone(real_connect(*a, **k))
+        c.finish_run(run_id, pd.DataFrame({{"token_id": [1, 2], "text": ["a", "b"], "score": [1.0, 2.0]}}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stderr
+    cache = Cache(valuescope_home)
+    assert cache.find_done("k") is None
+    runs = cache.list_runs()
+    assert list(runs["status"]) == ["interrupted"]  # `running`, but its process is gone
+    with cache.connect() as con:
+        assert con.execute("SELECT count(*) FROM scores").fetchone()[0] == 0
+    with pytest.raises(KeyError, match="not done"):
+        cache.scores(runs["run_id"][0])
+
+
+def test_repeated_request_is_served_from_cache_without_loading_the_model(tiny_llama_dir):
+    loads = []
+
+    def loader(spec, mode, dtype, quantization, device, head_seed):
+        from engine.models import load_model
+
+        loads.append(spec.alias)
+        return load_model(spec, mode=mode, dtype=dtype, quantization=quantization, device="cpu", head_seed=head_seed)
+
+    config = SearchConfig(model=str(tiny_llama_dir), mode="reward")
+    first = Runner(model_loader=loader).run(config, "What is the best thing ever?")
+    second = Runner(model_loader=loader).run(config, "What is the best thing ever?")
+    assert not first.from_cache and second.from_cache
+    assert len(loads) == 1
+    assert first.run["run_id"] == second.run["run_id"]
+    pd.testing.assert_frame_equal(first.scores, second.scores)
+    assert first.run["head_status"].startswith("untrained") and first.run["template"] == "chat"
+    # a different prompt is a different request
+    third = Runner(model_loader=loader).run(config, "What is the worst thing ever?")
+    assert not third.from_cache and third.run["run_id"] != first.run["run_id"]
