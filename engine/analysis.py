@@ -40,7 +40,7 @@ from statsmodels.stats.meta_analysis import effectsize_smd
 from statsmodels.stats.multitest import multipletests
 
 from .lexicons import Lexicon
-from .normalize import DEFAULT_VARIANT_POLICY, NORMALIZATION, VARIANT_POLICY_DOC, to_words
+from .normalize import DEFAULT_VARIANT_POLICY, NORMALIZATION, VARIANT_POLICY_DOC, normalize_token, to_words
 from .prompts import BATTERY, FRAMINGS
 
 RANK_DOC = "rank 1 = best (highest score) among the matched words of one (model, prompt); ties get their average rank"
@@ -319,7 +319,8 @@ def kendall_tau(words: pd.DataFrame) -> pd.DataFrame:
     models = list(pd.unique(words["model_id"]))
     rows = []
     for a, b in itertools.combinations(models, 2):
-        prompts = [p for (m, p) in series if m == a and (b, p) in series]
+        prompts = sorted((p for (m, p) in series if m == a and (b, p) in series),
+                         key=lambda k: (_PROMPT_ORDER.get(k, len(_PROMPT_ORDER)), str(k)))
         for prompt in prompts:
             x, y = series[(a, prompt)].align(series[(b, prompt)], join="inner")
             tau = p_value = np.nan
@@ -483,33 +484,46 @@ def select_runs(cache, models=None, families=None, prompts=None, candidates=None
 
 
 def load_words(cache, runs: pd.DataFrame, policy: str = DEFAULT_VARIANT_POLICY,
-               lexicon: Lexicon | None = None, chunk_rows: int = 2_000_000) -> pd.DataFrame:
-    """Scores of `runs` as words (see `to_words`), read in chunks so a full vocabulary x 54 prompts fits.
+               lexicon: Lexicon | None = None, chunk_rows: int = 1_000_000) -> pd.DataFrame:
+    """Scores of `runs` as words (see `to_words`), one row per word (or token) per run.
 
-    With a lexicon, only matching words are kept (what the lexicon-scoped analysis needs).
+    With a lexicon only matching words are kept (what the lexicon-scoped analysis needs): the distinct
+    texts are matched first and DuckDB returns only their rows, so a full vocabulary x 54 prompts
+    stays fast. Without one, runs are read in chunks of about `chunk_rows` scores.
     """
     info = runs.set_index("run_id")[["model_id", "family", "revision", "source", "prompt_key", "framing"]]
-    parts, batch, batch_rows = [], [], 0
-    sizes = runs.set_index("run_id")["n_scores"].fillna(0).astype(int)
-
-    def flush():
-        if not batch:
-            return
-        scores = cache.scores_for_runs(batch)
-        scores = scores.join(info, on="run_id")
-        words = to_words(scores, policy)
-        if lexicon is not None:
-            words = attach_categories(words, lexicon).drop(columns="categories")
-        parts.append(words)
-
-    for run_id in runs["run_id"]:
-        batch.append(run_id)
-        batch_rows += int(sizes.get(run_id, 0))
-        if batch_rows >= chunk_rows:
-            flush()
-            batch, batch_rows = [], 0
-    flush()
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    run_ids = list(runs["run_id"])
+    parts = []
+    if lexicon is not None:
+        with cache.connect() as con:
+            marks = ", ".join("?" * len(run_ids))
+            texts = con.execute(f"SELECT DISTINCT text FROM scores WHERE run_id IN ({marks})", run_ids).df()["text"]
+            wanted = pd.DataFrame({"text": [t for t in texts if lexicon.categories_of(normalize_token(t))]}, dtype=object)
+            con.register("wanted_texts", wanted)
+            scores = con.execute(
+                f"SELECT s.run_id, s.text, s.score FROM scores s JOIN wanted_texts w ON s.text = w.text "
+                f"WHERE s.run_id IN ({marks})", run_ids,
+            ).df()
+            con.unregister("wanted_texts")
+        parts.append(to_words(scores, policy, by=("run_id",)))
+    else:
+        sizes = runs.set_index("run_id")["n_scores"].fillna(0).astype(int)
+        batch, batch_rows = [], 0
+        for position, run_id in enumerate(run_ids):
+            batch.append(run_id)
+            batch_rows += int(sizes.get(run_id, 0))
+            if batch_rows >= chunk_rows or position == len(run_ids) - 1:
+                with cache.connect() as con:  # only the needed columns: less to convert than scores_for_runs
+                    scores = con.execute(
+                        f"SELECT run_id, text, score FROM scores WHERE run_id IN ({', '.join('?' * len(batch))})", batch
+                    ).df()
+                parts.append(to_words(scores, policy, by=("run_id",)))
+                batch, batch_rows = [], 0
+    out = pd.concat(parts, ignore_index=True).join(info, on="run_id")
+    out = out[["run_id", *info.columns, "word", "score", "n_variants", "text", "variant_policy"]]
+    # Rows in run order (models, then prompts, as selected), whatever order DuckDB returned them in.
+    order = {run_id: i for i, run_id in enumerate(run_ids)}
+    out = out.iloc[np.argsort(out["run_id"].map(order).to_numpy(), kind="stable")].reset_index(drop=True)
     out.attrs["variant_policy"] = policy
     return out
 

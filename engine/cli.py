@@ -9,6 +9,7 @@ import sys
 COMMAND_MODULES = [
     "engine.cli_search",     # search, runs, export
     "engine.cli_analysis",   # import, analyze
+    "engine.cli_implicit",   # implicit
 ]
 
 

@@ -1,10 +1,12 @@
 """Write any ranking or summary table to CSV or Parquet, with the settings that produced it.
 
-CSV files start with `# key: value` lines (read back with `pandas.read_csv(path, comment="#")`);
+CSV files start with `# key: value` lines; read them back with `read_table` (or pandas'
+`read_csv(path, skiprows=N)`: not `comment="#"`, which would cut tokens such as "#" short);
 Parquet files carry the same pairs in the schema's key-value metadata under `valuescope.*`.
 """
 from __future__ import annotations
 
+import csv
 import io
 import json
 from pathlib import Path
@@ -27,7 +29,8 @@ def csv_bytes(df: pd.DataFrame, metadata: dict | None = None) -> bytes:
     buf = io.StringIO()
     for key, value in (metadata or {}).items():
         buf.write(f"# {key}: {_flat(value)}\n")
-    df.to_csv(buf, index=False)
+    # Quote every text field: tokens can be a lone '\r', a quote or a comma.
+    df.to_csv(buf, index=False, quoting=csv.QUOTE_NONNUMERIC)
     return buf.getvalue().encode("utf-8")
 
 
@@ -61,3 +64,11 @@ def read_metadata(path: str | Path) -> dict:
         return meta
     raw = pq.read_schema(path).metadata or {}
     return {k.decode()[len("valuescope."):]: v.decode() for k, v in raw.items() if k.startswith(b"valuescope.")}
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A table written by `write_table`, without its metadata header (tokens stay exactly as written)."""
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, skiprows=len(read_metadata(path)), keep_default_na=False, na_values=[""])

@@ -101,7 +101,40 @@ def _weights_location(spec: ModelSpec, home) -> tuple[str, str | None, dict]:
         config = Path(spec.source) / "config.json"
         digest = hashlib.sha256(config.read_bytes()).hexdigest()[:12] if config.exists() else "noconfig"
         return spec.source, f"local:{digest}", {}
+    if not _in_hub_cache(spec) and not _hub_reachable():
+        # Fail in seconds: the hub client would otherwise retry for about a minute.
+        raise ModelLoadError(
+            f"Could not load model {spec.alias!r}. Tried: registry alias (known: {', '.join(sorted(REGISTRY))}); "
+            f"local folder {spec.source!r} (not found); Hugging Face hub id {spec.source!r} (not in the local hub "
+            "cache, and the hub cannot be reached from this machine)."
+        )
     return spec.source, None, {"revision": spec.revision}
+
+
+def _in_hub_cache(spec: ModelSpec) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(spec.source, "config.json", revision=spec.revision)
+    except Exception:  # malformed repo ids are reported by from_pretrained
+        return False
+    return isinstance(found, str)
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
 
 
 def _explain_failure(spec: ModelSpec, exc: Exception) -> ModelLoadError:

@@ -79,6 +79,17 @@ def guess_family(text: str) -> str:
     return "unknown"
 
 
+def _kind_from_local_config(path: Path) -> str:
+    """A local checkpoint says what it is: *ForCausalLM is a causal LM; anything else a reward model."""
+    import json
+
+    try:
+        architectures = json.loads((path / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError):
+        return REWARD_MODEL
+    return CAUSAL_LM if any(a.endswith("ForCausalLM") for a in architectures) else REWARD_MODEL
+
+
 def resolve_spec(name: str, kind: str | None = None, family: str | None = None, revision: str | None = None,
                  trust_remote_code: bool = False) -> ModelSpec:
     """A registry entry by alias, or an ad-hoc spec for a hub id / local directory.
@@ -98,7 +109,7 @@ def resolve_spec(name: str, kind: str | None = None, family: str | None = None, 
             spec = ModelSpec(name, f"gguf-file:{path.resolve()}", guess_family(name), CAUSAL_LM, gguf_file=path.name)
         else:
             spec = ModelSpec(name, str(path.resolve()) if path.exists() else name, guess_family(name),
-                             kind or REWARD_MODEL, variant="unknown")
+                             kind or _kind_from_local_config(path), variant="unknown")
     overrides = {}
     if kind:
         overrides["kind"] = kind
