@@ -3,11 +3,14 @@
 Conventions
 - Input: a long score table, one row per scored reply per (model, prompt), with columns
   `model_id, family, prompt_key, framing, text, score` (optionally run_id, revision, source).
-  `engine.normalize.to_words` turns it into words under a variant policy.
+  `engine.normalize.to_words` turns it into words under a variant policy. From the cache,
+  `select_runs` + `load_words` give the same words table (string columns as pandas categoricals).
 - Ranks: within one (model, prompt), over the words that match the lexicon; rank 1 = best (highest
   score); ties get the average of their ranks (pandas rank(method="average")). Under the
   "all_variants" policy each token is ranked on its own.
 - A word in several categories counts in each (MFD 2.0 has 57 such words); it is ranked once.
+- Models with different vocabularies rank different numbers of words; `median_rank_pct` (rank / number
+  ranked) is the comparable scale then (`compare_families(..., value="median_rank_pct")`).
 - Median rank per category: the median of the ranks of its words in one (model, prompt).
 - Family comparison, unit of observation: one (model, prompt) median rank of a category. Within a
   panel (category x framing) the observations of family A (every model of A x every prompt of that
@@ -16,7 +19,8 @@ Conventions
   intercept per model, the t-test does not.
   - test: Welch's t statistic, two-sided, p-value from a permutation test
     (`scipy.stats.ttest_ind(..., equal_var=False, method=PermutationMethod(n_resamples, rng=seed))`;
-    exact when the groups are small enough to enumerate);
+    exact when the groups are small enough to enumerate; each group's values are sorted first, so
+    the p-value depends on the seed, not on row order);
   - `p_bonferroni`: Bonferroni over the panels that were tested (statsmodels `multipletests`);
   - `diff` = mean(A) - mean(B); `effect_size` = Hedges' g (bias-corrected standardised mean
     difference with pooled SD, statsmodels `effectsize_smd`), same sign as `diff`. Lower ranks are
@@ -77,7 +81,7 @@ def rank_words(words: pd.DataFrame, by: tuple[str, ...] = RANK_KEYS) -> pd.DataF
     """Add `rank` (1 = best = highest score, ties averaged) and `n_ranked` within each `by` group."""
     _check_one_run_per_ranking(words, by)
     out = words.copy()
-    grouped = out.groupby(list(by), sort=False, dropna=False)["score"]
+    grouped = out.groupby(list(by), sort=False, dropna=False, observed=True)["score"]
     out["rank"] = grouped.rank(method="average", ascending=False)
     out["n_ranked"] = grouped.transform("size")
     return out
@@ -95,11 +99,12 @@ def category_medians(ranked: pd.DataFrame, categories: list[str] | None = None) 
     keys = [c for c in _ID_COLUMNS if c in exploded.columns] + ["category"]
     exploded = exploded.assign(rank_pct=exploded["rank"] / exploded["n_ranked"])
     out = (
-        exploded.groupby(keys, sort=False, dropna=False)
+        exploded.groupby(keys, sort=False, dropna=False, observed=True)
         .agg(median_rank=("rank", "median"), n_words=("rank", "size"), n_ranked=("n_ranked", "first"),
              median_rank_pct=("rank_pct", "median"))
         .reset_index()
     )
+    out = _plain(out)
     order = {c: i for i, c in enumerate(categories or pd.unique(out["category"]))}
     sort_keys = pd.DataFrame({
         "m": out["model_id"].map({m: i for i, m in enumerate(pd.unique(out["model_id"]))}),
@@ -155,9 +160,10 @@ def compare_families(
     fam_a, fam_b = pick_families(medians, families)
     data = medians[medians["family"].isin([fam_a, fam_b]) & medians["framing"].notna() & medians[value].notna()]
     rows = []
-    for (framing, category), panel in data.groupby(["framing", "category"], sort=False):
-        a = panel.loc[panel["family"] == fam_a, value].to_numpy(float)
-        b = panel.loc[panel["family"] == fam_b, value].to_numpy(float)
+    for (framing, category), panel in _plain(data).groupby(["framing", "category"], sort=False):
+        # Sorted: the resampled p-value then depends on the seed only, not on the row order.
+        a = np.sort(panel.loc[panel["family"] == fam_a, value].to_numpy(float))
+        b = np.sort(panel.loc[panel["family"] == fam_b, value].to_numpy(float))
         row = {"framing": framing, "category": category, fam_a: _mean(a), fam_b: _mean(b),
                "diff": _mean(a) - _mean(b), "p_perm": np.nan, "effect_size": np.nan,
                f"n_{fam_a}": len(a), f"n_{fam_b}": len(b), "t_welch": np.nan, "note": ""}
@@ -216,7 +222,7 @@ def mixed_model(
     `note` says why."""
     import statsmodels.formula.api as smf  # slow import; only needed here
 
-    data = medians[medians["framing"].notna() & medians[value].notna()].copy()
+    data = _plain(medians[medians["framing"].notna() & medians[value].notna()])
     if families:
         data = data[data["family"].isin(list(families))]
     fam_order = list(families) if families else sorted(pd.unique(data["family"].dropna()))
@@ -314,9 +320,13 @@ def kendall_tau(words: pd.DataFrame) -> pd.DataFrame:
     """
     if words.duplicated(["model_id", "prompt_key", "word"]).any():
         raise ValueError("Kendall's tau needs one score per word: use the 'mean' or 'max' variant policy.")
-    series = {key: grp.set_index("word")["score"] for key, grp in words.groupby(["model_id", "prompt_key"], sort=False)}
-    framing = words.drop_duplicates("prompt_key").set_index("prompt_key")["framing"] if "framing" in words else None
-    models = list(pd.unique(words["model_id"]))
+    series = {
+        key: pd.Series(grp["score"].to_numpy(), index=pd.Index(grp["word"].astype(object).to_numpy()))
+        for key, grp in words.groupby(["model_id", "prompt_key"], sort=False, observed=True)
+    }
+    firsts = _plain(words.drop_duplicates("prompt_key"))
+    framing = dict(zip(firsts["prompt_key"], firsts["framing"])) if "framing" in words else {}
+    models = list(pd.unique(words["model_id"].astype(object)))
     rows = []
     for a, b in itertools.combinations(models, 2):
         prompts = sorted((p for (m, p) in series if m == a and (b, p) in series),
@@ -330,7 +340,7 @@ def kendall_tau(words: pd.DataFrame) -> pd.DataFrame:
                     res = stats.kendalltau(x.to_numpy(), y.to_numpy())
                 tau, p_value = float(res.statistic), float(res.pvalue)
             rows.append({"model_a": a, "model_b": b, "prompt_key": prompt,
-                         "framing": framing.get(prompt) if framing is not None else None,
+                         "framing": framing.get(prompt),
                          "tau": tau, "p_value": p_value, "n_shared": len(x)})
     return pd.DataFrame(rows, columns=["model_a", "model_b", "prompt_key", "framing", "tau", "p_value", "n_shared"])
 
@@ -363,7 +373,7 @@ def top_bottom_words(ranked: pd.DataFrame, k: int = 10, by: tuple[str, ...] = ("
     agg = {"mean_rank": ("rank", "mean"), "n_prompts": ("prompt_key", "nunique")}
     if "categories" in ranked.columns:
         agg["categories"] = ("categories", "first")
-    per_word = ranked.groupby([*keys, "word"], sort=False, dropna=False).agg(**agg).reset_index()
+    per_word = _plain(ranked.groupby([*keys, "word"], sort=False, dropna=False, observed=True).agg(**agg).reset_index())
     parts = []
     for _, grp in per_word.groupby(keys, sort=False, dropna=False):
         ordered = grp.sort_values(["mean_rank", "word"], kind="mergesort")
@@ -484,46 +494,60 @@ def select_runs(cache, models=None, families=None, prompts=None, candidates=None
 
 
 def load_words(cache, runs: pd.DataFrame, policy: str = DEFAULT_VARIANT_POLICY,
-               lexicon: Lexicon | None = None, chunk_rows: int = 1_000_000) -> pd.DataFrame:
-    """Scores of `runs` as words (see `to_words`), one row per word (or token) per run.
+               lexicon: Lexicon | None = None) -> pd.DataFrame:
+    """Scores of `runs` as words: the same table as `to_words` (plus run columns), built inside DuckDB.
 
-    With a lexicon only matching words are kept (what the lexicon-scoped analysis needs): the distinct
-    texts are matched first and DuckDB returns only their rows, so a full vocabulary x 54 prompts
-    stays fast. Without one, runs are read in chunks of about `chunk_rows` scores.
+    Why not `to_words(cache.scores_for_runs(...))`: a vocabulary run has ~50k-260k tokens x 54 prompts,
+    and turning millions of strings into pandas dominates the time. Here the distinct texts are
+    normalised once in Python (`normalize_token`), DuckDB merges variants and returns only integer
+    codes and numbers, and the strings come back as pandas categoricals. With a lexicon only texts
+    whose word matches it are kept. Same rules as `to_words`: mean/max/all_variants, `n_variants`,
+    `text` = best variant (ties: the smallest text). Rows are in run order, then word order.
     """
-    info = runs.set_index("run_id")[["model_id", "family", "revision", "source", "prompt_key", "framing"]]
-    run_ids = list(runs["run_id"])
-    parts = []
-    if lexicon is not None:
-        with cache.connect() as con:
-            marks = ", ".join("?" * len(run_ids))
-            texts = con.execute(f"SELECT DISTINCT text FROM scores WHERE run_id IN ({marks})", run_ids).df()["text"]
-            wanted = pd.DataFrame({"text": [t for t in texts if lexicon.categories_of(normalize_token(t))]}, dtype=object)
-            con.register("wanted_texts", wanted)
-            scores = con.execute(
-                f"SELECT s.run_id, s.text, s.score FROM scores s JOIN wanted_texts w ON s.text = w.text "
-                f"WHERE s.run_id IN ({marks})", run_ids,
-            ).df()
-            con.unregister("wanted_texts")
-        parts.append(to_words(scores, policy, by=("run_id",)))
-    else:
-        sizes = runs.set_index("run_id")["n_scores"].fillna(0).astype(int)
-        batch, batch_rows = [], 0
-        for position, run_id in enumerate(run_ids):
-            batch.append(run_id)
-            batch_rows += int(sizes.get(run_id, 0))
-            if batch_rows >= chunk_rows or position == len(run_ids) - 1:
-                with cache.connect() as con:  # only the needed columns: less to convert than scores_for_runs
-                    scores = con.execute(
-                        f"SELECT run_id, text, score FROM scores WHERE run_id IN ({', '.join('?' * len(batch))})", batch
-                    ).df()
-                parts.append(to_words(scores, policy, by=("run_id",)))
-                batch, batch_rows = [], 0
-    out = pd.concat(parts, ignore_index=True).join(info, on="run_id")
-    out = out[["run_id", *info.columns, "word", "score", "n_variants", "text", "variant_policy"]]
-    # Rows in run order (models, then prompts, as selected), whatever order DuckDB returned them in.
-    order = {run_id: i for i, run_id in enumerate(run_ids)}
-    out = out.iloc[np.argsort(out["run_id"].map(order).to_numpy(), kind="stable")].reset_index(drop=True)
+    if policy not in VARIANT_POLICY_DOC:
+        raise ValueError(f"Unknown variant policy {policy!r}: use one of {', '.join(VARIANT_POLICY_DOC)}.")
+    run_ids = list(dict.fromkeys(runs["run_id"]))
+    if not run_ids:
+        raise ValueError("No runs to read.")
+    with cache.connect() as con:
+        con.register("wanted_runs", pd.DataFrame({"run_id": run_ids, "run_idx": np.arange(len(run_ids), dtype=np.int32)}))
+        texts = con.execute(
+            "SELECT DISTINCT s.text FROM scores s JOIN wanted_runs r ON s.run_id = r.run_id"
+        ).df()["text"].astype(object)
+        texts = np.array(sorted(texts), dtype=object)  # text id order = string order, for the tie-break
+        words = np.array([normalize_token(t) for t in texts], dtype=object)
+        keep = words != ""
+        if lexicon is not None:
+            keep &= np.array([bool(lexicon.categories_of(w)) if w else False for w in words], dtype=bool)
+        word_codes, word_names = pd.factorize(words[keep])
+        text_map = pd.DataFrame({"text": texts[keep], "text_id": np.flatnonzero(keep).astype(np.int32),
+                                 "word_id": word_codes.astype(np.int32)})
+        con.register("text_map", text_map)
+        joined = ("SELECT r.run_idx, m.word_id, m.text_id, s.score FROM scores s "
+                  "JOIN wanted_runs r ON s.run_id = r.run_id JOIN text_map m ON s.text = m.text")
+        if policy == "all_variants":
+            sql = (f"SELECT run_idx, word_id, score, count(*) OVER (PARTITION BY run_idx, word_id) AS n_variants, "
+                   f"text_id FROM ({joined}) ORDER BY run_idx, word_id, score DESC, text_id")
+        else:
+            agg = "avg" if policy == "mean" else "max"
+            sql = (f"SELECT run_idx, word_id, {agg}(score) AS score, count(*) AS n_variants, "
+                   f"first(text_id ORDER BY score DESC, text_id) AS text_id FROM ({joined}) "
+                   f"GROUP BY run_idx, word_id ORDER BY run_idx, word_id")
+        codes = con.execute(sql).df()
+        for name in ("wanted_runs", "text_map"):
+            con.unregister(name)
+    info = runs.drop_duplicates("run_id").set_index("run_id").reindex(run_ids)
+    out = pd.DataFrame({"run_id": pd.Categorical.from_codes(codes["run_idx"].to_numpy(), categories=run_ids)})
+    for column in ("model_id", "family", "revision", "source", "prompt_key", "framing"):
+        values = info[column].astype(object).to_numpy() if column in info else np.full(len(run_ids), None, dtype=object)
+        out[column] = pd.Categorical(values[codes["run_idx"].to_numpy()])
+    out["word"] = pd.Categorical.from_codes(codes["word_id"].to_numpy(), categories=pd.Index(word_names, dtype=object))
+    out["score"] = codes["score"].to_numpy(dtype=float)
+    out["n_variants"] = codes["n_variants"].to_numpy(dtype=np.int64)
+    out["text"] = pd.Categorical.from_codes(
+        np.searchsorted(text_map["text_id"].to_numpy(), codes["text_id"].to_numpy()),
+        categories=pd.Index(text_map["text"].to_numpy(), dtype=object))
+    out["variant_policy"] = policy
     out.attrs["variant_policy"] = policy
     return out
 
@@ -575,7 +599,7 @@ def _listify(value):
 
 def _check_one_run_per_ranking(words: pd.DataFrame, by) -> None:
     if "run_id" in words.columns:
-        runs_per_group = words.groupby(list(by), sort=False, dropna=False)["run_id"].nunique()
+        runs_per_group = words.groupby(list(by), sort=False, dropna=False, observed=True)["run_id"].nunique()
         if (runs_per_group > 1).any():
             bad = runs_per_group[runs_per_group > 1].index[0]
             raise ValueError(f"Several runs for {dict(zip(by, bad if isinstance(bad, tuple) else (bad,)))}: "
@@ -584,6 +608,7 @@ def _check_one_run_per_ranking(words: pd.DataFrame, by) -> None:
 
 def _in_reading_order(ranked: pd.DataFrame) -> pd.DataFrame:
     """Models in input order, prompts in battery order, best rank first."""
+    ranked = _plain(ranked)
     model_order = {m: i for i, m in enumerate(pd.unique(ranked["model_id"]))}
     keys = pd.DataFrame({
         "m": ranked["model_id"].map(model_order),
@@ -596,4 +621,13 @@ def _in_reading_order(ranked: pd.DataFrame) -> pd.DataFrame:
 
 def _collapse_variants(words: pd.DataFrame, policy: str) -> pd.DataFrame:
     keys = [c for c in _ID_COLUMNS if c in words.columns] + ["word"]
-    return words.groupby(keys, sort=False, dropna=False).agg(score=("score", policy)).reset_index()
+    return words.groupby(keys, sort=False, dropna=False, observed=True).agg(score=("score", policy)).reset_index()
+
+
+def _plain(df: pd.DataFrame) -> pd.DataFrame:
+    """Categorical columns (from `load_words`) as plain values: summary tables are small, and plain
+    values sort and map without surprises."""
+    cats = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    if not cats:
+        return df.copy()
+    return df.assign(**{c: df[c].astype(object) for c in cats})

@@ -109,6 +109,9 @@ def cmd_implicit(args) -> int:
     for stem, (table, extra) in tables.items():
         header = {"table": f"{stem}: {OUTPUT_FILES[stem]}", **meta, **extra}
         written.append(write_table(table, out / f"{stem}{suffix}", header))
+    if result.vocab is not None and "vocab_words" not in tables:
+        print(f"note: per-prompt vocabulary rows ({len(result.vocab)}) are not written for more than "
+              f"{MAX_PROMPTS_FOR_VOCAB_ROWS} prompts; they stay in the cache (vocab_top_bottom.csv lists each prompt's extremes)")
     computed = int((~result.runs["from_cache"]).sum())
     print(f"\n{len(result.runs)} runs ({computed} computed, {len(result.runs) - computed} from the cache); "
           f"wall time {time.perf_counter() - started:.1f} s", file=sys.stderr)

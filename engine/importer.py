@@ -194,7 +194,8 @@ def _prepare(path, loaded, model_id, family, defaults, per_key, score_kind, mode
             "params": {"file": str(path.resolve()), "sha256": digest, "layout": layout, "column": column},
         }
         runs.append((meta, frame.assign(token_id=None, first_token_score=None, n_tokens=None)))
-    return PreparedFile(path=path, model_id=model_id, layout=layout, runs=runs, n_responses=len(responses))
+    n_responses = len(responses) if layout == "wide" else int(responses.nunique())  # long: distinct replies
+    return PreparedFile(path=path, model_id=model_id, layout=layout, runs=runs, n_responses=n_responses)
 
 
 def _responses(column: pd.Series, path: Path) -> pd.Series:

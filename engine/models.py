@@ -87,6 +87,9 @@ def _quantization_config(quantization: str, dtype: torch.dtype):
     from transformers import BitsAndBytesConfig
 
     if quantization == "8bit":
+        import warnings
+
+        warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")  # once per call otherwise
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
                               bnb_4bit_use_double_quant=True)
@@ -150,6 +153,21 @@ def _explain_failure(spec: ModelSpec, exc: Exception) -> ModelLoadError:
     )
 
 
+def _seed_head(model, config, seed: int) -> None:
+    """Give a missing reward head the same random weights whatever the dtype, device or quantisation,
+    so that runs of one untrained backbone stay comparable (transformers' own init differs by dtype)."""
+    head = getattr(model, "score", None) or getattr(model, "classifier", None)
+    if head is None or not isinstance(getattr(head, "weight", None), torch.nn.Parameter):
+        return
+    generator = torch.Generator().manual_seed(seed)
+    std = getattr(config, "initializer_range", 0.02)
+    weights = torch.randn(head.weight.shape, generator=generator, dtype=torch.float32) * std
+    with torch.no_grad():
+        head.weight.copy_(weights.to(head.weight.device, head.weight.dtype))
+        if getattr(head, "bias", None) is not None:
+            head.bias.zero_()
+
+
 def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", quantization: str = "none",
                device: str | None = None, home=None, head_seed: int = 0) -> LoadedModel:
     """Load `spec` as a reward model ("reward") or a causal LM ("logprob").
@@ -180,12 +198,13 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
     if mode == "reward":
         if config.pad_token_id is None and tokenizer.pad_token_id is not None:
             config.pad_token_id = tokenizer.pad_token_id
-        torch.manual_seed(head_seed)  # a missing head is initialised reproducibly
         config.num_labels = 1  # a reward is one scalar; a checkpoint's trained 1-label head loads as is
         model, info = AutoModelForSequenceClassification.from_pretrained(
             location, config=config, output_loading_info=True, **load_kwargs)
         head_missing = any(k.split(".")[0] in ("score", "classifier", "v_head") for k in info.get("missing_keys", []))
         head_status = f"untrained (random, seed {head_seed})" if head_missing else "trained"
+        if head_missing:
+            _seed_head(model, config, head_seed)
     else:
         model = AutoModelForCausalLM.from_pretrained(location, config=config, **load_kwargs)
         head_status = "n/a"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 NORMALIZATION_VERSION = "1"
@@ -64,7 +65,7 @@ def to_words(scores: pd.DataFrame, policy: str = DEFAULT_VARIANT_POLICY, by: tup
     `scores` needs `text` and `score` columns; `by` (default: those of GROUP_COLUMNS present) names
     the columns that identify one ranking. Returns the `by` columns plus `word`, `score`,
     `n_variants` (tokens that normalised to the word in that ranking), `text` (for mean/max: the
-    best-scoring variant) and `variant_policy`. Texts that normalise to "" are dropped.
+    best-scoring variant, ties to the smallest text) and `variant_policy`. Texts that normalise to "" are dropped.
     """
     if policy not in VARIANT_POLICIES:
         raise ValueError(f"Unknown variant policy {policy!r}: use one of {', '.join(VARIANT_POLICIES)}.")
@@ -77,12 +78,19 @@ def to_words(scores: pd.DataFrame, policy: str = DEFAULT_VARIANT_POLICY, by: tup
     frame = frame[frame["word"] != ""]
     group = [*keys, "word"]
     if policy == "all_variants":
-        frame["n_variants"] = frame.groupby(group, dropna=False, sort=False)["word"].transform("size")
+        frame["n_variants"] = frame.groupby(group, dropna=False, sort=False, observed=True)["word"].transform("size")
         out = frame[[*keys, "word", "score", "n_variants", "text"]].reset_index(drop=True)
     else:
-        grouped = frame.groupby(group, dropna=False, sort=False)  # keeps the input's order of rankings
-        out = grouped.agg(score=("score", policy), n_variants=("score", "size")).reset_index()
-        out["text"] = frame.loc[grouped["score"].idxmax(), "text"].to_numpy()  # best variant (first on ties)
+        # Best variant first (ties: the smallest text), so `first` picks it; `_pos` restores the input order.
+        frame["_pos"] = np.arange(len(frame))
+        ordered = frame.sort_values(["score", "text"], ascending=[False, True], kind="mergesort")
+        out = (
+            ordered.groupby(group, dropna=False, sort=False, observed=True)
+            .agg(score=("score", policy), n_variants=("score", "size"), text=("text", "first"), _pos=("_pos", "min"))
+            .sort_values("_pos", kind="mergesort")
+            .drop(columns="_pos")
+            .reset_index()
+        )
     out["variant_policy"] = policy
     out.attrs["variant_policy"] = policy
     return out

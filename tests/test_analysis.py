@@ -11,9 +11,10 @@ from statsmodels.stats.multitest import multipletests
 
 from engine import cli
 from engine.analysis import (analyze_scores, attach_categories, category_medians, compare_families, hedges_g,
-                             kendall_tau, mixed_model, rank_words, summarise_tau, top_bottom_words)
+                             kendall_tau, load_words, mixed_model, rank_words, select_runs, summarise_tau,
+                             top_bottom_words)
 from engine.cache import Cache
-from engine.export import read_metadata
+from engine.export import read_metadata, read_table
 from engine.lexicons import Lexicon, load_lexicon
 from engine.normalize import normalize_token, to_words
 from engine.prompts import BATTERY
@@ -108,7 +109,9 @@ def test_compare_families_matches_scipy_and_statsmodels():
     assert list(out["framing"]) == ["positive", "negative", "negative"]
     big, small, untested = (out.iloc[i] for i in range(3))
     for row, a, b in ((big, a_big, b_big), (small, a_small, b_small)):
-        expected = stats.ttest_ind(a, b, equal_var=False, method=stats.PermutationMethod(n_resamples=9999, rng=3))
+        # compare_families sorts each group first (the p-value then does not depend on row order).
+        expected = stats.ttest_ind(np.sort(a), np.sort(b), equal_var=False,
+                                   method=stats.PermutationMethod(n_resamples=9999, rng=3))
         assert row["p_perm"] == pytest.approx(expected.pvalue, rel=0, abs=1e-12)
         assert row["t_welch"] == pytest.approx(expected.statistic)
         assert row["diff"] == pytest.approx(np.mean(a) - np.mean(b))
@@ -121,7 +124,9 @@ def test_compare_families_matches_scipy_and_statsmodels():
     np.testing.assert_allclose(out["p_bonferroni"].iloc[:2], expected_bonf)
     assert np.isnan(untested["p_perm"]) and np.isnan(untested["p_bonferroni"]) and "at least 2" in untested["note"]
     assert out.attrs["n_tested"] == 2
-    # Same seed, same p; order of the families given flips the signs.
+    # Row order does not matter; the order of the families given flips the signs.
+    shuffled = compare_families(medians.sample(frac=1, random_state=0), seed=3, resamples=9999)
+    np.testing.assert_array_equal(shuffled["p_perm"], out["p_perm"])
     again = compare_families(medians, families=["y", "x"], seed=3, resamples=9999)
     assert again.loc[0, "diff"] == pytest.approx(-big["diff"]) and again.loc[0, "effect_size"] == pytest.approx(-big["effect_size"])
     assert list(again.columns[2:4]) == ["y", "x"]
@@ -271,7 +276,7 @@ def _import_and_analyze(tmp_path, shuffle: bool, capsys):
     assert cli.main(["--home", str(home), "analyze", "--lexicon", "big_two_nouns", "--by", "family",
                      "--out", str(out), "--seed", "1"]) == 0
     printed = capsys.readouterr().out
-    summary = pd.read_csv(out / "family_summary.csv", comment="#")
+    summary = read_table(out / "family_summary.csv")
     return summary, printed, out
 
 
@@ -285,10 +290,10 @@ def test_analyze_finds_the_constructed_family_preference(tmp_path, capsys):
         sign = -1 if row.category == "Agency" else 1  # rank 1 = best: agentic ranks Agency lower (better)
         assert np.sign(row.diff) == sign and np.sign(row.effect_size) == sign
         assert row.p_bonferroni < 0.01 and abs(row.effect_size) > 1
-    mixed = pd.read_csv(out / "mixed_model.csv", comment="#").set_index("term")
+    mixed = read_table(out / "mixed_model.csv").set_index("term")
     interaction = mixed.loc["family[T.communal]:category[T.Communion]"]
     assert interaction["coef"] < 0 and interaction["p_value"] < 0.01
-    medians = pd.read_csv(out / "median_ranks.csv", comment="#")
+    medians = read_table(out / "median_ranks.csv")
     assert len(medians) == 6 * len(PROMPTS) * 2 and (medians["n_ranked"] == 263).all()
     meta = read_metadata(out / "family_summary.csv")
     assert meta["models"] == "agentic0, agentic1, agentic2, communal0, communal1, communal2"
@@ -307,8 +312,10 @@ def test_shuffled_control_finds_nothing(tmp_path, capsys):
 
 
 # ---- analyze reads computed runs from the cache too ------------------------------------------------
-def _save_vocab_run(cache, model, family, prompt, scores):
-    texts = ["▁Tabby", "tabby", "ĠTABBY", "▁puppy", "Ġpet", "▁hounds", "你好", "▁rock"]
+VOCAB = ["▁Tabby", "tabby", "ĠTABBY", "▁puppy", "Ġpet", "▁hounds", "你好", "▁rock"]
+
+
+def _save_vocab_run(cache, model, family, prompt, scores, texts=VOCAB):
     meta = {"request_key": f"{model}-{prompt}", "model_id": model, "family": family, "revision": "abc123",
             "prompt_key": prompt, "prompt_text": BATTERY[prompt].text, "framing": BATTERY[prompt].framing,
             "candidates": "vocab", "score_kind": "reward"}
@@ -337,6 +344,31 @@ def test_analyze_computed_vocab_runs_with_variant_policy(tmp_path, capsys):
     meta = read_metadata(out / "median_ranks.parquet")
     assert meta["revisions"] == "rm-one=abc123, rm-two=abc123" and meta["lexicon"].startswith("pets")
     assert meta["candidates"] == "vocab" and meta["variant_policy"].startswith("all_variants")
+
+
+@pytest.mark.parametrize("policy", ["mean", "max", "all_variants"])
+def test_load_words_in_duckdb_matches_to_words(tmp_path, policy):
+    cache = Cache(tmp_path)
+    texts = ["▁Tabby", "tabby", "ĠTABBY", "▁puppy", "▁puppy", "Ġpet", "你好", "▁rock", "Rock", "▁hounds"]
+    rng = np.random.default_rng(5)
+    for model in ("m1", "m2"):
+        for prompt in ("best_ever_one", "worst_ever_one"):
+            scores = rng.integers(0, 3, size=len(texts)).astype(float)  # many ties between variants
+            _save_vocab_run(cache, model, "f", prompt, scores, texts)
+    runs = select_runs(cache)
+    columns = ["run_id", "word", "score", "n_variants", "text"]
+    for lexicon in (None, PETS):
+        fast = load_words(cache, runs, policy, lexicon=lexicon)
+        scores = cache.scores_for_runs(list(runs["run_id"]))
+        slow = to_words(scores, policy, by=("run_id",))
+        if lexicon is not None:
+            slow = attach_categories(slow, lexicon).drop(columns="categories")
+        cols = [c for c in columns if c in slow.columns]
+        a = fast[cols].astype({c: object for c in cols if c not in ("score", "n_variants")}).sort_values(cols).reset_index(drop=True)
+        b = slow[cols].astype({c: object for c in cols if c not in ("score", "n_variants")}).sort_values(cols).reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b, check_dtype=False)
+        assert (fast["model_id"].astype(str).isin(["m1", "m2"])).all() and set(fast["variant_policy"]) == {policy}
+    assert "rock" in set(load_words(cache, runs, policy)["word"]) and "rock" not in set(fast["word"])
 
 
 def test_analyze_errors_are_one_line(tmp_path, capsys):

@@ -90,3 +90,12 @@ def test_alpha_filter_keeps_word_initial_alphabetic_tokens(tiny_llama_dir):
     assert len(kept) < lm.vocab_size
     with pytest.raises(ValueError, match="Unknown vocabulary filter"):
         vocab_candidates(lm.tokenizer, lm.vocab_size, "nouns")
+
+
+def test_untrained_head_is_the_same_whatever_the_dtype(tiny_llama_dir):
+    spec = resolve_spec(str(tiny_llama_dir), kind="reward_model")
+    fp32 = load_model(spec, mode="reward", device="cpu", dtype="float32")
+    bf16 = load_model(spec, mode="reward", device="cpu", dtype="bfloat16")
+    other_seed = load_model(spec, mode="reward", device="cpu", dtype="float32", head_seed=1)
+    torch.testing.assert_close(bf16.head.weight.float(), fp32.head.weight, atol=1e-2 * fp32.head.weight.abs().max().item(), rtol=0)
+    assert not torch.allclose(other_seed.head.weight, fp32.head.weight)

@@ -1,0 +1,277 @@
+"""Base models (implicit RM): how two causal LMs differ reply by reply, r = log pi_B - log pi_A and MWLR."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from app import state
+from engine.config import SearchConfig
+from engine.lexicons import BUILTIN_LEXICONS
+from engine.normalize import NORMALIZATION
+from engine.prompts import BATTERY, resolve_prompt
+from engine.templates import TEMPLATES
+
+NO_LEXICON = "none"
+BATTERY_ALL = "battery"
+ONE_PROMPT = "one prompt"
+
+st.title("Base models (implicit RM)")
+st.caption("Two causal LMs define an implicit reward model: r(y|x) = log πB(y|x) − log πA(y|x). MWLR weights that "
+           "log-ratio by the mean probability of the reply, so replies both models find unlikely do not dominate. "
+           "Positive: model B gives the reply more probability than model A.")
+
+try:
+    from engine.implicit import (BATTERY_MEAN_DOC, CATEGORY_TEST_DOC, IMPLICIT_DOC, JOIN_RULE, REPLY_RULE, SIGN_DOC,
+                                 run_implicit, top_bottom)
+    from engine.cli_implicit import OUTPUT_FILES, output_tables
+except ImportError as exc:  # the engine module is optional for the rest of the app
+    st.warning(f"The implicit-RM engine is not available in this installation ({exc}).", icon=":material/warning:")
+    st.stop()
+
+# ---- inputs ---------------------------------------------------------------------------------------
+def _options(key: str) -> list[str]:
+    """Registry aliases plus the model typed in (from the URL or this session), so it stays listed."""
+    extra = [v for v in (st.query_params.get(key), st.session_state.get(key)) if v]
+    return list(dict.fromkeys([*state.registry_options(), *extra]))
+
+
+def _pick_battery() -> None:
+    key = st.session_state.get("b_battery_pick")
+    if key:
+        st.session_state["bprompt"] = BATTERY[key].text
+
+
+if "bprompt" not in st.session_state and "bprompt" not in st.query_params:
+    st.session_state["bprompt"] = BATTERY["greatest_ever_one"].text
+
+c_a, c_b, c_scope = st.columns([3, 3, 2])
+with c_a:
+    model_a = st.selectbox("Model A (πA)", _options("model_a"), index=0, key="model_a", bind="query-params", accept_new_options=True,
+                           help="A causal LM: registry alias, Hugging Face id or local folder (type and press Enter).")
+    template_a = st.selectbox("Template A", ["auto", *TEMPLATES], key="template_a", bind="query-params",
+                              help="auto: the raw prompt (plain) for pretrained models, the chat template for instruct ones.")
+with c_b:
+    model_b = st.selectbox("Model B (πB)", _options("model_b"), index=1, key="model_b", bind="query-params", accept_new_options=True,
+                           help="Positive MWLR: B gives the reply more probability than A.")
+    template_b = st.selectbox("Template B", ["auto", *TEMPLATES], key="template_b", bind="query-params")
+with c_scope:
+    scope = st.segmented_control("Prompts", [ONE_PROMPT, BATTERY_ALL], default=ONE_PROMPT, key="bscope",
+                                 bind="query-params", required=True,
+                                 help="One prompt, or battery means over the 54 battery prompts (108 searches per kind).")
+    lexicon_name = st.selectbox("Lexicon", [NO_LEXICON, *BUILTIN_LEXICONS], index=1, key="blexicon",
+                                bind="query-params", help="Score the lexicon's words as whole replies and summarise "
+                                                          "its categories.")
+
+if scope == ONE_PROMPT:
+    p1, p2 = st.columns([2, 3])
+    with p1:
+        st.selectbox("Battery prompt", list(BATTERY), index=None, key="b_battery_pick", on_change=_pick_battery,
+                     format_func=lambda k: BATTERY[k].text, placeholder="Pick one of the 54 battery prompts…")
+    with p2:
+        prompt = st.text_input("Prompt", key="bprompt", bind="query-params")
+else:
+    prompt = None
+
+w1, w2, w3, w4 = st.columns([4, 1, 1.3, 1.3], vertical_alignment="bottom")
+with w1:
+    words_text = st.text_input("Named words", "freedom, love, money, power, family, success", key="bwords",
+                               bind="query-params", help="Comma-separated words compared in the lollipop chart.")
+with w2:
+    top_n = int(st.number_input("Top / bottom", 1, 100, 15, key="btop", bind="query-params"))
+with w3:
+    use_vocab = st.checkbox("Whole vocabulary", True, key="bvocab", bind="query-params",
+                            help="Join the two vocabularies on normalised words (the most probable token per word).")
+with w4:
+    run_clicked = st.button("Compute", type="primary", icon=":material/play_arrow:", width="stretch")
+
+with st.expander("Settings: dtype, vocabulary filter, batch size, device, permutation test…"):
+    settings = state.config_widgets(SearchConfig, skip=("model", "mode", "template", "revision", "family", "head_seed",
+                                                        "trust_remote_code"), prefix="b_")
+    s1, s2 = st.columns(2)
+    resamples = int(s1.number_input("Permutation resamples", 99, 99_999, 9_999, step=1000, key="bresamples",
+                                    bind="query-params"))
+    seed = int(s2.number_input("Seed", 0, 2**31 - 1, 0, key="bseed", bind="query-params"))
+
+words = list(dict.fromkeys(w.strip() for w in (words_text or "").split(",") if w.strip()))
+lexicon_ref = None if lexicon_name == NO_LEXICON else lexicon_name
+
+# ---- validation ----------------------------------------------------------------------------------
+problems = []
+for label, name in (("Model A", model_a), ("Model B", model_b)):
+    try:
+        state.check_model_name(name or "")
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"{label}: {state.friendly_message(exc)}")
+if model_a and model_a == model_b:
+    problems.append("Pick two different models.")
+if scope == ONE_PROMPT:
+    try:
+        resolve_prompt(prompt or "")
+    except ValueError as exc:
+        problems.append(str(exc))
+if not (use_vocab or lexicon_ref or words):
+    problems.append("Nothing to compare: keep the whole vocabulary, pick a lexicon or name some words.")
+if problems:
+    for problem in problems:
+        st.error(problem, icon=":material/error:")
+    st.stop()
+
+prompts = list(BATTERY) if scope == BATTERY_ALL else [prompt]
+base = SearchConfig(**{k: v for k, v in settings.items()})
+request = {"pair": [model_a, model_b], "templates": [template_a, template_b], "prompts": prompts, "lexicon": lexicon_ref,
+           "words": words, "vocab": use_vocab, "base": dataclasses.asdict(base), "seed": seed, "resamples": resamples}
+signature = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:24]
+done_runs = state.cache().list_runs(status="done")
+generation = f"{len(done_runs)}:{done_runs['finished_at'].max() if len(done_runs) else ''}"
+n_runs = len(prompts) * 2 * (int(use_vocab) + int(lexicon_ref is not None) + int(bool(words)))
+
+
+def _implicit(job: state.Job, cached_only: bool, request: dict, n_runs: int, base: SearchConfig):
+    """Worker: the engine's implicit RM over runs from the cache (cached_only) or computed when missing."""
+    from engine.lexicons import load_lexicon
+    from engine.runner import Runner
+
+    store, run_home = state.model_store(), state.home()
+    lexicon = load_lexicon(request["lexicon"], home=run_home) if request["lexicon"] else None
+    runner = state.JobRunner(Runner(cache=state.AppCache(run_home), home=run_home, model_loader=store.load), job, n_runs,
+                             cached_only=cached_only, store=store)
+    return run_implicit(runner, [tuple(request["pair"])], request["prompts"], lexicon=lexicon,
+                        words=request["words"] or None, vocab=request["vocab"], templates=[tuple(request["templates"])],
+                        base=base, seed=request["seed"], resamples=request["resamples"])
+
+
+board = state.job_board()
+jobs = st.session_state.setdefault("implicit_jobs", {})
+if run_clicked:
+    jobs[signature] = board.submit(f"implicit:{signature}:compute", f"{model_a} -> {model_b}",
+                                   functools.partial(_implicit, cached_only=False, request=request, n_runs=n_runs,
+                                                     base=base)).id
+
+compute = board.get(jobs.get(signature))
+if compute is not None and compute.phase not in state.FINISHED:
+    st.info(f"Computing {n_runs} log-prob runs (those in the cache are read, not recomputed)…", icon=":material/hourglass_top:")
+    state.job_progress(compute.id)
+    st.stop()
+if compute is not None and compute.phase == "failed":
+    st.error(compute.error, icon=":material/error:")
+    st.stop()
+if compute is not None and compute.phase == "cancelled":
+    st.info(compute.message, icon=":material/cancel:")
+
+cached_key = f"implicit:{signature}:{generation}:cached"
+reader = board.latest(cached_key)
+if reader is None:
+    reader = board.submit(cached_key, f"{model_a} -> {model_b} (cache)", functools.partial(_implicit, cached_only=True, request=request, n_runs=n_runs, base=base))
+if reader.phase not in state.FINISHED:
+    state.job_progress(reader.id)
+    st.stop()
+if reader.phase == "failed":
+    if reader.error_type == "NotCached":
+        st.info(f"Not all of the {n_runs} log-prob runs this needs are in the cache. Press **Compute** to run them: it loads "
+                "both models (the embedded ones work offline; their first use converts them, up to a minute or two).",
+                icon=":material/hourglass_empty:")
+    else:
+        st.error(reader.error, icon=":material/error:")
+    st.stop()
+result = reader.result
+
+# ---- results --------------------------------------------------------------------------------------
+pair = result.pairs.iloc[0]
+st.caption(
+    f"**A** `{pair['model_a']}` ({pair['family_a']}, revision `{pair['revision_a']}`, template `{pair['template_a']}`) · "
+    f"**B** `{pair['model_b']}` ({pair['family_b']}, revision `{pair['revision_b']}`, template `{pair['template_b']}`) · "
+    f"**prompts** {len(result.prompts)} · **vocabulary** {result.vocab_filter} · **dtype** "
+    f"{', '.join(sorted(set(result.runs['dtype'].dropna())))} · **normalisation** {NORMALIZATION}")
+st.caption(f"{IMPLICIT_DOC}. {SIGN_DOC}." + (f" {BATTERY_MEAN_DOC}." if len(result.prompts) > 1 else ""))
+for note in result.notes:
+    st.caption(f":material/info: {note}")
+
+value_cols = ["word", "mwlr", "log_ratio", "logp_a", "logp_b"]
+fmt = {c: st.column_config.NumberColumn(c, format="%.4g") for c in ("mwlr", "log_ratio", "logp_a", "logp_b")}
+
+
+def top_bottom_view(mean: pd.DataFrame, extra: list[str], what: str) -> None:
+    tb = top_bottom(mean, top_n)
+    cols = value_cols + [c for c in extra if c in tb.columns]
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**B favours** (`{model_b}` over `{model_a}`): top {top_n} {what}")
+        st.dataframe(tb[tb["end"] == "top"][cols], hide_index=True, width="stretch", column_config=fmt)
+    with right:
+        st.markdown(f"**A favours** (`{model_a}` over `{model_b}`): bottom {top_n} {what}")
+        st.dataframe(tb[tb["end"] == "bottom"][cols], hide_index=True, width="stretch", column_config=fmt)
+
+
+tabs = [t for t, ok in (("Vocabulary words", result.vocab_mean is not None),
+                        ("Lexicon words", result.lexicon_mean is not None)) if ok]
+if tabs:
+    st.subheader("Top and bottom words by MWLR", anchor=False)
+    for tab, name in zip(st.tabs(tabs), tabs):
+        with tab:
+            if name == "Vocabulary words":
+                st.caption(JOIN_RULE)
+                top_bottom_view(result.vocab_mean, ["token_a", "token_b"], "words")
+            else:
+                st.caption(REPLY_RULE)
+                top_bottom_view(result.lexicon_mean, ["n_tokens_a", "n_tokens_b"], "lexicon words")
+
+if result.named_summary is not None:
+    st.subheader("Named words", anchor=False)
+    named = result.named_summary.assign(favours_model=lambda d: d["favours"].map(
+        {model_a: f"A: {model_a}", model_b: f"B: {model_b}"}).fillna("neither"))
+    base_chart = alt.Chart(named).encode(y=alt.Y("word:N", sort=words, title=None))
+    stems = base_chart.mark_rule(strokeWidth=2, color="#9aa5b1").encode(x=alt.X("mwlr:Q", title="MWLR (positive: B favours)"),
+                                                                         x2=alt.datum(0))
+    heads = base_chart.mark_circle(size=160, opacity=1).encode(
+        x="mwlr:Q", color=alt.Color("favours_model:N", title="favoured by", legend=alt.Legend(orient="top")),
+        tooltip=["word:N", alt.Tooltip("mwlr:Q", format=".4g"), alt.Tooltip("log_ratio:Q", format=".3f"),
+                 alt.Tooltip("logp_a:Q", format=".3f"), alt.Tooltip("logp_b:Q", format=".3f"),
+                 alt.Tooltip("mwlr_sd:Q", format=".3g", title="SD over prompts"), "n_prompts:Q"])
+    zero = alt.Chart(pd.DataFrame({"x": [0]})).mark_rule(color="black").encode(x="x:Q")
+    c_chart, c_table = st.columns([3, 2])
+    with c_chart:
+        st.altair_chart((zero + stems + heads).properties(height=50 + 34 * len(words)), width="stretch")
+    with c_table:
+        st.dataframe(named[["word", "mwlr", "log_ratio", "logp_a", "logp_b", "favours"]], hide_index=True,
+                     width="stretch", column_config=fmt)
+
+if result.category_summary is not None:
+    st.subheader("Categories", anchor=False)
+    st.caption(f"{result.lexicon.describe()}: mean MWLR of each category's words (whole-word log-probabilities), "
+               "and tests between categories on per-prompt median MWLR ranks.")
+    cs = result.category_summary
+    bars = alt.Chart(cs).mark_bar().encode(
+        x=alt.X("category:N", sort=list(result.lexicon.categories), title=None),
+        xOffset="framing:N", y=alt.Y("mean_mwlr:Q", title="mean MWLR (positive: B favours)"),
+        color=alt.Color("framing:N", legend=alt.Legend(orient="top")),
+        tooltip=["category:N", "framing:N", alt.Tooltip("mean_mwlr:Q", format=".4g"),
+                 alt.Tooltip("share_positive:Q", format=".0%"), "n_words:Q", "n_prompts:Q"])
+    c_chart, c_table = st.columns([2, 3])
+    with c_chart:
+        st.altair_chart(bars.properties(height=300), width="stretch")
+    with c_table:
+        st.dataframe(cs.drop(columns=["pair", "model_a", "model_b"]), hide_index=True, width="stretch")
+    tests = result.category_tests
+    if tests is not None and len(tests):
+        st.caption(CATEGORY_TEST_DOC.format(resamples=result.resamples, seed=result.seed,
+                                            n_tested=tests.attrs.get("n_tested", 0)))
+        st.dataframe(tests.drop(columns=["pair"]), hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in ("p_perm", "p_bonferroni")})
+
+st.subheader("Export", anchor=False)
+meta = result.metadata(tool="valuescope app (Base models page)", top=top_n)
+tables = output_tables(result, top_n)
+cols = st.columns(4)
+pair_tag = f"{state.slug(model_a, 24)}-vs-{state.slug(model_b, 24)}"
+scope_tag = "battery" if len(result.prompts) > 1 else (result.prompts[0][0] if result.prompts[0][0] in BATTERY else result.prompts[0][1])
+for i, (stem, (table, extra)) in enumerate(tables.items()):
+    with cols[i % 4]:
+        state.download_csv(f"{stem.replace('_', ' ').capitalize()} CSV", table,
+                           {"table": f"{stem}: {OUTPUT_FILES[stem]}", **meta, **extra},
+                           state.file_name("implicit", stem.replace("_", "-"), pair_tag, scope_tag), key=f"dl-{stem}")

@@ -1,0 +1,160 @@
+"""Runs: everything in the DuckDB cache; filter, export, delete, and import score tables computed elsewhere."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import state
+from engine.cli_search import ranking_table, run_metadata
+from engine.importer import LAYOUTS, SCORE_KINDS, import_scores
+from engine.prompts import FRAMINGS
+
+SHOWN = ["run_id", "status", "source", "model_id", "family", "score_kind", "candidates", "prompt_key", "prompt_text",
+         "n_scores", "revision", "template", "dtype", "quantization", "vocab_filter", "head_status", "device",
+         "seconds", "created_at", "error"]
+
+st.title("Runs")
+st.caption(f"Every search and import in the cache `{state.cache().path}`. Select rows to export their rankings or "
+           "delete them.")
+
+tab_runs, tab_import = st.tabs(["Cached runs", "Import score tables"], key="tab", bind="query-params")
+
+# ---- import -------------------------------------------------------------------------------------
+with tab_import:
+    st.markdown(
+        "Bring in scores computed elsewhere, one file per model, as **CSV or Parquet**:\n"
+        "- **wide**: a `response` column (the reply), then one column per prompt key (`greatest_ever_one`, …), "
+        "one score per cell;\n"
+        "- **long**: columns `response, prompt, score`.\n\n"
+        "A prompt may be a battery key, a battery question or your own key (then give its framing). Each (model, prompt) "
+        "becomes one run, marked *imported*.")
+    upload = st.file_uploader("Score table", type=["csv", "parquet", "pq"], key="import_file")
+    i1, i2, i3, i4 = st.columns(4)
+    with i1:
+        family = st.text_input("Family (required)", key="import_family", placeholder="llama, gemma, qwen…",
+                               help="The base-model family: the Values page compares families.")
+        model = st.text_input("Model name", key="import_model", placeholder="default: the file name",
+                              help="How the model is listed; default: the file's name without its suffix.")
+    with i2:
+        layout = st.selectbox("Layout", LAYOUTS, key="import_layout", help="auto: long when the columns are "
+                              "response, prompt, score; else wide.")
+        score_kind = st.selectbox("Scores are", SCORE_KINDS, key="import_kind",
+                                  help="reward: a reward model's scores; logprob: log-probabilities of a causal LM.")
+    with i3:
+        framing = st.selectbox("Framing of non-battery prompts", [None, *FRAMINGS], key="import_framing",
+                               format_func=lambda f: "none (battery keys only)" if f is None else f,
+                               help="Battery keys carry their framing; other prompt keys need one.")
+        revision = st.text_input("Revision", key="import_revision", placeholder="if known",
+                                 help="The model's exact revision, recorded with every run.")
+    with i4:
+        replace = st.checkbox("Replace earlier imports of this model", key="import_replace",
+                              help="Overwrite this model's imported scores for the same prompts.")
+        do_import = st.button("Import", type="primary", icon=":material/upload:", disabled=upload is None)
+    if do_import and upload is not None:
+        with state.guard("Import") as g:
+            results = import_scores(state.cache(), state.save_upload(upload), family=family, model=model.strip() or None,
+                                    framing=framing, layout=layout, score_kind=score_kind,
+                                    revision=revision.strip() or None, replace=replace)
+        if not g.failed:
+            for r in results:
+                if r.unchanged:
+                    st.info(f"{r.path.name}: already imported as model `{r.model_id}` ({r.family}); nothing changed.",
+                            icon=":material/info:")
+                else:
+                    st.success(f"Imported `{r.model_id}` ({r.family}, {r.layout} table): {len(r.prompts)} prompt(s) x "
+                               f"{r.n_responses} responses" + (f", replacing {r.replaced} run(s)" if r.replaced else "")
+                               + ".", icon=":material/check_circle:")
+
+# ---- cached runs --------------------------------------------------------------------------------
+with tab_runs:
+    runs = state.cache().list_runs()
+    if runs.empty:
+        st.info("No runs cached yet: run a search on Token search, or import score tables.", icon=":material/info:")
+        st.stop()
+    f1, f2, f3, f4 = st.columns([3, 2, 2, 3])
+    with f1:
+        models = st.multiselect("Model", sorted(runs["model_id"].unique()), key="rmodels", bind="query-params",
+                                placeholder="all")
+    with f2:
+        statuses = st.multiselect("Status", sorted(runs["status"].unique()), key="rstatus", bind="query-params",
+                                  placeholder="all")
+    with f3:
+        sources = st.multiselect("Source", sorted(runs["source"].dropna().unique()), key="rsource",
+                                 bind="query-params", placeholder="all")
+    with f4:
+        query = st.text_input("Prompt contains", key="rq", bind="query-params", placeholder="e.g. greatest")
+    shown = runs
+    if models:
+        shown = shown[shown["model_id"].isin(models)]
+    if statuses:
+        shown = shown[shown["status"].isin(statuses)]
+    if sources:
+        shown = shown[shown["source"].isin(sources)]
+    if query:
+        text = shown["prompt_text"].fillna("") + " " + shown["prompt_key"].fillna("")
+        shown = shown[text.str.contains(query, case=False, regex=False)]
+    shown = shown.sort_values("created_at", ascending=False).reset_index(drop=True)
+
+    st.caption(f"{len(shown):,} of {len(runs):,} runs. Tick rows to export or delete them.")
+    event = st.dataframe(
+        shown[SHOWN], key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
+        width="stretch", height=min(420, 38 + 35 * len(shown)),
+        column_config={"run_id": st.column_config.TextColumn("run id", pinned=True),
+                       "seconds": st.column_config.NumberColumn("seconds", format="%.1f"),
+                       "n_scores": st.column_config.NumberColumn("scores", format="%d"),
+                       "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm")})
+    rows = [i for i in event.selection.rows if i < len(shown)] if event is not None else []
+    selected = shown.iloc[rows]
+    done = selected[selected["status"] == "done"]
+
+    a1, a2, a3 = st.columns(3)
+    with a1:
+        state.download_csv("Runs table CSV", shown[SHOWN], {"table": "runs", "filters": dict(st.query_params)},
+                           state.file_name("runs", f"{len(shown)}-runs"), key="dl-runs")
+    with a2:
+        if len(done) == 1:
+            run = state.cache().get_run(done.iloc[0]["run_id"])
+            state.download_csv(
+                "Ranking CSV", ranking_table(run, state.run_scores(run["run_id"])), run_metadata(run),
+                state.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"),
+                                run["run_id"][:8]), key="dl-ranking")
+        elif len(done) > 1:
+            parts = []
+            for run_id in done["run_id"]:
+                run = state.cache().get_run(run_id)
+                table = ranking_table(run, state.run_scores(run_id))
+                parts.append(table.assign(run_id=run_id, model_id=run["model_id"], prompt_key=run.get("prompt_key"),
+                                          prompt_text=run.get("prompt_text"))[
+                                 ["run_id", "model_id", "prompt_key", "prompt_text", *table.columns]])
+            state.download_csv(f"Rankings of {len(done)} runs CSV", pd.concat(parts, ignore_index=True),
+                               {"table": "rankings of several runs", "runs": list(done["run_id"]),
+                                "rank": "1 = highest score, within each run"},
+                               state.file_name("rankings", f"{len(done)}-runs", "-".join(sorted(done["model_id"].unique()))),
+                               key="dl-rankings")
+        else:
+            st.caption("Select completed runs to export their rankings.")
+    with a3:
+        if len(selected):
+            with st.popover(f"Delete {len(selected)} run(s)…", icon=":material/delete:"):
+                st.markdown(f"Delete **{len(selected)}** run(s) and their scores from the cache? This cannot be undone.")
+                if st.button("Delete", type="primary", key="confirm_delete"):
+                    with state.guard("Delete"):
+                        for run_id in selected["run_id"]:
+                            state.cache().delete_run(run_id)
+                            state.forget_run(run_id)
+                        st.session_state.pop("runs_table", None)
+                        st.toast(f"Deleted {len(selected)} run(s).", icon=":material/delete:")
+                        st.rerun()
+
+    if len(selected) == 1:
+        run = selected.iloc[0].to_dict()
+        with st.container(border=True):
+            st.markdown(f"**{run['model_id']}** · {run.get('prompt_text') or ''}")
+            st.caption(state.settings_line(run))
+            if run["status"] == "done":
+                scores = state.run_scores(run["run_id"])
+                c_top, c_bottom = st.columns(2)
+                c_top.dataframe(scores.head(10)[["rank", "text", "score"]], hide_index=True, width="stretch")
+                c_bottom.dataframe(scores.tail(10).iloc[::-1][["rank", "text", "score"]], hide_index=True, width="stretch")
+            elif run.get("error"):
+                st.error(run["error"], icon=":material/error:")

@@ -1,0 +1,233 @@
+"""Token search: every vocabulary token scored as the entire reply to one prompt, per model."""
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app import state
+from engine.cli_search import ranking_table, run_metadata
+from engine.config import SearchConfig
+from engine.normalize import NORMALIZATION, normalize_series, normalize_token
+from engine.prompts import BATTERY, resolve_prompt
+
+DEFAULT_PROMPT = BATTERY["greatest_ever_one"].text
+MAX_PER_ROW = 3
+
+st.title("Token search")
+st.caption("Which single token does each model like most, and least, as the **entire** reply to a prompt? Every token of "
+           "the vocabulary is scored: by the reward head for reward models, by its log-probability for causal LMs.")
+
+
+# ---- inputs ---------------------------------------------------------------------------------------
+def _pick_battery() -> None:
+    key = st.session_state.get("battery_pick")
+    if key:
+        st.session_state["prompt"] = BATTERY[key].text
+
+
+if "prompt" not in st.session_state and "prompt" not in st.query_params:
+    st.session_state["prompt"] = DEFAULT_PROMPT
+
+c_prompt, c_battery = st.columns([6, 5])
+with c_prompt:
+    prompt = st.text_input("Prompt", key="prompt", bind="query-params",
+                           placeholder="Type any prompt, e.g. What, in one word, is the greatest thing ever?")
+with c_battery:
+    st.selectbox("…or pick a battery prompt", list(BATTERY), index=None, key="battery_pick", on_change=_pick_battery,
+                 format_func=lambda k: f"{BATTERY[k].text}  ({BATTERY[k].framing})",
+                 placeholder="One of the 54 battery prompts…",
+                 help="Christian et al.'s battery: 6 adjectives x 3 superlatives x 3 question styles, positive and negative.")
+
+c_models, c_words, c_k, c_run = st.columns([6, 3.4, 1, 1.6], vertical_alignment="bottom")
+with c_models:
+    models = st.multiselect(
+        "Models", state.registry_options(), default=list(state.default_models()), key="models",
+        bind="query-params", accept_new_options=True,
+        placeholder="Pick from the registry, or type a Hugging Face id or a local folder",
+        help="Registry aliases, or type a Hugging Face id (owner/name) or a local model folder and press Enter. "
+             "Causal LMs are scored in log-prob mode and reward models by their reward head, unless Mode says "
+             "otherwise.\n\n" + "\n".join(f"- {state.describe_alias(a)}" for a in state.registry_options()))
+with c_words:
+    words_text = st.text_input("Where do these words land?", key="words", bind="query-params",
+                               placeholder="love, freedom, money",
+                               help="Comma-separated words: their best-ranked token in each model's ranking "
+                                    "(tokens are matched after normalisation, so ' Love' and 'love' both count).")
+with c_k:
+    k = int(st.number_input("Top k", 1, 200, 10, key="k", bind="query-params", help="How many best and worst tokens to list."))
+with c_run:
+    run_clicked = st.button("Run search", type="primary", icon=":material/play_arrow:", width="stretch")
+
+with st.expander("Settings: mode, template, dtype, quantisation, vocabulary, revision…"):
+    settings = state.config_widgets(SearchConfig, skip=("model",))
+
+words = [w.strip() for w in (words_text or "").split(",") if w.strip()]
+
+
+# ---- which searches exist -------------------------------------------------------------------------
+def config_for(model: str) -> SearchConfig:
+    return SearchConfig(model=model, **settings)
+
+
+def current_key(model: str) -> str:
+    from engine.runner import request_key
+
+    _, text = resolve_prompt(prompt)
+    return request_key(config_for(model), text, "vocab", None)
+
+
+jobs: dict = st.session_state.setdefault("search_jobs", {})  # model -> job id
+errors: dict = st.session_state.setdefault("search_errors", {})  # model -> message of the last Run
+board = state.job_board()
+runner = state.runner()
+
+prompt_ok = bool((prompt or "").strip())
+if run_clicked:
+    errors.clear()
+    if not models:
+        st.error("Pick at least one model.", icon=":material/error:")
+    if not prompt_ok:
+        with state.guard("Prompt"):
+            resolve_prompt(prompt)
+    for model in models if prompt_ok else []:
+        try:
+            state.check_model_name(model)
+            if runner.cached(config_for(model), prompt) is None:
+                jobs[model] = state.search_job(config_for(model), prompt).id
+        except Exception as exc:  # noqa: BLE001 - shown next to the model
+            errors[model] = state.friendly_message(exc)
+elif not prompt_ok:
+    st.info("Type a prompt, or pick one from the battery.", icon=":material/edit:")
+if not models:
+    st.info("Pick at least one model: the embedded defaults work offline.", icon=":material/info:")
+
+
+# ---- results --------------------------------------------------------------------------------------
+def shown(text: str) -> str:
+    """A token as text with its spaces made visible."""
+    return str(text).replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "∅"
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _normalised(home: str, run_id: str) -> pd.Series:
+    return normalize_series(state.run_scores(run_id)["text"])
+
+
+def word_positions(run: dict, scores: pd.DataFrame) -> pd.DataFrame:
+    norm = _normalised(state.home(), run["run_id"])
+    rows = []
+    for word in words:
+        hits = scores[norm == normalize_token(word)]
+        row = {"model": run["model_id"], "word": word, "variants": len(hits)}
+        if len(hits):
+            best = hits.iloc[0]
+            row.update(rank=int(best["rank"]), token=shown(best["text"]), score=float(best["score"]),
+                       top_pct=100 * best["rank"] / len(scores))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["model", "word", "rank", "token", "score", "top_pct", "variants"])
+
+
+def histogram(scores: pd.DataFrame, marks: pd.DataFrame, kind: str) -> alt.LayerChart:
+    counts, edges = np.histogram(scores["score"].to_numpy(), bins=50)
+    bins = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "tokens": counts})
+    bars = alt.Chart(bins).mark_bar(color="#8fa8c8").encode(
+        x=alt.X("from:Q", title=f"score ({kind})"), x2="to:Q",
+        y=alt.Y("tokens:Q", title="tokens", scale=alt.Scale(type="symlog")),
+        tooltip=[alt.Tooltip("from:Q", format=".3f"), alt.Tooltip("to:Q", format=".3f"), "tokens:Q"])
+    layers = [bars]
+    found = marks.dropna(subset=["rank"])
+    if len(found):
+        rule = alt.Chart(found).mark_rule(color="#d62728", strokeWidth=2).encode(
+            x="score:Q", tooltip=["word:N", "token:N", alt.Tooltip("rank:Q", format=","),
+                                  alt.Tooltip("score:Q", format=".3f")])
+        text = alt.Chart(found).mark_text(align="left", dx=3, dy=-4, color="#d62728", baseline="bottom").encode(
+            x="score:Q", y=alt.value(0), text="word:N")
+        layers += [rule, text]
+    return alt.layer(*layers).properties(height=170, title="Score distribution over the vocabulary")
+
+
+def show_result(result) -> pd.DataFrame:
+    run, scores = result.run, result.scores
+    origin = "from the cache" if result.from_cache else "computed"
+    st.caption(state.settings_line(run, {"candidates": f"{len(scores):,}", "answer": origin}))
+    if str(run.get("head_status") or "").startswith("untrained"):
+        st.warning(f"The reward head is {run['head_status']}: these rewards test the pipeline, not a trained reward model.",
+                   icon=":material/warning:")
+    top = scores.head(k)
+    bottom = scores.tail(k).iloc[::-1]
+    config = {"rank": st.column_config.NumberColumn("rank", format="%d", width="small"),
+              "token": st.column_config.TextColumn("token", help="␣ marks a space, ↵ a newline"),
+              "score": st.column_config.NumberColumn("score", format="%.3f")}
+    t_top, t_bottom = st.columns(2)
+    for col, label, part in ((t_top, f"Top {k}", top), (t_bottom, f"Bottom {k}", bottom)):
+        with col:
+            st.markdown(f"**{label}**")
+            st.dataframe(part.assign(token=part["text"].map(shown))[["rank", "token", "score"]], hide_index=True,
+                         column_config=config, height=min(38 + 35 * len(part), 400), width="stretch")
+    marks = word_positions(run, scores)
+    st.altair_chart(histogram(scores, marks, run.get("score_kind") or "score"), width="stretch")
+    state.download_csv(
+        "Ranking CSV", ranking_table(run, scores), run_metadata(run),
+        state.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"), run["run_id"][:8]),
+        key=f"dl-{run['run_id']}")
+    return marks
+
+
+if models and prompt_ok:
+    all_marks = []
+    for start in range(0, len(models), MAX_PER_ROW):
+        row = models[start:start + MAX_PER_ROW]
+        for model, col in zip(row, st.columns(max(len(row), min(len(models), MAX_PER_ROW)), gap="large", border=True)):
+            with col:
+                st.subheader(model, anchor=False)
+                if model in errors:
+                    st.error(errors[model], icon=":material/error:")
+                    continue
+                try:
+                    result = runner.cached(config_for(model), prompt)
+                    key = current_key(model)
+                except Exception as exc:  # noqa: BLE001
+                    state.show_error(exc)
+                    continue
+                if result is not None:
+                    all_marks.append(show_result(result))
+                    continue
+                job = board.get(jobs.get(model, ""))
+                if job is not None and job.key == key:
+                    if job.phase == "failed":
+                        st.error(job.error, icon=":material/error:")
+                    elif job.phase == "cancelled":
+                        st.info(job.message, icon=":material/cancel:")
+                    elif job.phase != "done":
+                        state.job_progress(job.id)
+                    else:
+                        st.info("Finished: refreshing…")
+                        st.rerun()
+                else:
+                    st.info("Not in the cache yet: press **Run search** to compute it.", icon=":material/hourglass_empty:")
+
+    if words and all_marks:
+        st.subheader("Where the chosen words land", anchor=False)
+        st.caption(f"Best-ranked token of each word in each model's ranking (rank 1 = best). Token normalisation: "
+                   f"{NORMALIZATION}.")
+        table = pd.concat(all_marks, ignore_index=True)
+        found = table.dropna(subset=["rank"])
+        c_chart, c_table = st.columns([3, 2])
+        with c_chart:
+            if len(found):
+                chart = alt.Chart(found).mark_point(filled=True, size=120).encode(
+                    x=alt.X("rank:Q", scale=alt.Scale(type="log"), title="rank (log scale, 1 = best)"),
+                    y=alt.Y("word:N", sort=words, title=None),
+                    color=alt.Color("model:N", legend=alt.Legend(orient="bottom")),
+                    shape="model:N",
+                    tooltip=["word:N", "model:N", "token:N", alt.Tooltip("rank:Q", format=","),
+                             alt.Tooltip("score:Q", format=".3f"), alt.Tooltip("top_pct:Q", format=".2f", title="top %")])
+                st.altair_chart(chart.properties(height=40 + 32 * len(words)), width="stretch")
+        with c_table:
+            wide = table.assign(cell=table.apply(
+                lambda r: "not a token" if pd.isna(r["rank"]) else f"#{int(r['rank']):,} ({r['token']})", axis=1))
+            st.dataframe(wide.pivot(index="word", columns="model", values="cell").reindex(words), width="stretch")
+        state.download_csv("Word positions CSV", table, {"prompt": prompt, "models": models, "normalization": NORMALIZATION,
+                                                         "rank": "1 = highest score, over the whole vocabulary"},
+                           state.file_name("word-positions", prompt, "-".join(words)[:30]), key="dl-words")

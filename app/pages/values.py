@@ -1,0 +1,258 @@
+"""Values: which lexicon categories (Big Two, Moral Foundations, your own dictionary) each model ranks high."""
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from app import state
+from engine.analysis import (FAMILY_TEST_DOC, MIXED_DOC, RANK_DOC, TAU_DOC, analysis_metadata, analyze_words,
+                             load_words, select_runs)
+from engine.lexicons import BUILTIN_LEXICONS, load_lexicon
+from engine.normalize import DEFAULT_VARIANT_POLICY, NORMALIZATION, VARIANT_POLICIES, VARIANT_POLICY_DOC
+
+LEXICON_LABELS = {
+    "big_two_nouns": "Big Two nouns (Agency, Communion; the ICLR 2026 list)",
+    "big_two": "Big Two dictionary (Agency, Communion; wildcards)",
+    "big_two_expanded": "Big Two, expanded (Agency, Communion)",
+    "mfd2": "Moral Foundations Dictionary 2.0 (10 categories)",
+    "mfd_original": "Moral Foundations Dictionary, original (11 categories)",
+    "upload": "upload a LIWC .dic, LIWC-22 .dicx or Category,word .csv dictionary",
+}
+UPLOAD = "upload"
+
+st.title("Values")
+st.caption("Each model's scored replies are matched to a dictionary's words and ranked within each (model, prompt): "
+           "rank 1 = the best-scored matched word. A category's median rank per prompt shows how high the model "
+           "places it; families are compared with permutation tests.")
+
+runs_done = state.cache().list_runs(status="done")
+if runs_done.empty:
+    st.info("No completed runs yet. Run searches on **Token search** (ideally the 54 battery prompts with the CLI: "
+            "`python -m engine search --battery`), or import score tables on **Runs**.", icon=":material/info:")
+    st.page_link("pages/token_search.py", label="Token search", icon=":material/search:")
+    st.page_link("pages/runs.py", label="Runs: import score tables", icon=":material/table_view:")
+    st.stop()
+
+# ---- inputs ---------------------------------------------------------------------------------------
+model_options = sorted(runs_done["model_id"].unique())
+c_lex, c_models, c_group, c_chart = st.columns([3, 4, 1.4, 1.6])
+with c_lex:
+    lexicon_name = st.selectbox("Lexicon", [*BUILTIN_LEXICONS, UPLOAD], key="lexicon", bind="query-params",
+                                help="Word lists with categories:\n\n" + "\n".join(f"- `{k}`: {v}" for k, v in LEXICON_LABELS.items()))
+with c_models:
+    chosen_models = st.multiselect("Models", model_options, default=model_options, key="vmodels", bind="query-params",
+                                   help="Models with completed runs in the cache (the newest run per model and prompt is used).")
+with c_group:
+    group = st.segmented_control("Colour by", ["model", "family"], default="model", key="group",
+                                 bind="query-params", required=True)
+with c_chart:
+    chart_kind = st.segmented_control("Chart", ["boxplot", "violin"], default="boxplot", key="chart",
+                                      bind="query-params", required=True)
+
+with st.expander("Analysis settings: variants, candidates, families, permutation test…"):
+    a1, a2, a3, a4 = st.columns(4)
+    with a1:
+        policy = st.selectbox("Token variants", VARIANT_POLICIES, index=VARIANT_POLICIES.index(DEFAULT_VARIANT_POLICY),
+                              key="variants", bind="query-params",
+                              help="Several tokens can normalise to one word (' Love', 'love'):\n\n"
+                                   + "\n".join(f"- `{k}`: {v}" for k, v in VARIANT_POLICY_DOC.items()))
+        value = st.selectbox("Value", ["median_rank", "median_rank_pct"], key="value", bind="query-params",
+                             help="median_rank: median rank of the category's words; median_rank_pct: the same divided by "
+                                  "the number of ranked words (comparable across vocabularies).")
+    with a2:
+        candidate_options = sorted(runs_done["candidates"].dropna().unique())
+        candidates = st.multiselect("Candidates", candidate_options, key="candidates", bind="query-params",
+                                    placeholder="all", help="Only runs of these candidate sets: vocab (every token), "
+                                    "words (imported or typed replies), lexicon:<name>.")
+        word_scope = st.selectbox("Word scope (tau, top words)", ["lexicon", "all"], key="scope", bind="query-params",
+                                  help="Kendall's tau and top/bottom words over lexicon words only, or over every word.")
+    with a3:
+        family_options = sorted(runs_done.loc[runs_done["model_id"].isin(chosen_models), "family"].fillna("unknown").unique())
+        families = st.multiselect("Families to compare", family_options, max_selections=2, key="families",
+                                  bind="query-params", placeholder="the two present",
+                                  help="Family A first: diff = A - B. Needed when more than two families are present.")
+        top_k = int(st.number_input("Top / bottom words", 1, 100, 10, key="topk", bind="query-params"))
+    with a4:
+        resamples = int(st.number_input("Permutation resamples", 99, 99_999, 9_999, step=1000, key="resamples",
+                                        bind="query-params"))
+        seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="seed", bind="query-params"))
+
+lexicon_ref = lexicon_name
+if lexicon_name == UPLOAD:
+    upload = st.file_uploader("Dictionary file", type=["dic", "dicx", "csv"],
+                              help="LIWC .dic (% header, then word and category ids), LIWC-22 .dicx (DicTerm,<category>,… "
+                                   "with X marks) or a two-column Category,word CSV.")
+    if upload is None:
+        st.info("Upload a dictionary to analyse with it.", icon=":material/upload_file:")
+        st.stop()
+    lexicon_ref = str(state.save_upload(upload))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _lexicon(ref: str, home: str):
+    return load_lexicon(ref, home=home)
+
+
+with state.guard("Lexicon") as g:
+    lexicon = _lexicon(lexicon_ref, state.home())
+if g.failed:
+    st.stop()
+if not chosen_models:
+    st.info("Pick at least one model.", icon=":material/info:")
+    st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _analyse(home: str, runs: pd.DataFrame, ref: str, sha: str | None, policy: str, families: tuple, seed: int,
+             resamples: int, top_k: int, word_scope: str):
+    lex = _lexicon(ref, home)
+    words = load_words(state.cache(), runs, policy, lexicon=lex if word_scope == "lexicon" else None)
+    return analyze_words(words, lex, families=list(families) or None, seed=seed, resamples=resamples, top_k=top_k,
+                         word_scope=word_scope)
+
+
+with state.guard("Runs") as g:
+    runs = select_runs(state.cache(), models=chosen_models, candidates=candidates or None)
+if g.failed:
+    st.stop()
+with st.spinner("Analysing: ranking the lexicon's words for every model and prompt…"), state.guard("Analysis") as g:
+    result = _analyse(state.home(), runs, lexicon_ref, lexicon.sha256, policy,
+                      tuple(families) if len(families) == 2 else (), seed, resamples, top_k, word_scope)
+if g.failed:
+    st.stop()
+
+meta = analysis_metadata(runs, lexicon, policy, tool="valuescope app (Values page)", word_scope=word_scope,
+                         candidates=sorted(set(runs["candidates"].dropna())), notes="; ".join(result.notes) or None)
+per_model = runs.drop_duplicates("model_id")
+revisions = ", ".join(f"{m} ({f}, {r or 'revision unknown'})" for m, f, r in
+                      per_model[["model_id", "family", "revision"]].itertuples(index=False))
+st.caption(f"**Lexicon** {lexicon.describe()} · **models** {revisions} · **prompts** {runs['prompt_key'].nunique()} · "
+           f"**candidates** {', '.join(sorted(set(runs['candidates'].dropna())))} · **variants** {policy} · "
+           f"**normalisation** {NORMALIZATION} · **ranks** {RANK_DOC}")
+for note in result.notes:
+    st.caption(f":material/info: {note}")
+if runs.attrs.get("skipped"):
+    st.caption(f":material/info: {runs.attrs['skipped']} older or alternative run(s) of the same (model, prompt) were "
+               "left out; choose candidate sets in the settings.")
+
+group_col = "model_id" if group == "model" else "family"
+group_title = "model" if group == "model" else "family"
+medians = result.medians.assign(framing=result.medians["framing"].fillna("no framing"))
+rank_scale = alt.Scale(reverse=True, zero=False)
+value_title = "median rank (1 = best, top)" if value == "median_rank" else "median rank / ranked words (0 = best)"
+category_order = [c for c in lexicon.categories if c in set(medians["category"])]
+
+# ---- median ranks by category ---------------------------------------------------------------------
+st.subheader("Median rank by category", anchor=False)
+st.caption(f"One observation per (model, prompt): the median rank of the category's words. Split by the prompt's "
+           f"framing; coloured by {group_title}.")
+if chart_kind == "boxplot":
+    base = alt.Chart().encode(
+        x=alt.X("category:N", sort=category_order, title=None, axis=alt.Axis(labelAngle=-30 if len(category_order) > 4 else 0)),
+        xOffset=alt.XOffset(f"{group_col}:N"),
+        color=alt.Color(f"{group_col}:N", title=group_title, legend=alt.Legend(orient="top")))
+    box = base.mark_boxplot(extent="min-max", size=18, opacity=0.55, median={"color": "black"}).encode(
+        y=alt.Y(f"{value}:Q", scale=rank_scale, title=value_title))
+    points = base.mark_circle(size=28, opacity=0.9).encode(
+        y=alt.Y(f"{value}:Q", scale=rank_scale),
+        tooltip=["model_id:N", "family:N", "prompt_key:N", "category:N", alt.Tooltip(f"{value}:Q", format=".1f"),
+                 alt.Tooltip("n_words:Q", title="words ranked in category")])
+    chart = alt.layer(box, points, data=medians).properties(height=340).facet(
+        column=alt.Column("framing:N", title=None, sort=["positive", "negative"])).resolve_scale(x="independent")
+else:
+    chart = alt.Chart(medians).transform_density(
+        value, as_=[value, "density"], groupby=["framing", "category", group_col]
+    ).transform_calculate(left="-datum.density").mark_area(orient="horizontal", opacity=0.45).encode(
+        y=alt.Y(f"{value}:Q", scale=rank_scale, title=value_title),
+        x=alt.X("left:Q", axis=None, title=None), x2="density:Q",
+        color=alt.Color(f"{group_col}:N", title=group_title, legend=alt.Legend(orient="top")),
+        tooltip=[f"{group_col}:N", "category:N", "framing:N"],
+    ).properties(width=110, height=300).facet(
+        column=alt.Column("category:N", sort=category_order, title=None),
+        row=alt.Row("framing:N", title=None, sort=["positive", "negative"]))
+st.altair_chart(chart, width="stretch" if chart_kind == "boxplot" else "content")
+
+# ---- words --------------------------------------------------------------------------------------
+st.subheader("Words by category", anchor=False)
+st.caption("Each point is one word: its rank averaged over the prompts of a framing. Hover to see the word.")
+ranks = result.word_ranks.assign(framing=result.word_ranks["framing"].fillna("no framing"))
+by_word = (ranks.assign(category=ranks["categories"].str.split("; ")).explode("category")
+           .groupby([group_col, "framing", "category", "word"], sort=False)
+           .agg(rank=("rank", "mean"), n_prompts=("prompt_key", "nunique")).reset_index())
+strip = alt.Chart(by_word).mark_circle(size=26, opacity=0.6).encode(
+    x=alt.X("category:N", sort=category_order, title=None,
+            axis=alt.Axis(labelAngle=-30 if len(category_order) > 4 else 0)),
+    xOffset=alt.XOffset(f"{group_col}:N"),
+    y=alt.Y("rank:Q", scale=rank_scale, title="mean rank over prompts (1 = best, top)"),
+    color=alt.Color(f"{group_col}:N", title=group_title, legend=alt.Legend(orient="top")),
+    tooltip=[alt.Tooltip("word:N"), alt.Tooltip("rank:Q", format=".1f", title="mean rank"), f"{group_col}:N",
+             "category:N", "framing:N", "n_prompts:Q"],
+).properties(height=320).facet(column=alt.Column("framing:N", title=None, sort=["positive", "negative"]))
+st.altair_chart(strip, width="stretch")
+
+# ---- family comparison and agreement ------------------------------------------------------------
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("Family comparison", anchor=False)
+    summary = result.family_summary
+    if summary is None:
+        st.info("The family comparison needs exactly two families: " + "; ".join(result.notes or ["pick two"]),
+                icon=":material/info:")
+    else:
+        fam_a, fam_b = result.families
+        st.caption(FAMILY_TEST_DOC.format(resamples=resamples, seed=seed, n_tested=summary.attrs.get("n_tested")))
+        shown = summary.drop(columns=["t_welch"])
+        if not shown["note"].astype(bool).any():
+            shown = shown.drop(columns=["note"])
+        fmt = {c: st.column_config.NumberColumn(c, format="%.4f") for c in ("p_perm", "p_bonferroni")}
+        fmt.update({c: st.column_config.NumberColumn(c, format="%.2f") for c in (fam_a, fam_b, "diff", "effect_size")})
+        st.dataframe(shown, hide_index=True, column_config=fmt, width="stretch")
+        with st.expander("Mixed model"):
+            st.caption(MIXED_DOC)
+            st.dataframe(result.mixed, hide_index=True, width="stretch")
+with right:
+    st.subheader("Agreement between models", anchor=False)
+    st.caption(TAU_DOC)
+    tau = result.tau_summary
+    if tau.empty:
+        st.info("Kendall's tau needs at least two models that scored the same prompts.", icon=":material/info:")
+    else:
+        framings = list(pd.unique(tau["framing"]))
+        framing = st.segmented_control("Prompts", framings, default=framings[0], key="tau_framing", required=True)
+        part = tau[tau["framing"] == framing]
+        names = list(dict.fromkeys([*part["model_a"], *part["model_b"]]))
+        cells = pd.concat([part[["model_a", "model_b", "mean_tau", "n_prompts"]],
+                           part.rename(columns={"model_a": "model_b", "model_b": "model_a"})[["model_a", "model_b", "mean_tau", "n_prompts"]],
+                           pd.DataFrame({"model_a": names, "model_b": names, "mean_tau": 1.0, "n_prompts": pd.NA})])
+        heat = alt.Chart(cells).mark_rect().encode(
+            x=alt.X("model_a:N", sort=names, title=None, axis=alt.Axis(labelAngle=-30)),
+            y=alt.Y("model_b:N", sort=names, title=None),
+            color=alt.Color("mean_tau:Q", scale=alt.Scale(domain=[-1, 1], scheme="redblue"), title="mean tau"),
+            tooltip=["model_a:N", "model_b:N", alt.Tooltip("mean_tau:Q", format=".3f"), "n_prompts:Q"])
+        labels = alt.Chart(cells).mark_text(fontSize=13).encode(
+            x=alt.X("model_a:N", sort=names), y=alt.Y("model_b:N", sort=names), text=alt.Text("mean_tau:Q", format=".2f"))
+        st.altair_chart((heat + labels).properties(height=60 + 50 * len(names)), width="stretch")
+
+with st.expander(f"Top and bottom {top_k} words per model and framing"):
+    st.dataframe(result.top_bottom, hide_index=True, width="stretch",
+                 column_config={"mean_rank": st.column_config.NumberColumn("mean rank", format="%.1f")})
+
+# ---- exports ------------------------------------------------------------------------------------
+st.subheader("Export", anchor=False)
+tag = [lexicon.name, policy, f"{len(chosen_models)}-models"]
+tables = [
+    ("Median ranks", "median-ranks", result.medians, {}),
+    ("Family summary", "family-summary", result.family_summary,
+     {"compared_families": " vs ".join(result.families or ()), "seed": seed, "resamples": resamples}),
+    ("Mixed model", "mixed-model", result.mixed, {"method": MIXED_DOC}),
+    ("Word ranks", "word-ranks", result.word_ranks, {}),
+    ("Top/bottom words", "top-bottom-words", result.top_bottom, {"k": top_k}),
+    ("Kendall tau", "kendall-tau", result.tau, {"method": TAU_DOC}),
+    ("Kendall tau summary", "kendall-tau-summary", result.tau_summary, {"method": TAU_DOC}),
+]
+cols = st.columns(4)
+for i, (label, stem, table, extra) in enumerate(t for t in tables if t[2] is not None):
+    with cols[i % 4]:
+        state.download_csv(f"{label} CSV", table, {"table": stem, **meta, **extra}, state.file_name(stem, *tag),
+                           key=f"dl-{stem}")

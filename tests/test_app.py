@@ -1,0 +1,279 @@
+"""The Streamlit dashboard, headless (streamlit.testing.v1.AppTest): every page renders, a search on a
+tiny local model fills the tables, bad input shows an error element, never a traceback."""
+from __future__ import annotations
+
+import json
+import struct
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import make_tiny_model_dir
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app" / "streamlit_app.py")
+PAGES = ("token_search", "values", "base_models", "training", "runs")
+DEMO_PROMPTS = ("greatest_ever_one", "best_world_single", "good_time_please",
+                "worst_ever_one", "bad_world_single", "terrible_time_please")
+
+
+# ---- fixtures shared with test_browser.py --------------------------------------------------------
+def demo_score_table(seed: int, agency_bias: float) -> pd.DataFrame:
+    """A wide score table (response + one column per battery prompt) over the Big Two nouns plus a few
+    other words; `agency_bias` > 0 makes Agency words score higher on positive prompts."""
+    from engine.lexicons import load_lexicon
+
+    lexicon = load_lexicon("big_two_nouns")
+    words = list(lexicon.entries)[:120] + ["pizza", "sunshine", "table", "music", "weather"]
+    rng = np.random.default_rng(seed)
+    table = {"response": words}
+    base = rng.normal(0, 1, len(words))
+    agency = np.array(["Agency" in lexicon.categories_of(w) for w in words])
+    for key in DEMO_PROMPTS:
+        sign = 1 if key.split("_")[0] in ("greatest", "best", "good") else -1
+        table[key] = np.round(base * sign + agency * agency_bias * sign + rng.normal(0, 0.6, len(words)), 4)
+    return pd.DataFrame(table)
+
+
+def seed_demo_cache(folder: Path) -> None:
+    """Import two synthetic reward models of two families into the cache of $VALUESCOPE_HOME."""
+    from engine.cache import Cache
+    from engine.importer import import_scores
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cache = Cache()
+    for name, family, seed, bias in (("demo-llama-rm", "llama", 1, 0.8), ("demo-gemma-rm", "gemma", 2, -0.5)):
+        path = folder / f"{name}.csv"
+        demo_score_table(seed, bias).to_csv(path, index=False)
+        import_scores(cache, path, family=family, model=name, revision="demo-1")
+
+
+def cached_tiny_search(model_dir: Path, prompt: str):
+    """A completed vocabulary search on a tiny local model, through the engine (no real model loads)."""
+    from engine.config import SearchConfig
+    from engine.runner import Runner
+
+    return Runner().run(SearchConfig(model=str(model_dir), mode="logprob"), prompt)
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+def app(page: str | None = None, **params) -> AppTest:
+    """The app as opened from a URL: on `page` (default: Token search) with these query parameters."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    if page:
+        at.run()
+        at.switch_page(f"pages/{page}.py")
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def wait_for(at: AppTest, done, timeout: float = 60.0) -> AppTest:
+    """Rerun the app until `done(at)` (background searches report through reruns)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert not at.exception, [e.value for e in at.exception]
+        if done(at):
+            return at
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; errors: {[e.value for e in at.error]}, infos: {[i.value for i in at.info]}")
+        time.sleep(0.2)
+        at.run()
+
+
+def texts(elements) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory) -> Path:
+    return make_tiny_model_dir(tmp_path_factory.mktemp("app") / "tiny-llama", "llama")
+
+
+# ---- every page renders --------------------------------------------------------------------------
+@pytest.mark.parametrize("page", PAGES)
+def test_each_page_renders_on_an_empty_cache(page):
+    at = app(page)
+    assert at.title, f"{page} has no title"
+
+
+@pytest.mark.parametrize("page", ("values", "runs", "base_models"))
+def test_pages_render_with_imported_runs(page, tmp_path):
+    seed_demo_cache(tmp_path / "imports")
+    at = app(page)
+    assert not at.error, texts(at.error)
+
+
+# ---- token search --------------------------------------------------------------------------------
+def test_search_on_a_tiny_model_fills_the_tables(tiny_dir):
+    at = app()
+    at.multiselect(key="models").set_value([str(tiny_dir)])
+    at.selectbox(key="mode").set_value("logprob")
+    at.text_input(key="words").set_value("love, the")
+    at.button[0].click().run()
+    wait_for(at, lambda a: len(a.dataframe) >= 3)
+    top, bottom = at.dataframe[0].value, at.dataframe[1].value
+    assert list(top.columns) == ["rank", "token", "score"]
+    assert top["rank"].tolist() == list(range(1, 11))
+    assert top["score"].is_monotonic_decreasing and bottom["score"].is_monotonic_increasing
+    captions = " ".join(texts(at.caption))
+    for setting in ("revision:", "template:", "dtype:", "quantisation:", "normalize_token"):
+        assert setting in captions
+    assert at.get("download_button"), "no CSV download button"
+
+
+def test_a_cached_search_appears_at_once_from_the_url(tiny_dir):
+    result = cached_tiny_search(tiny_dir, "What, in one word, is the greatest thing ever?")
+    at = app(models=[str(tiny_dir)], prompt="What, in one word, is the greatest thing ever?", mode="logprob")
+    assert len(at.dataframe) >= 2, texts(at.info)  # no click, no waiting
+    assert result.run["run_id"][:12] in " ".join(texts(at.caption))
+
+
+def test_unknown_model_id_shows_an_error(tiny_dir):
+    at = app()
+    at.multiselect(key="models").set_value(["no-such-org/no-such-model"])
+    at.button[0].click().run()
+    wait_for(at, lambda a: len(a.error) >= 1)
+    assert "no-such-org/no-such-model" in at.error[0].value
+
+
+def test_missing_local_folder_and_bad_id_show_errors_at_once():
+    at = app()
+    at.multiselect(key="models").set_value(["/no/such/folder", "not a model id!"])
+    at.button[0].click().run()
+    messages = " ".join(texts(at.error))
+    assert "/no/such/folder" in messages and "not a model id!" in messages
+
+
+def test_empty_prompt_shows_an_error():
+    at = app()
+    at.text_input(key="prompt").set_value("")
+    at.button[0].click().run()
+    assert any("prompt is empty" in m.lower() for m in texts(at.error))
+
+
+def test_model_too_large_for_the_machine_shows_an_error(tmp_path):
+    folder = tmp_path / "huge"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}))
+    header = json.dumps({"w": {"dtype": "BF16", "shape": [400_000, 1_000_000], "data_offsets": [0, 0]}}).encode()
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    at = app()
+    at.multiselect(key="models").set_value([str(folder)])
+    at.button[0].click().run()
+    wait_for(at, lambda a: len(a.error) >= 1)
+    assert "too large" in at.error[0].value
+
+
+# ---- values ---------------------------------------------------------------------------------------
+def test_values_page_compares_two_families(tmp_path):
+    seed_demo_cache(tmp_path / "imports")
+    at = app("values")
+    assert not at.error, texts(at.error)
+    frames = [df.value for df in at.dataframe]
+    summary = next(f for f in frames if "p_perm" in f.columns)
+    assert set(summary["category"]) == {"Agency", "Communion"}
+    assert {"llama", "gemma"} <= set(summary.columns)
+    assert len(at.get("vega_lite_chart")) >= 3  # median ranks, words, tau heatmap
+
+
+def test_values_page_violin_and_family_colouring(tmp_path):
+    seed_demo_cache(tmp_path / "imports")
+    at = app("values", chart="violin", group="family", lexicon="big_two")
+    assert not at.error, texts(at.error)
+
+
+def test_malformed_lexicon_upload_shows_an_error(tmp_path):
+    seed_demo_cache(tmp_path / "imports")
+    at = app("values", lexicon="upload")
+    at.get("file_uploader")[0].set_value(("broken.dic", b"%\n1\tcare\n%\nkindness\t7\n", "text/plain")).run()
+    assert not at.exception
+    assert any("broken.dic, line 4" in m for m in texts(at.error)), texts(at.error)
+
+
+def test_good_lexicon_upload_is_used(tmp_path):
+    from engine.lexicons import load_lexicon
+
+    seed_demo_cache(tmp_path / "imports")
+    big_two = load_lexicon("big_two_nouns")
+    lines = ["%", "1\tWork", "2\tPlay", "%"]
+    lines += [f"{w}\t{1 if 'Agency' in big_two.categories_of(w) else 2}" for w in list(big_two.entries)[:80]]
+    at = app("values", lexicon="upload", resamples="199")
+    at.get("file_uploader")[0].set_value(("my_values.dic", "\n".join(lines).encode(), "text/plain")).run()
+    assert not at.error, texts(at.error)
+    assert "my_values" in " ".join(texts(at.caption))
+    summary = next(df.value for df in at.dataframe if "p_perm" in df.value.columns)
+    assert set(summary["category"]) == {"Work", "Play"}
+
+
+# ---- runs ---------------------------------------------------------------------------------------
+def test_runs_page_exports_and_deletes_selected_runs(tmp_path):
+    from engine.cache import Cache
+
+    seed_demo_cache(tmp_path / "imports")
+    at = app("runs", rmodels=["demo-llama-rm"])
+    shown = at.dataframe[0].value
+    assert len(shown) == len(DEMO_PROMPTS) and set(shown["model_id"]) == {"demo-llama-rm"}
+    at.session_state["runs_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    names = [b.help for b in at.get("download_button")]
+    assert any(n.startswith("valuescope_ranking_demo-llama-rm_") and ".csv" in n for n in names), names
+    assert any(n.startswith("valuescope_runs_") for n in names), names
+    run_id = shown.iloc[0]["run_id"]
+    next(b for b in at.button if b.label == "Delete").click().run()
+    assert not at.exception
+    assert run_id not in set(Cache().list_runs()["run_id"])
+
+
+def test_runs_page_imports_a_score_table(tmp_path):
+    from engine.cache import Cache
+
+    at = app("runs", tab="Import score tables")
+    data = demo_score_table(3, 0.2).to_csv(index=False).encode()
+    at.get("file_uploader")[0].set_value(("my-rm.csv", data, "text/csv"))
+    at.text_input(key="import_family").set_value("qwen")
+    at.run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert not at.error, texts(at.error)
+    assert any("my-rm" in s for s in texts(at.success))
+    assert set(Cache().list_runs()["model_id"]) == {"my-rm"}
+
+
+def test_runs_page_rejects_a_malformed_score_table():
+    at = app("runs", tab="Import score tables")
+    at.get("file_uploader")[0].set_value(("broken.csv", b"reply,score\nlove,1\n", "text/csv"))
+    at.text_input(key="import_family").set_value("llama")
+    at.run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert not at.exception
+    assert any("no `response` column" in e for e in texts(at.error)), texts(at.error)
+
+
+# ---- base models ----------------------------------------------------------------------------------
+def test_base_models_page_compares_two_tiny_models(tmp_path):
+    a = make_tiny_model_dir(tmp_path / "tiny-a", "llama", vocab_size=420, seed=0)
+    b = make_tiny_model_dir(tmp_path / "tiny-b", "gemma3", vocab_size=400, seed=1)
+    at = app("base_models", model_a=str(a), model_b=str(b), bwords="love, war", btop="5", bresamples="199")
+    wait_for(at, lambda x: x.info or x.error)
+    assert not at.error, texts(at.error)
+    assert "Not all" in at.info[0].value  # nothing cached yet: nothing loads until asked
+    next(b for b in at.button if b.label == "Compute").click().run()
+    wait_for(at, lambda x: any(s.value == "Named words" for s in x.subheader) or x.error, timeout=120)
+    assert not at.error, texts(at.error)
+    headings = texts(at.subheader)
+    assert {"Top and bottom words by MWLR", "Named words", "Categories", "Export"} <= set(headings)
+    top = at.dataframe[0].value
+    assert list(top.columns[:3]) == ["word", "mwlr", "log_ratio"] and len(top) == 5
+
+
+def test_base_models_page_rejects_the_same_model_twice():
+    at = app("base_models", model_a="smollm2-135m-instruct", model_b="smollm2-135m-instruct")
+    assert any("two different models" in e for e in texts(at.error))
