@@ -13,6 +13,7 @@ Replies:
   several tokens of one model map to one word, the most probable token for that prompt stands for the
   word (ties: smallest text, then smallest token id, so the result never depends on row order); the
   two models' words are then inner-joined. `n_variants_a/b` count the tokens that mapped to each word.
+  Words holding ASCII control characters (byte tokens such as <0x00>) are dropped.
 - lexicon and named words: both models score the same reply strings, each as a whole reply: a
   multi-token word's log-probability is the teacher-forced sum over its tokens (`first_a/b`: its first
   token's). No token join is needed; rows are joined on the string.
@@ -36,11 +37,11 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from .analysis import RANK_DOC, attach_categories, bonferroni, category_medians, compare_families, rank_words
+from .analysis import attach_categories, bonferroni, category_medians, compare_families, rank_words
 from .config import SearchConfig
 from .lexicons import Lexicon
 from .normalize import NORMALIZATION, normalize_series
-from .prompts import BATTERY, FRAMINGS, framing_of, resolve_prompt
+from .prompts import FRAMINGS, framing_of, resolve_prompt
 from .registry import resolve_spec
 
 IMPLICIT_DOC = "r = log pi_B(y|x) - log pi_A(y|x) (log_ratio); MWLR = 0.5 * (p + q) * (log q - log p) with p = pi_A(y|x), q = pi_B(y|x)"
@@ -48,8 +49,9 @@ SIGN_DOC = "positive: model B gives the reply more probability than model A; swa
 JOIN_RULE = (
     "vocabulary: tokens mapped to words by normalize_token; where several tokens of one model map to one word, the most "
     "probable token for that prompt is kept (ties: smallest text, then token id; n_variants_a/b count the tokens), "
-    "then the two models' words are inner-joined"
+    "then the two models' words are inner-joined; words that normalise to \"\" or hold ASCII control characters are dropped"
 )
+CONTROL_CHARS = r"[\x00-\x1f\x7f]"
 REPLY_RULE = ("lexicon and named words: both models score the same reply strings as whole replies; log-prob = "
               "teacher-forced sum over the reply's tokens (first_a/b = first token only); joined on the string")
 BATTERY_MEAN_DOC = "battery mean: mean over prompts of each prompt's value; mwlr_positive/negative: mean over that framing's prompts"
@@ -89,12 +91,13 @@ def best_token_per_word(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per normalised word: its most probable token (see JOIN_RULE), sorted by word.
 
     `scores` needs `text` and `score` (log-prob), optionally `token_id` and a precomputed `word`
-    column. Returns word, score, text, token_id, n_variants. Words that normalise to "" are dropped.
+    column. Returns word, score, text, token_id, n_variants. Words that normalise to "" or hold an
+    ASCII control character (byte tokens such as <0x00>) are dropped.
     """
     cols = [c for c in ("token_id", "text", "score") if c in scores.columns]
     frame = scores[cols].copy()
     frame["word"] = scores["word"] if "word" in scores.columns else normalize_series(scores["text"])
-    frame = frame[frame["word"] != ""]
+    frame = frame[(frame["word"] != "") & ~frame["word"].str.contains(CONTROL_CHARS, regex=True)]
     if "token_id" not in frame:
         frame["token_id"] = pd.array([pd.NA] * len(frame), dtype="Int64")
     grouped = frame.groupby("word", sort=False)["score"]
@@ -510,7 +513,3 @@ def _label(table: pd.DataFrame, ids: dict) -> pd.DataFrame:
         table.insert(i, col, value)
     return table
 
-
-def battery_prompts() -> list[str]:
-    """The 54 battery keys, in battery order."""
-    return list(BATTERY)

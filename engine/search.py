@@ -125,13 +125,16 @@ def _logprob_reader(lm: LoadedModel):
     def read(hidden, lengths, batch, prefix_hidden):
         # position t's logits predict token t+1; the prefix's last position predicts token 0
         first = torch.log_softmax(head(prefix_hidden[-1:]).float(), dim=-1)[0]
-        logprobs = torch.log_softmax(head(hidden[:, :-1]).float(), dim=-1) if hidden.shape[1] > 1 else None
-        out = []
-        for row, (length, ids) in enumerate(zip(lengths, batch)):
-            first_lp = first[ids[0]].item()
-            rest = sum(logprobs[row, t, ids[t + 1]].item() for t in range(length - 1)) if length > 1 else 0.0
-            out.append((first_lp + rest, first_lp, length))
-        return out
+        ids = torch.tensor([s + [s[-1]] * (hidden.shape[1] - len(s)) for s in batch], device=hidden.device)
+        first_lp = first[ids[:, 0]]
+        total = first_lp.clone()
+        if hidden.shape[1] > 1:
+            logits = head(hidden[:, :-1]).float()  # (B, S-1, V)
+            token_lp = logits.gather(-1, ids[:, 1:, None])[..., 0] - torch.logsumexp(logits, dim=-1)
+            real = torch.arange(1, hidden.shape[1], device=hidden.device)[None, :] < torch.tensor(
+                lengths, device=hidden.device)[:, None]  # padding positions add nothing
+            total = total + (token_lp * real).sum(dim=1)
+        return list(zip(total.cpu().tolist(), first_lp.cpu().tolist(), lengths))
 
     return read
 
