@@ -6,7 +6,6 @@ Streamlit's `bind="query-params"` on each widget, so a view can be shared by cop
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -38,7 +37,6 @@ from engine.registry import CAUSAL_LM, REGISTRY, ModelSpec, resolve_spec  # noqa
 
 log = logging.getLogger("valuescope.app")
 
-APP_TITLE = "valuescope"
 FILE_PREFIX = "valuescope"
 
 
@@ -48,26 +46,12 @@ def home() -> str:
     return str(home_dir())
 
 
-_DB_LOCK = threading.RLock()
-
-
-class AppCache(Cache):
-    """The engine's cache with its connections serialised within this process.
-
-    DuckDB's in-process instance cache races when threads open and close connections to one file at
-    the same moment ("Unique file handle conflict: Cannot attach ..."): every Streamlit session is a
-    thread, and searches run in worker threads. Each connection is short, so one lock costs little.
-    """
-
-    @contextlib.contextmanager
-    def connect(self):
-        with _DB_LOCK, super().connect() as con:
-            yield con
 
 
 @st.cache_resource(show_spinner=False)
 def _cache_for(home_path: str) -> Cache:
-    return AppCache(home_path)
+    # Cache serialises its connections within a process: sessions and search workers are threads.
+    return Cache(home_path)
 
 
 def cache() -> Cache:
@@ -87,6 +71,16 @@ def run_scores(run_id: str) -> pd.DataFrame:
 
 def forget_run(run_id: str) -> None:
     _run_scores.clear(home(), run_id)
+
+
+def cached_result(config: SearchConfig, prompt: str, words: list[str] | None = None, candidates: str | None = None):
+    """engine.runner.Runner.cached, with the scores memoised by run id (pages rerun on every click)."""
+    from engine.prompts import resolve_prompt
+    from engine.runner import RunResult, request_key
+
+    _, text = resolve_prompt(prompt)
+    run = cache().find_done(request_key(config, text, candidates or ("vocab" if words is None else "words"), words))
+    return RunResult(run, run_scores(run["run_id"]), True) if run else None
 
 
 # ---- errors ---------------------------------------------------------------------------------------
@@ -293,13 +287,6 @@ def model_store() -> ModelStore:
     return ModelStore(max_models=int(os.environ.get("VALUESCOPE_MAX_MODELS", "3")))
 
 
-def runner():
-    """An engine Runner over this data folder whose models come from the process-wide store."""
-    from engine.runner import Runner
-
-    return Runner(cache=cache(), home=home(), model_loader=model_store().load)
-
-
 # ---- background work -----------------------------------------------------------------------------
 FINISHED = ("done", "failed", "cancelled")
 
@@ -348,10 +335,10 @@ class JobBoard:
     """All background work of this process. Asking for work whose key is already running joins it
     (another session's identical search shows its progress instead of computing it twice)."""
 
-    def __init__(self, keep_s: float = 3600, keep_finished: int = 64):
+    def __init__(self, keep_s: float = 3600, keep_finished: int = 32, keep_results: int = 6):
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
-        self.keep_s, self.keep_finished = keep_s, keep_finished
+        self.keep_s, self.keep_finished, self.keep_results = keep_s, keep_finished, keep_results
 
     def get(self, job_id: str | None) -> Job | None:
         with self._lock:
@@ -383,21 +370,30 @@ class JobBoard:
         old += finished[: max(0, len(finished) - self.keep_finished)]
         for job in old:
             self._jobs.pop(job.id, None)
+        # results can be large (a battery of vocabulary joins): keep only the newest few in memory
+        with_results = [j for j in finished if j.result is not None and j.id in self._jobs]
+        for job in with_results[: max(0, len(with_results) - self.keep_results)]:
+            job.result = None
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    # engine.search imports torch (seconds): look it up only if a search has imported it already
+    search = sys.modules.get("engine.search")
+    return isinstance(exc, Cancelled) or (search is not None and isinstance(exc, search.SearchCancelled))
 
 
 def _run_job(job: Job, target) -> None:
-    from engine.search import SearchCancelled
-
     try:
         job.result = target(job)
         job.phase, job.message = "done", "Done"
-    except (SearchCancelled, Cancelled):
-        job.phase, job.message = "cancelled", "Cancelled: nothing was saved."
     except BaseException as exc:  # noqa: BLE001 - a worker must report, never die silently
-        if not isinstance(exc, (ModelLoadError, ValueError, KeyError, FileNotFoundError, NotCached)):
-            log.error("background job %s (%s) failed", job.id, job.label, exc_info=exc)
-        job.phase, job.error, job.error_type = "failed", friendly_message(exc), type(exc).__name__
-        job.message = "Failed"
+        if _is_cancellation(exc):
+            job.phase, job.message = "cancelled", "Cancelled: nothing was saved."
+        else:
+            if not isinstance(exc, (ModelLoadError, ValueError, KeyError, FileNotFoundError, NotCached)):
+                log.error("background job %s (%s) failed", job.id, job.label, exc_info=exc)
+            job.phase, job.error, job.error_type = "failed", friendly_message(exc), type(exc).__name__
+            job.message = "Failed"
     finally:
         job.finished = time.time()
 
@@ -426,7 +422,7 @@ def _announce_load(job: Job, store: ModelStore, config: SearchConfig) -> None:
 
 
 def search_job(config: SearchConfig, prompt: str, words=None, candidates=None) -> Job:
-    """Start (or join) a token search in the background; its result is the engine's RunResult."""
+    """Start (or join) a token search in the background; its result is the finished run's row."""
     from engine.prompts import resolve_prompt
     from engine.runner import Runner, request_key
 
@@ -435,14 +431,15 @@ def search_job(config: SearchConfig, prompt: str, words=None, candidates=None) -
     store, run_home = model_store(), home()
 
     def work(job: Job):
-        runner = Runner(cache=AppCache(run_home), home=run_home, model_loader=store.load)
+        runner = Runner(cache=Cache(run_home), home=run_home, model_loader=store.load)
         _announce_load(job, store, config)
         lm = runner.model(config)
         if job.cancelled:
             raise Cancelled()
         job.phase = "scoring"
         job.message = "Waiting for another session's search on this model…" if lm.lock.locked() else "Scoring…"
-        return runner.run(config, prompt, words, candidates, progress=job.progress, cancel=lambda: job.cancelled)
+        result = runner.run(config, prompt, words, candidates, progress=job.progress, cancel=lambda: job.cancelled)
+        return result.run  # the scores are in the cache; the page reads them from there
 
     return job_board().submit(key, config.model, work)
 
@@ -481,7 +478,11 @@ class JobRunner:
             self.runner.model(config)
         self.job.phase = "scoring"
         self.job.message = f"Scoring {what}"
-        return self.runner.run(config, prompt, words, candidates, cancel=lambda: self.job.cancelled)
+
+        def progress(done: int, total: int) -> None:
+            self.job.message = f"Scoring {what}: {done:,} of {total:,} candidates"
+
+        return self.runner.run(config, prompt, words, candidates, progress=progress, cancel=lambda: self.job.cancelled)
 
 
 @st.fragment(run_every=0.5)
@@ -523,7 +524,8 @@ def config_widgets(cls=SearchConfig, skip: tuple[str, ...] = ("model",), prefix:
                 values[f.name] = st.checkbox(_label(f.name), value=bool(f.default), help=help_text, key=key,
                                              bind="query-params")
             elif "int" in str(f.type):
-                values[f.name] = st.number_input(_label(f.name), value=f.default, step=1, min_value=0,
+                values[f.name] = st.number_input(_label(f.name), value=f.default, step=1,
+                                                 min_value=1 if f.default is None else 0,
                                                  help=help_text, key=key, placeholder="auto", bind="query-params")
                 if values[f.name] is not None:
                     values[f.name] = int(values[f.name])
@@ -534,17 +536,40 @@ def config_widgets(cls=SearchConfig, skip: tuple[str, ...] = ("model",), prefix:
     return values
 
 
+_VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
+
+
+def visible_token(text) -> str:
+    """A token as text with spaces and control characters made visible: ' love' -> '␣love'."""
+    out = []
+    for ch in str(text):
+        if ch in _VISIBLE:
+            out.append(_VISIBLE[ch])
+        elif not ch.isprintable():
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out) or "∅"
+
+
 def settings_line(run: dict, extra: dict | None = None) -> str:
     """The settings that matter for reproducing a run, in one caption line."""
     parts = {
         "revision": run.get("revision"), "template": run.get("template"), "dtype": run.get("dtype"),
         "quantisation": run.get("quantization"), "scores": run.get("score_kind"),
         "vocabulary": run.get("vocab_filter") if run.get("candidates") == "vocab" else run.get("candidates"),
-        "head": run.get("head_status"), "device": run.get("device"), "source": run.get("source"),
+        "head": None if run.get("head_status") == "n/a" else run.get("head_status"),
+        "device": run.get("device"), "source": None if run.get("source") == "computed" else run.get("source"),
         "run": (run.get("run_id") or "")[:12],
     }
     parts.update(extra or {})
     return " · ".join(f"{k}: `{v}`" for k, v in parts.items() if v not in (None, ""))
+
+
+def number_columns(table: pd.DataFrame, fmt: str = "%.4g") -> dict:
+    """st.dataframe column_config showing every float column with `fmt` (no 20-digit decimals)."""
+    return {c: st.column_config.NumberColumn(c, format=fmt) for c in table.columns
+            if pd.api.types.is_float_dtype(table[c])}
 
 
 # ---- files in and out -----------------------------------------------------------------------------
@@ -574,11 +599,16 @@ def save_upload(uploaded) -> Path:
 
 def download_csv(label: str, table: pd.DataFrame, metadata: dict, name: str, key: str | None = None,
                  help: str | None = None) -> None:
-    """A download button for a table, as CSV with a `# key: value` header of the settings behind it."""
+    """A download button for a table, as CSV with a `# key: value` header of the settings behind it.
+    The CSV is written only when clicked (a 262k-token ranking takes a second), and the click does
+    not rerun the page."""
+    import functools
+
     from engine.export import csv_bytes
 
-    st.download_button(label, csv_bytes(table, metadata), file_name=name, mime="text/csv", key=key,
-                       icon=":material/download:", help=help or f"{name}: {len(table):,} rows, settings in the # header lines")
+    st.download_button(label, functools.partial(csv_bytes, table, metadata), file_name=name, mime="text/csv",
+                       key=key, on_click="ignore", icon=":material/download:",
+                       help=help or f"{name}: {len(table):,} rows, settings in the # header lines")
 
 
 def default_models() -> tuple[str, ...]:

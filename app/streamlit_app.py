@@ -1,6 +1,6 @@
 """valuescope dashboard: `streamlit run app/streamlit_app.py` from the repository root.
 
-Pages are thin views over engine/; each lives in app/pages/ and keeps its state in the URL.
+Pages are thin views over engine/; each lives in app/views/ and keeps its state in the URL.
 """
 from __future__ import annotations
 
@@ -13,27 +13,31 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-PAGES = Path(__file__).resolve().parent / "pages"
+# Not "pages/": Streamlit treats a pages/ folder beside the main script as an old-style multipage app
+# and, in a fresh process, runs a deep link such as /values as that file alone, without this script.
+PAGES = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(page_title="valuescope", page_icon=":material/balance:", layout="wide",
                    menu_items={"About": "valuescope: which human values does a reward model or language model prefer? "
                                         "Christian et al., ICLR 2026 and FAccT 2025."})
 
+# Less empty space above each page's title, so a 1280x800 window shows the results.
+st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.5rem}</style>")
+# Pages along the top: the whole 1280 px width is left for tables and charts.
 page = st.navigation(
-    {
-        "Explore": [
-            st.Page(PAGES / "token_search.py", title="Token search", icon=":material/search:", url_path="search", default=True),
-            st.Page(PAGES / "values.py", title="Values", icon=":material/psychology:", url_path="values"),
-            st.Page(PAGES / "base_models.py", title="Base models (implicit RM)", icon=":material/compare_arrows:",
-                    url_path="base-models"),
-        ],
-        "Manage": [
-            st.Page(PAGES / "training.py", title="Training", icon=":material/model_training:", url_path="training"),
-            st.Page(PAGES / "runs.py", title="Runs", icon=":material/table_view:", url_path="runs"),
-        ],
-    }
+    [
+        st.Page(PAGES / "token_search.py", title="Token search", icon=":material/search:", url_path="search", default=True),
+        st.Page(PAGES / "values.py", title="Values", icon=":material/psychology:", url_path="values"),
+        st.Page(PAGES / "base_models.py", title="Base models (implicit RM)", icon=":material/compare_arrows:",
+                url_path="base-models"),
+        st.Page(PAGES / "training.py", title="Training", icon=":material/model_training:", url_path="training"),
+        st.Page(PAGES / "runs.py", title="Runs", icon=":material/table_view:", url_path="runs"),
+    ],
+    position="top",
 )
-with st.sidebar:
-    st.caption("Which human values does a reward model prefer? Scores every token or lexicon word as the whole reply. "
-               "Christian et al., ICLR 2026 · FAccT 2025.")
-page.run()
+try:
+    page.run()
+except Exception as exc:  # the last safety net: a message in the page, the traceback in the server log
+    from app.state import show_error
+
+    show_error(exc, "Something went wrong on this page")

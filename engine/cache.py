@@ -4,8 +4,9 @@ Concurrency model: DuckDB lets one process hold a database file for writing, and
 excludes every other process. So every operation here opens a short-lived connection, does its
 work and closes it; model loading and scoring happen outside any connection. A process that finds
 the file locked retries with back-off for `lock_timeout_s`. Inside one process (the Streamlit app,
-many sessions in threads) connections to the same file share one database instance, so any number
-of readers and writers work at once. Crash safety: a run's scores and its `done` status are written
+many sessions in threads) operations on one file take turns on a process-wide lock: DuckDB's
+instance cache races when threads open and close connections to one file at the same moment, and
+every operation is short. Crash safety: a run's scores and its `done` status are written
 in one transaction, so a killed process leaves at most a `running` row, which is never served.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 import uuid
 from datetime import datetime, timezone
@@ -35,6 +37,16 @@ RUN_COLUMNS = [
 
 class CacheLockedError(RuntimeError):
     pass
+
+
+_FILE_LOCKS: dict[str, threading.RLock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(path: Path) -> threading.RLock:
+    """One re-entrant lock per database file per process."""
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(str(path), threading.RLock())
 
 
 def _now() -> datetime:
@@ -60,6 +72,11 @@ class Cache:
 
     @contextlib.contextmanager
     def connect(self):
+        with _file_lock(self.path), self._connect_across_processes() as con:
+            yield con
+
+    @contextlib.contextmanager
+    def _connect_across_processes(self):
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.05
         while True:
@@ -140,11 +157,12 @@ class Cache:
                 con.execute("ROLLBACK")
                 raise
 
-    def fail_run(self, run_id: str, error: str) -> None:
+    def fail_run(self, run_id: str, error: str, status: str = "failed") -> None:
+        """Mark a run failed (or `cancelled`); its scores, if any were written, are never served."""
         with self.connect() as con:
             con.execute(
-                "UPDATE runs SET status = 'failed', error = ?, finished_at = ? WHERE run_id = ? AND status <> 'done'",
-                [error[:2000], _now(), run_id],
+                "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE run_id = ? AND status <> 'done'",
+                [status, error[:2000], _now(), run_id],
             )
 
     def save_run(self, meta: dict, scores: pd.DataFrame, seconds: float | None = None) -> str:

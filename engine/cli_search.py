@@ -27,7 +27,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("runs", help="List cached runs.")
     p.add_argument("--model", help="Only runs of this model id.")
-    p.add_argument("--status", choices=("running", "done", "failed"), help="Only runs with this status.")
+    p.add_argument("--status", choices=("running", "done", "failed", "cancelled"), help="Only runs with this status.")
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("export", help="Write one cached run's ranking to CSV or Parquet.")

@@ -119,6 +119,7 @@ class Runner:
                 scores = score_texts(lm, framing, words, config.batch_size, progress, cancel)
             self.cache.finish_run(run_id, scores, seconds=time.perf_counter() - started)
         except BaseException as exc:
-            self.cache.fail_run(run_id, f"{type(exc).__name__}: {exc}")
+            cancelled = type(exc).__name__ in ("SearchCancelled", "KeyboardInterrupt")
+            self.cache.fail_run(run_id, f"{type(exc).__name__}: {exc}", "cancelled" if cancelled else "failed")
             raise
         return RunResult(self.cache.get_run(run_id), self.cache.scores(run_id), False)

@@ -19,6 +19,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app" / "streamlit_app.py")
 PAGES = ("token_search", "values", "base_models", "training", "runs")
+DEMO_MODELS = (("demo-llama-rm", "llama", 1, 0.8), ("demo-llama-rm-b", "llama", 4, 0.5),
+               ("demo-gemma-rm", "gemma", 2, -0.5))  # name, family, seed, agency bias
 DEMO_PROMPTS = ("greatest_ever_one", "best_world_single", "good_time_please",
                 "worst_ever_one", "bad_world_single", "terrible_time_please")
 
@@ -41,25 +43,25 @@ def demo_score_table(seed: int, agency_bias: float) -> pd.DataFrame:
     return pd.DataFrame(table)
 
 
-def seed_demo_cache(folder: Path) -> None:
-    """Import two synthetic reward models of two families into the cache of $VALUESCOPE_HOME."""
+def seed_demo_cache(folder: Path, home: Path | None = None) -> None:
+    """Import three synthetic reward models of two families into the cache (default: $VALUESCOPE_HOME)."""
     from engine.cache import Cache
     from engine.importer import import_scores
 
     folder.mkdir(parents=True, exist_ok=True)
-    cache = Cache()
-    for name, family, seed, bias in (("demo-llama-rm", "llama", 1, 0.8), ("demo-gemma-rm", "gemma", 2, -0.5)):
+    cache = Cache(home)
+    for name, family, seed, bias in DEMO_MODELS:
         path = folder / f"{name}.csv"
         demo_score_table(seed, bias).to_csv(path, index=False)
         import_scores(cache, path, family=family, model=name, revision="demo-1")
 
 
-def cached_tiny_search(model_dir: Path, prompt: str):
+def cached_tiny_search(model_dir: Path, prompt: str, home: Path | None = None):
     """A completed vocabulary search on a tiny local model, through the engine (no real model loads)."""
     from engine.config import SearchConfig
     from engine.runner import Runner
 
-    return Runner().run(SearchConfig(model=str(model_dir), mode="logprob"), prompt)
+    return Runner(home=home).run(SearchConfig(model=str(model_dir), mode="logprob"), prompt)
 
 
 # ---- helpers -------------------------------------------------------------------------------------
@@ -68,7 +70,7 @@ def app(page: str | None = None, **params) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     if page:
         at.run()
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
     for key, value in params.items():
         at.query_params[key] = value
     at.run()
@@ -124,6 +126,7 @@ def test_search_on_a_tiny_model_fills_the_tables(tiny_dir):
     assert list(top.columns) == ["rank", "token", "score"]
     assert top["rank"].tolist() == list(range(1, 11))
     assert top["score"].is_monotonic_decreasing and bottom["score"].is_monotonic_increasing
+    assert len(at.dataframe) == 3  # and where the chosen words land
     captions = " ".join(texts(at.caption))
     for setting in ("revision:", "template:", "dtype:", "quantisation:", "normalize_token"):
         assert setting in captions
@@ -135,6 +138,41 @@ def test_a_cached_search_appears_at_once_from_the_url(tiny_dir):
     at = app(models=[str(tiny_dir)], prompt="What, in one word, is the greatest thing ever?", mode="logprob")
     assert len(at.dataframe) >= 2, texts(at.info)  # no click, no waiting
     assert result.run["run_id"][:12] in " ".join(texts(at.caption))
+
+
+def test_a_running_search_shows_progress_and_can_be_cancelled(tiny_dir, monkeypatch):
+    import threading
+
+    import engine.models
+    from engine.cache import Cache
+
+    real, gate = engine.models.load_model, threading.Event()
+
+    def slow_load(*args, **kwargs):  # hold the model load until the test lets it go
+        gate.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine.models, "load_model", slow_load)
+    at = app(mode="logprob")
+    at.multiselect(key="models").set_value([str(tiny_dir)])
+    at.button[0].click().run()
+    wait_for(at, lambda a: a.get("progress") and "Loading" in a.get("progress")[0].proto.text)
+    next(b for b in at.button if b.label == "Cancel").click().run()
+    gate.set()
+    wait_for(at, lambda a: any("Cancelled" in i for i in texts(a.info)))
+    assert Cache().list_runs(status="done").empty
+
+
+def test_a_shared_address_opens_the_same_view(tiny_dir, tmp_path):
+    # the browser writes widget values into the URL (tests/test_browser.py checks that); here the reverse
+    at = app(models=[str(tiny_dir)], words="love, freedom", k="5", dtype="bfloat16", template="plain")
+    assert at.multiselect(key="models").value == [str(tiny_dir)]
+    assert at.text_input(key="words").value == "love, freedom" and at.number_input(key="k").value == 5
+    assert at.selectbox(key="dtype").value == "bfloat16" and at.selectbox(key="template").value == "plain"
+    seed_demo_cache(tmp_path / "imports")
+    values = app("values", chart="violin", group="family", variants="max", resamples="199")
+    assert values.session_state["chart"] == "violin" and values.session_state["group"] == "family"
+    assert values.selectbox(key="variants").value == "max"
 
 
 def test_unknown_model_id_shows_an_error(tiny_dir):

@@ -97,3 +97,17 @@ def test_repeated_request_is_served_from_cache_without_loading_the_model(tiny_ll
     # a different prompt is a different request
     third = Runner(model_loader=loader).run(config, "What is the worst thing ever?")
     assert not third.from_cache and third.run["run_id"] != first.run["run_id"]
+
+
+def test_threads_of_one_process_share_the_cache_safely():
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = Cache()
+
+    def write_and_read(i: int) -> int:
+        run_id = cache.save_run({"request_key": f"k{i}", "model_id": "m"}, SCORES)
+        return len(cache.scores(run_id)) + len(cache.list_runs())
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(n >= 4 for n in pool.map(write_and_read, range(16)))
+    assert len(cache.list_runs(status="done")) == 16

@@ -30,19 +30,20 @@ runs_done = state.cache().list_runs(status="done")
 if runs_done.empty:
     st.info("No completed runs yet. Run searches on **Token search** (ideally the 54 battery prompts with the CLI: "
             "`python -m engine search --battery`), or import score tables on **Runs**.", icon=":material/info:")
-    st.page_link("pages/token_search.py", label="Token search", icon=":material/search:")
-    st.page_link("pages/runs.py", label="Runs: import score tables", icon=":material/table_view:")
+    st.page_link("views/token_search.py", label="Token search", icon=":material/search:")
+    st.page_link("views/runs.py", label="Runs: import score tables", icon=":material/table_view:")
     st.stop()
 
 # ---- inputs ---------------------------------------------------------------------------------------
 model_options = sorted(runs_done["model_id"].unique())
-c_lex, c_models, c_group, c_chart = st.columns([3, 4, 1.4, 1.6])
+c_lex, c_models = st.columns([1, 2])
 with c_lex:
     lexicon_name = st.selectbox("Lexicon", [*BUILTIN_LEXICONS, UPLOAD], key="lexicon", bind="query-params",
                                 help="Word lists with categories:\n\n" + "\n".join(f"- `{k}`: {v}" for k, v in LEXICON_LABELS.items()))
 with c_models:
     chosen_models = st.multiselect("Models", model_options, default=model_options, key="vmodels", bind="query-params",
                                    help="Models with completed runs in the cache (the newest run per model and prompt is used).")
+c_group, c_chart, _ = st.columns([1, 1, 2])
 with c_group:
     group = st.segmented_control("Colour by", ["model", "family"], default="model", key="group",
                                  bind="query-params", required=True)
@@ -142,6 +143,11 @@ medians = result.medians.assign(framing=result.medians["framing"].fillna("no fra
 rank_scale = alt.Scale(reverse=True, zero=False)
 value_title = "median rank (1 = best, top)" if value == "median_rank" else "median rank / ranked words (0 = best)"
 category_order = [c for c in lexicon.categories if c in set(medians["category"])]
+framing_order = [f for f in ("positive", "negative", "no framing") if f in set(medians["framing"])]
+facet_width = max(240, 1060 // max(1, len(framing_order)) - 110)
+groups = sorted(medians[group_col].dropna().unique())
+palette = alt.Scale(domain=groups, scheme="tableau10")
+labels_angle = -30 if len(category_order) > 4 else 0
 
 # ---- median ranks by category ---------------------------------------------------------------------
 st.subheader("Median rank by category", anchor=False)
@@ -149,29 +155,29 @@ st.caption(f"One observation per (model, prompt): the median rank of the categor
            f"framing; coloured by {group_title}.")
 if chart_kind == "boxplot":
     base = alt.Chart().encode(
-        x=alt.X("category:N", sort=category_order, title=None, axis=alt.Axis(labelAngle=-30 if len(category_order) > 4 else 0)),
+        x=alt.X("category:N", sort=category_order, title=None, axis=alt.Axis(labelAngle=labels_angle)),
         xOffset=alt.XOffset(f"{group_col}:N"),
-        color=alt.Color(f"{group_col}:N", title=group_title, legend=alt.Legend(orient="top")))
+        color=alt.Color(f"{group_col}:N", title=group_title, scale=palette, legend=alt.Legend(orient="top", labelLimit=260)))
     box = base.mark_boxplot(extent="min-max", size=18, opacity=0.55, median={"color": "black"}).encode(
         y=alt.Y(f"{value}:Q", scale=rank_scale, title=value_title))
     points = base.mark_circle(size=28, opacity=0.9).encode(
         y=alt.Y(f"{value}:Q", scale=rank_scale),
         tooltip=["model_id:N", "family:N", "prompt_key:N", "category:N", alt.Tooltip(f"{value}:Q", format=".1f"),
                  alt.Tooltip("n_words:Q", title="words ranked in category")])
-    chart = alt.layer(box, points, data=medians).properties(height=340).facet(
-        column=alt.Column("framing:N", title=None, sort=["positive", "negative"])).resolve_scale(x="independent")
+    chart = alt.layer(box, points, data=medians).properties(width=facet_width, height=340).facet(
+        column=alt.Column("framing:N", title=None, sort=framing_order, header=alt.Header(labelFontSize=13)))
 else:
     chart = alt.Chart(medians).transform_density(
         value, as_=[value, "density"], groupby=["framing", "category", group_col]
     ).transform_calculate(left="-datum.density").mark_area(orient="horizontal", opacity=0.45).encode(
         y=alt.Y(f"{value}:Q", scale=rank_scale, title=value_title),
         x=alt.X("left:Q", axis=None, title=None), x2="density:Q",
-        color=alt.Color(f"{group_col}:N", title=group_title, legend=alt.Legend(orient="top")),
+        color=alt.Color(f"{group_col}:N", title=group_title, scale=palette, legend=alt.Legend(orient="top", labelLimit=260)),
         tooltip=[f"{group_col}:N", "category:N", "framing:N"],
-    ).properties(width=110, height=300).facet(
-        column=alt.Column("category:N", sort=category_order, title=None),
-        row=alt.Row("framing:N", title=None, sort=["positive", "negative"]))
-st.altair_chart(chart, width="stretch" if chart_kind == "boxplot" else "content")
+    ).properties(width=max(56, min(170, 1000 // max(1, len(category_order)) - 14)), height=260).facet(
+        column=alt.Column("category:N", sort=category_order, title=None, header=alt.Header(labelAngle=labels_angle)),
+        row=alt.Row("framing:N", title=None, sort=framing_order, header=alt.Header(labelFontSize=13)))
+st.altair_chart(chart, width="content")
 
 # ---- words --------------------------------------------------------------------------------------
 st.subheader("Words by category", anchor=False)
@@ -182,18 +188,18 @@ by_word = (ranks.assign(category=ranks["categories"].str.split("; ")).explode("c
            .agg(rank=("rank", "mean"), n_prompts=("prompt_key", "nunique")).reset_index())
 strip = alt.Chart(by_word).mark_circle(size=26, opacity=0.6).encode(
     x=alt.X("category:N", sort=category_order, title=None,
-            axis=alt.Axis(labelAngle=-30 if len(category_order) > 4 else 0)),
+            axis=alt.Axis(labelAngle=labels_angle)),
     xOffset=alt.XOffset(f"{group_col}:N"),
     y=alt.Y("rank:Q", scale=rank_scale, title="mean rank over prompts (1 = best, top)"),
-    color=alt.Color(f"{group_col}:N", title=group_title, legend=alt.Legend(orient="top")),
+    color=alt.Color(f"{group_col}:N", title=group_title, scale=palette, legend=alt.Legend(orient="top", labelLimit=260)),
     tooltip=[alt.Tooltip("word:N"), alt.Tooltip("rank:Q", format=".1f", title="mean rank"), f"{group_col}:N",
              "category:N", "framing:N", "n_prompts:Q"],
-).properties(height=320).facet(column=alt.Column("framing:N", title=None, sort=["positive", "negative"]))
-st.altair_chart(strip, width="stretch")
+).properties(width=facet_width, height=320).facet(
+    column=alt.Column("framing:N", title=None, sort=framing_order, header=alt.Header(labelFontSize=13)))
+st.altair_chart(strip, width="content")
 
 # ---- family comparison and agreement ------------------------------------------------------------
-left, right = st.columns([3, 2], gap="large")
-with left:
+with st.container():
     st.subheader("Family comparison", anchor=False)
     summary = result.family_summary
     if summary is None:
@@ -211,7 +217,7 @@ with left:
         with st.expander("Mixed model"):
             st.caption(MIXED_DOC)
             st.dataframe(result.mixed, hide_index=True, width="stretch")
-with right:
+with st.container():
     st.subheader("Agreement between models", anchor=False)
     st.caption(TAU_DOC)
     tau = result.tau_summary
@@ -219,20 +225,28 @@ with right:
         st.info("Kendall's tau needs at least two models that scored the same prompts.", icon=":material/info:")
     else:
         framings = list(pd.unique(tau["framing"]))
-        framing = st.segmented_control("Prompts", framings, default=framings[0], key="tau_framing", required=True)
+        framing = st.segmented_control("Prompts", framings, default=framings[0], key="tau_framing", required=True,
+                                       bind="query-params")
         part = tau[tau["framing"] == framing]
         names = list(dict.fromkeys([*part["model_a"], *part["model_b"]]))
         cells = pd.concat([part[["model_a", "model_b", "mean_tau", "n_prompts"]],
                            part.rename(columns={"model_a": "model_b", "model_b": "model_a"})[["model_a", "model_b", "mean_tau", "n_prompts"]],
                            pd.DataFrame({"model_a": names, "model_b": names, "mean_tau": 1.0, "n_prompts": pd.NA})])
         heat = alt.Chart(cells).mark_rect().encode(
-            x=alt.X("model_a:N", sort=names, title=None, axis=alt.Axis(labelAngle=-30)),
-            y=alt.Y("model_b:N", sort=names, title=None),
+            x=alt.X("model_a:N", sort=names, title=None, axis=alt.Axis(labelAngle=-25, labelLimit=180)),
+            y=alt.Y("model_b:N", sort=names, title=None, axis=alt.Axis(labelLimit=220)),
             color=alt.Color("mean_tau:Q", scale=alt.Scale(domain=[-1, 1], scheme="redblue"), title="mean tau"),
             tooltip=["model_a:N", "model_b:N", alt.Tooltip("mean_tau:Q", format=".3f"), "n_prompts:Q"])
         labels = alt.Chart(cells).mark_text(fontSize=13).encode(
             x=alt.X("model_a:N", sort=names), y=alt.Y("model_b:N", sort=names), text=alt.Text("mean_tau:Q", format=".2f"))
-        st.altair_chart((heat + labels).properties(height=60 + 50 * len(names)), width="stretch")
+        side = max(44, min(90, 420 // max(1, len(names))))
+        c_heat, c_table = st.columns([1, 1])
+        with c_heat:
+            st.altair_chart((heat + labels).properties(width=alt.Step(side), height=alt.Step(side)), width="content")
+        with c_table:
+            st.dataframe(part.drop(columns=["framing"]), hide_index=True, width="stretch",
+                         column_config={c: st.column_config.NumberColumn(c, format="%.3f")
+                                        for c in ("mean_tau", "median_tau", "min_tau", "max_tau")})
 
 with st.expander(f"Top and bottom {top_k} words per model and framing"):
     st.dataframe(result.top_bottom, hide_index=True, width="stretch",
@@ -249,7 +263,7 @@ tables = [
     ("Word ranks", "word-ranks", result.word_ranks, {}),
     ("Top/bottom words", "top-bottom-words", result.top_bottom, {"k": top_k}),
     ("Kendall tau", "kendall-tau", result.tau, {"method": TAU_DOC}),
-    ("Kendall tau summary", "kendall-tau-summary", result.tau_summary, {"method": TAU_DOC}),
+    ("Tau summary", "kendall-tau-summary", result.tau_summary, {"method": TAU_DOC}),
 ]
 cols = st.columns(4)
 for i, (label, stem, table, extra) in enumerate(t for t in tables if t[2] is not None):

@@ -85,7 +85,7 @@ with w1:
 with w2:
     top_n = int(st.number_input("Top / bottom", 1, 100, 15, key="btop", bind="query-params"))
 with w3:
-    use_vocab = st.checkbox("Whole vocabulary", True, key="bvocab", bind="query-params",
+    use_vocab = st.checkbox("Vocabulary", True, key="bvocab", bind="query-params",
                             help="Join the two vocabularies on normalised words (the most probable token per word).")
 with w4:
     run_clicked = st.button("Compute", type="primary", icon=":material/play_arrow:", width="stretch")
@@ -134,12 +134,13 @@ n_runs = len(prompts) * 2 * (int(use_vocab) + int(lexicon_ref is not None) + int
 
 def _implicit(job: state.Job, cached_only: bool, request: dict, n_runs: int, base: SearchConfig):
     """Worker: the engine's implicit RM over runs from the cache (cached_only) or computed when missing."""
+    from engine.cache import Cache
     from engine.lexicons import load_lexicon
     from engine.runner import Runner
 
     store, run_home = state.model_store(), state.home()
     lexicon = load_lexicon(request["lexicon"], home=run_home) if request["lexicon"] else None
-    runner = state.JobRunner(Runner(cache=state.AppCache(run_home), home=run_home, model_loader=store.load), job, n_runs,
+    runner = state.JobRunner(Runner(cache=Cache(run_home), home=run_home, model_loader=store.load), job, n_runs,
                              cached_only=cached_only, store=store)
     return run_implicit(runner, [tuple(request["pair"])], request["prompts"], lexicon=lexicon,
                         words=request["words"] or None, vocab=request["vocab"], templates=[tuple(request["templates"])],
@@ -166,7 +167,7 @@ if compute is not None and compute.phase == "cancelled":
 
 cached_key = f"implicit:{signature}:{generation}:cached"
 reader = board.latest(cached_key)
-if reader is None:
+if reader is None or (reader.phase == "done" and reader.result is None):  # never read, or its result was dropped
     reader = board.submit(cached_key, f"{model_a} -> {model_b} (cache)", functools.partial(_implicit, cached_only=True, request=request, n_runs=n_runs, base=base))
 if reader.phase not in state.FINISHED:
     state.job_progress(reader.id)
@@ -188,9 +189,9 @@ st.caption(
     f"**B** `{pair['model_b']}` ({pair['family_b']}, revision `{pair['revision_b']}`, template `{pair['template_b']}`) · "
     f"**prompts** {len(result.prompts)} · **vocabulary** {result.vocab_filter} · **dtype** "
     f"{', '.join(sorted(set(result.runs['dtype'].dropna())))} · **normalisation** {NORMALIZATION}")
-st.caption(f"{IMPLICIT_DOC}. {SIGN_DOC}." + (f" {BATTERY_MEAN_DOC}." if len(result.prompts) > 1 else ""))
-for note in result.notes:
-    st.caption(f":material/info: {note}")
+with st.expander("Definitions" + (f" and {len(result.notes)} note(s)" if result.notes else "")):
+    st.markdown(f"- {IMPLICIT_DOC}.\n- {SIGN_DOC}." + (f"\n- {BATTERY_MEAN_DOC}." if len(result.prompts) > 1 else "")
+                + "".join(f"\n- {note}" for note in result.notes))
 
 value_cols = ["word", "mwlr", "log_ratio", "logp_a", "logp_b"]
 fmt = {c: st.column_config.NumberColumn(c, format="%.4g") for c in ("mwlr", "log_ratio", "logp_a", "logp_b")}
@@ -225,18 +226,22 @@ if result.named_summary is not None:
     st.subheader("Named words", anchor=False)
     named = result.named_summary.assign(favours_model=lambda d: d["favours"].map(
         {model_a: f"A: {model_a}", model_b: f"B: {model_b}"}).fillna("neither"))
-    base_chart = alt.Chart(named).encode(y=alt.Y("word:N", sort=words, title=None))
-    stems = base_chart.mark_rule(strokeWidth=2, color="#9aa5b1").encode(x=alt.X("mwlr:Q", title="MWLR (positive: B favours)"),
-                                                                         x2=alt.datum(0))
+    base_chart = alt.Chart(named).encode(y=alt.Y("word:N", sort=words, title=None,
+                                                 axis=alt.Axis(labelOverlap=False, labelFontSize=13)))
+    stems = base_chart.mark_rule(strokeWidth=2, color="#9aa5b1").encode(
+        x=alt.X("mwlr:Q", title="MWLR (positive: B favours)", axis=alt.Axis(format=".2~g")), x2=alt.datum(0))
     heads = base_chart.mark_circle(size=160, opacity=1).encode(
-        x="mwlr:Q", color=alt.Color("favours_model:N", title="favoured by", legend=alt.Legend(orient="top")),
+        x="mwlr:Q", color=alt.Color("favours_model:N", title="favoured by",
+                                    scale=alt.Scale(domain=[f"A: {model_a}", f"B: {model_b}", "neither"],
+                                                    range=["#e45756", "#4c78a8", "#9aa5b1"]),
+                                    legend=alt.Legend(orient="top", labelLimit=320)),
         tooltip=["word:N", alt.Tooltip("mwlr:Q", format=".4g"), alt.Tooltip("log_ratio:Q", format=".3f"),
                  alt.Tooltip("logp_a:Q", format=".3f"), alt.Tooltip("logp_b:Q", format=".3f"),
                  alt.Tooltip("mwlr_sd:Q", format=".3g", title="SD over prompts"), "n_prompts:Q"])
     zero = alt.Chart(pd.DataFrame({"x": [0]})).mark_rule(color="black").encode(x="x:Q")
     c_chart, c_table = st.columns([3, 2])
     with c_chart:
-        st.altair_chart((zero + stems + heads).properties(height=50 + 34 * len(words)), width="stretch")
+        st.altair_chart((zero + stems + heads).properties(height=alt.Step(34)), width="stretch")
     with c_table:
         st.dataframe(named[["word", "mwlr", "log_ratio", "logp_a", "logp_b", "favours"]], hide_index=True,
                      width="stretch", column_config=fmt)
@@ -247,8 +252,9 @@ if result.category_summary is not None:
                "and tests between categories on per-prompt median MWLR ranks.")
     cs = result.category_summary
     bars = alt.Chart(cs).mark_bar().encode(
-        x=alt.X("category:N", sort=list(result.lexicon.categories), title=None),
-        xOffset="framing:N", y=alt.Y("mean_mwlr:Q", title="mean MWLR (positive: B favours)"),
+        x=alt.X("category:N", sort=list(result.lexicon.categories), title=None,
+                axis=alt.Axis(labelAngle=0 if len(result.lexicon.categories) <= 4 else -30)),
+        xOffset="framing:N", y=alt.Y("mean_mwlr:Q", title="mean MWLR (positive: B favours)", axis=alt.Axis(format=".2~g")),
         color=alt.Color("framing:N", legend=alt.Legend(orient="top")),
         tooltip=["category:N", "framing:N", alt.Tooltip("mean_mwlr:Q", format=".4g"),
                  alt.Tooltip("share_positive:Q", format=".0%"), "n_words:Q", "n_prompts:Q"])
@@ -256,13 +262,18 @@ if result.category_summary is not None:
     with c_chart:
         st.altair_chart(bars.properties(height=300), width="stretch")
     with c_table:
-        st.dataframe(cs.drop(columns=["pair", "model_a", "model_b"]), hide_index=True, width="stretch")
+        shown_cs = cs.drop(columns=["pair", "model_a", "model_b"])
+        st.dataframe(shown_cs, hide_index=True, width="stretch",
+                     column_config={**state.number_columns(shown_cs),
+                                    "share_positive": st.column_config.NumberColumn("share_positive", format="percent")})
     tests = result.category_tests
     if tests is not None and len(tests):
         st.caption(CATEGORY_TEST_DOC.format(resamples=result.resamples, seed=result.seed,
                                             n_tested=tests.attrs.get("n_tested", 0)))
-        st.dataframe(tests.drop(columns=["pair"]), hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in ("p_perm", "p_bonferroni")})
+        shown_tests = tests.drop(columns=["pair"])
+        st.dataframe(shown_tests, hide_index=True, width="stretch",
+                     column_config={**state.number_columns(shown_tests),
+                                    **{c: st.column_config.NumberColumn(c, format="%.4f") for c in ("p_perm", "p_bonferroni")}})
 
 st.subheader("Export", anchor=False)
 meta = result.metadata(tool="valuescope app (Base models page)", top=top_n)

@@ -40,7 +40,7 @@ with c_battery:
                  placeholder="One of the 54 battery prompts…",
                  help="Christian et al.'s battery: 6 adjectives x 3 superlatives x 3 question styles, positive and negative.")
 
-c_models, c_words, c_k, c_run = st.columns([6, 3.4, 1, 1.6], vertical_alignment="bottom")
+c_models, c_words, c_k, c_run = st.columns([5.4, 3.2, 1.1, 1.9], vertical_alignment="bottom")
 with c_models:
     models = st.multiselect(
         "Models", state.registry_options(), default=list(state.default_models()), key="models",
@@ -80,7 +80,6 @@ def current_key(model: str) -> str:
 jobs: dict = st.session_state.setdefault("search_jobs", {})  # model -> job id
 errors: dict = st.session_state.setdefault("search_errors", {})  # model -> message of the last Run
 board = state.job_board()
-runner = state.runner()
 
 prompt_ok = bool((prompt or "").strip())
 if run_clicked:
@@ -93,7 +92,7 @@ if run_clicked:
     for model in models if prompt_ok else []:
         try:
             state.check_model_name(model)
-            if runner.cached(config_for(model), prompt) is None:
+            if state.cached_result(config_for(model), prompt) is None:
                 jobs[model] = state.search_job(config_for(model), prompt).id
         except Exception as exc:  # noqa: BLE001 - shown next to the model
             errors[model] = state.friendly_message(exc)
@@ -104,11 +103,6 @@ if not models:
 
 
 # ---- results --------------------------------------------------------------------------------------
-def shown(text: str) -> str:
-    """A token as text with its spaces made visible."""
-    return str(text).replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "∅"
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def _normalised(home: str, run_id: str) -> pd.Series:
     return normalize_series(state.run_scores(run_id)["text"])
@@ -122,7 +116,7 @@ def word_positions(run: dict, scores: pd.DataFrame) -> pd.DataFrame:
         row = {"model": run["model_id"], "word": word, "variants": len(hits)}
         if len(hits):
             best = hits.iloc[0]
-            row.update(rank=int(best["rank"]), token=shown(best["text"]), score=float(best["score"]),
+            row.update(rank=int(best["rank"]), token=state.visible_token(best["text"]), score=float(best["score"]),
                        top_pct=100 * best["rank"] / len(scores))
         rows.append(row)
     return pd.DataFrame(rows, columns=["model", "word", "rank", "token", "score", "top_pct", "variants"])
@@ -133,7 +127,7 @@ def histogram(scores: pd.DataFrame, marks: pd.DataFrame, kind: str) -> alt.Layer
     bins = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "tokens": counts})
     bars = alt.Chart(bins).mark_bar(color="#8fa8c8").encode(
         x=alt.X("from:Q", title=f"score ({kind})"), x2="to:Q",
-        y=alt.Y("tokens:Q", title="tokens", scale=alt.Scale(type="symlog")),
+        y=alt.Y("tokens:Q", title="tokens", scale=alt.Scale(zero=True)), y2=alt.datum(0),
         tooltip=[alt.Tooltip("from:Q", format=".3f"), alt.Tooltip("to:Q", format=".3f"), "tokens:Q"])
     layers = [bars]
     found = marks.dropna(subset=["rank"])
@@ -141,10 +135,8 @@ def histogram(scores: pd.DataFrame, marks: pd.DataFrame, kind: str) -> alt.Layer
         rule = alt.Chart(found).mark_rule(color="#d62728", strokeWidth=2).encode(
             x="score:Q", tooltip=["word:N", "token:N", alt.Tooltip("rank:Q", format=","),
                                   alt.Tooltip("score:Q", format=".3f")])
-        text = alt.Chart(found).mark_text(align="left", dx=3, dy=-4, color="#d62728", baseline="bottom").encode(
-            x="score:Q", y=alt.value(0), text="word:N")
-        layers += [rule, text]
-    return alt.layer(*layers).properties(height=170, title="Score distribution over the vocabulary")
+        layers.append(rule)
+    return alt.layer(*layers).properties(height=200)
 
 
 def show_result(result) -> pd.DataFrame:
@@ -156,16 +148,18 @@ def show_result(result) -> pd.DataFrame:
                    icon=":material/warning:")
     top = scores.head(k)
     bottom = scores.tail(k).iloc[::-1]
-    config = {"rank": st.column_config.NumberColumn("rank", format="%d", width="small"),
-              "token": st.column_config.TextColumn("token", help="␣ marks a space, ↵ a newline"),
-              "score": st.column_config.NumberColumn("score", format="%.3f")}
+    config = {"rank": st.column_config.NumberColumn("rank", format="localized", width=64),
+              "token": st.column_config.TextColumn("token", help="␣ marks a space, ↵ a newline, \\xNN a control character"),
+              "score": st.column_config.NumberColumn("score", format="%.3f", width=72)}
     t_top, t_bottom = st.columns(2)
     for col, label, part in ((t_top, f"Top {k}", top), (t_bottom, f"Bottom {k}", bottom)):
         with col:
             st.markdown(f"**{label}**")
-            st.dataframe(part.assign(token=part["text"].map(shown))[["rank", "token", "score"]], hide_index=True,
-                         column_config=config, height=min(38 + 35 * len(part), 400), width="stretch")
+            table = part.assign(token=part["text"].map(state.visible_token))[["rank", "token", "score"]]
+            st.dataframe(table, hide_index=True, column_config=config, width="stretch",
+                         height=38 + 35 * min(len(table), 15))
     marks = word_positions(run, scores)
+    st.markdown("**Score distribution over the vocabulary**" + (" · red lines: the chosen words (hover for details)" if words else ""))
     st.altair_chart(histogram(scores, marks, run.get("score_kind") or "score"), width="stretch")
     state.download_csv(
         "Ranking CSV", ranking_table(run, scores), run_metadata(run),
@@ -185,7 +179,7 @@ if models and prompt_ok:
                     st.error(errors[model], icon=":material/error:")
                     continue
                 try:
-                    result = runner.cached(config_for(model), prompt)
+                    result = state.cached_result(config_for(model), prompt)
                     key = current_key(model)
                 except Exception as exc:  # noqa: BLE001
                     state.show_error(exc)

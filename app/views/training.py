@@ -26,6 +26,6 @@ page will let you reproduce that on a small scale:
 
 st.markdown("**Meanwhile**")
 c1, c2, c3 = st.columns(3)
-c1.page_link("pages/token_search.py", label="Token search: rank every token", icon=":material/search:")
-c2.page_link("pages/values.py", label="Values: category ranks by family", icon=":material/psychology:")
-c3.page_link("pages/base_models.py", label="Base models: implicit reward", icon=":material/compare_arrows:")
+c1.page_link("views/token_search.py", label="Token search: rank every token", icon=":material/search:")
+c2.page_link("views/values.py", label="Values: category ranks by family", icon=":material/psychology:")
+c3.page_link("views/base_models.py", label="Base models: implicit reward", icon=":material/compare_arrows:")

@@ -1,0 +1,199 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright (`.ci/browser-deps.sh` installs
+both). The app runs with `streamlit run` on a free port over a data folder already holding a cached search
+on a tiny local model, two imported reward models and a cached implicit-RM comparison, so no real model
+loads. Screenshots of every page at 1280x800 go to tests/artifacts/ (git-ignored): look at them."""
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pandas as pd
+import pytest
+
+from conftest import make_tiny_model_dir
+from test_app import DEMO_MODELS, cached_tiny_search, seed_demo_cache
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+PROMPT = "What, in one word, is the greatest thing ever?"
+NAMED = "freedom, love, money, power, family, success"  # the Base models page's default named words
+
+if not CHROMIUM.exists():
+    pytest.skip("needs Debian's chromium at /usr/bin/chromium: run .ci/browser-deps.sh", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright's Python package: run .ci/browser-deps.sh")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict:
+    """A data folder with a cached token search, imported runs and a cached implicit-RM comparison."""
+    from engine.config import SearchConfig
+    from engine.implicit import run_implicit
+    from engine.lexicons import load_lexicon
+    from engine.runner import Runner
+
+    root = tmp_path_factory.mktemp("browser")
+    home = root / "home"
+    tiny = make_tiny_model_dir(root / "tiny-llama", "llama")
+    other = make_tiny_model_dir(root / "tiny-gemma", "gemma3", vocab_size=280, seed=1)
+    search = cached_tiny_search(tiny, PROMPT, home=home)
+    seed_demo_cache(root / "imports", home=home)
+    run_implicit(Runner(home=home), [(str(tiny), str(other))], [PROMPT], lexicon=load_lexicon("big_two_nouns"),
+                 words=[w.strip() for w in NAMED.split(",")], templates=[("auto", "auto")], base=SearchConfig())
+    return {"home": home, "tiny": tiny, "other": other, "search": search}
+
+
+@pytest.fixture(scope="module")
+def server(data):
+    port = free_port()
+    env = {**os.environ, "VALUESCOPE_HOME": str(data["home"]), "HF_HUB_OFFLINE": "1",
+           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    log = open(data["home"].parent / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"streamlit did not start: {(data['home'].parent / 'streamlit.log').read_text()[-2000:]}")
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(30_000)
+    yield tab
+    context.close()
+
+
+def open_page(tab, url: str, heading: str) -> None:
+    tab.goto(url)
+    tab.get_by_role("heading", name=heading).first.wait_for()
+    tab.wait_for_load_state("networkidle")
+    tab.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+    time.sleep(0.8)  # charts finish drawing
+
+
+def shoot(tab, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    tab.screenshot(path=str(path))
+    # Streamlit scrolls inside its main container, so a full-page shot needs a tall window
+    height = tab.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    tab.set_viewport_size({"width": 1280, "height": min(max(800, height + 40), 6000)})
+    time.sleep(1.0)
+    tab.screenshot(path=str(ARTIFACTS / f"{name}-full.png"))
+    tab.set_viewport_size({"width": 1280, "height": 800})
+    return path
+
+
+def test_values_page(server, page):
+    models = "&".join(f"vmodels={name}" for name, *_ in DEMO_MODELS)
+    open_page(page, f"{server}/values?{models}&resamples=999", "Median rank by category")
+    page.get_by_role("heading", name="Family comparison").wait_for()
+    # the first page this server shows is a deep link: the whole app (its navigation) must run, not the page alone
+    assert page.get_by_role("link", name="Token search").count() == 1
+    assert page.get_by_text("demo-gemma-rm").count() > 0
+    shoot(page, "2-values")
+
+
+def test_cached_search_shows_top_tokens_and_downloads_the_csv(server, data, page):
+    scores = data["search"].scores
+    page.goto(f"{server}/?mode=logprob&words=the%2C+love")
+    page.get_by_role("button", name="Run search").wait_for()
+    # choose the model as a user does: clear the defaults, type the folder, press Enter
+    models = page.get_by_test_id("stMultiSelect").first
+    models.get_by_role("button", name="Clear all").click()
+    models.locator("input").fill(str(data["tiny"]))
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Run search").click()
+    page.get_by_text("Top 10").first.wait_for()  # from the cache: no model loads, no progress bar
+    assert "models=" in page.url and "words=the" in page.url  # the view is in the address, to share
+    page.get_by_text("answer: from the cache").first.wait_for()
+    # Streamlit draws tables on a canvas; an accessible copy of the cells sits in the DOM
+    grid = page.get_by_test_id("stDataFrame").first
+    grid.locator("td").nth(29).wait_for(state="attached")
+    cells = grid.locator("td").all_text_contents()
+    rows = [cells[i:i + 3] for i in range(0, len(cells), 3)]
+    assert [int(r[0]) for r in rows] == list(range(1, 11))
+    assert [float(r[2]) for r in rows] == pytest.approx(scores["score"].head(10).tolist(), abs=1e-9)
+    from app.state import visible_token
+
+    assert [r[1] for r in rows] == [visible_token(t) for t in scores["text"].head(10)]
+    time.sleep(0.8)
+    shoot(page, "1-token-search")
+
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Ranking CSV").first.click()
+    download = info.value
+    name = download.suggested_filename
+    assert name.startswith("valuescope_ranking_") and name.endswith(".csv") and "greatest" in name, name
+    text = Path(download.path()).read_text()
+    assert f"# run_id: {data['search'].run['run_id']}" in text and "# revision: local:" in text
+    table = pd.read_csv(io.StringIO(text), comment="#")
+    assert list(table.columns) == ["token_id", "token", "score", "rank"]
+    assert len(table) == len(scores)
+    assert table["token_id"].tolist()[:10] == scores["token_id"].tolist()[:10]
+
+
+def test_base_models_page(server, data, page):
+    query = urlencode({"model_a": str(data["tiny"]), "model_b": str(data["other"]), "bprompt": PROMPT})
+    open_page(page, f"{server}/base-models?{query}", "Top and bottom words by MWLR")
+    page.get_by_role("heading", name="Named words").wait_for()
+    shoot(page, "3-base-models")
+
+
+def test_training_page(server, page):
+    open_page(page, f"{server}/training", "Training")
+    page.get_by_text("What will be here").wait_for()
+    shoot(page, "4-training")
+
+
+def test_runs_page(server, data, page):
+    from engine.cache import Cache
+
+    n = len(Cache(data["home"]).list_runs())
+    open_page(page, f"{server}/runs", "Runs")
+    page.get_by_text(f"{n} of {n} runs").wait_for()
+    shoot(page, "5-runs")
