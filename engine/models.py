@@ -45,11 +45,11 @@ class LoadedModel:
         """Maps final hidden states to scores (reward head) or logits (LM head)."""
         if self.mode == "logprob":
             return self.model.get_output_embeddings()
-        reader = self.spec.score_reader
-        for name in (reader if reader not in ("logits0",) else "score", "score", "classifier", "v_head"):
+        # score_reader "logits0" = logits[:, 0] of a one-label head, whatever the head is called
+        for name in ("score", "classifier", "v_head"):
             if hasattr(self.model, name):
                 return getattr(self.model, name)
-        raise ModelLoadError(f"Cannot find the reward head of {self.spec.alias} (score_reader={reader!r}).")
+        raise ModelLoadError(f"Cannot find the reward head of {self.spec.alias} (score_reader={self.spec.score_reader!r}).")
 
     @property
     def vocab_size(self) -> int:
