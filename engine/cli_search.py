@@ -82,9 +82,8 @@ def cmd_search(args) -> int:
     tables, first_meta = [], None
     for prompt in prompts:
         started = time.perf_counter()
-        result = runner.cached(config, prompt, words, candidates) if not args.refresh else None
-        if result is None:
-            result = runner.run(config, prompt, words, candidates, progress=_progress_bar(prompt), refresh=args.refresh)
+        # answered from the cache when it can be; the progress bar only appears for real work
+        result = runner.run(config, prompt, words, candidates, progress=_progress_bar(prompt), refresh=args.refresh)
         run, scores = result.run, result.scores
         elapsed = time.perf_counter() - started
         origin = "answered from the cache" if result.from_cache else "computed and cached"
