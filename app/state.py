@@ -30,6 +30,7 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from engine.cache import Cache, CacheLockedError  # noqa: E402
+from engine.errors import is_out_of_memory  # noqa: E402
 from engine.config import SearchConfig  # noqa: E402
 from engine.gguf import ModelLoadError  # noqa: E402
 from engine.paths import home_dir  # noqa: E402
@@ -88,15 +89,9 @@ class ModelTooLargeError(ModelLoadError):
     pass
 
 
-def _is_oom(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or \
-        "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text
-
-
 def friendly_message(exc: BaseException) -> str:
     """One readable paragraph for an exception the user can act on; never a traceback."""
-    if _is_oom(exc) and not isinstance(exc, ModelTooLargeError):
+    if is_out_of_memory(exc) and not isinstance(exc, ModelTooLargeError):
         return ("The machine ran out of memory: this model (or batch) is too large for it. Try a smaller model, "
                 "4-bit/8-bit quantisation on a GPU, a smaller batch size, or the command line on a bigger machine.")
     if isinstance(exc, KeyError) and exc.args:

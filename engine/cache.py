@@ -35,6 +35,9 @@ RUN_COLUMNS = [
 ]
 
 
+_INSERT_RUN = f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"
+
+
 class CacheLockedError(RuntimeError):
     pass
 
@@ -120,20 +123,10 @@ class Cache:
     # ---- writing -------------------------------------------------------------------------------
     def start_run(self, meta: dict) -> str:
         """Record a run as `running` (visible to other sessions, never served) and return its id."""
-        run_id = meta.get("run_id") or uuid.uuid4().hex[:16]
-        row = {c: None for c in RUN_COLUMNS}
-        row.update({k: v for k, v in meta.items() if k in row})
-        row.update(run_id=run_id, status="running", pid=os.getpid(), created_at=_now())
-        row.setdefault("source", "computed")
-        row["source"] = row["source"] or "computed"
-        if isinstance(row["params"], dict):
-            row["params"] = json.dumps(row["params"], sort_keys=True, default=str)
+        row = _run_row(meta)
         with self.connect() as con:
-            con.execute(
-                f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
-                [row[c] for c in RUN_COLUMNS],
-            )
-        return run_id
+            con.execute(_INSERT_RUN, [row[c] for c in RUN_COLUMNS])
+        return row["run_id"]
 
     def finish_run(self, run_id: str, scores: pd.DataFrame, seconds: float | None = None, **updates) -> None:
         """Write all scores and mark the run done, in one transaction."""
@@ -193,10 +186,7 @@ class Cache:
                     con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
                     con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
                 if rows:
-                    con.executemany(
-                        f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
-                        [[row[c] for c in RUN_COLUMNS] for row in rows],
-                    )
+                    con.executemany(_INSERT_RUN, [[row[c] for c in RUN_COLUMNS] for row in rows])
                     con.register("new_scores", pd.concat(frames, ignore_index=True))
                     con.execute(f"INSERT INTO scores SELECT run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores")
                     con.unregister("new_scores")
@@ -289,7 +279,7 @@ def rank_scores(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _run_row(meta: dict) -> dict:
-    """A full `runs` row from `meta` for `save_runs` (the same defaults as `start_run`)."""
+    """A full `runs` row from `meta`, status `running`, with an id when `meta` brings none."""
     row = {c: None for c in RUN_COLUMNS}
     row.update({k: v for k, v in meta.items() if k in row})
     row.update(run_id=meta.get("run_id") or uuid.uuid4().hex[:16], status="running", pid=os.getpid(), created_at=_now())

@@ -13,6 +13,23 @@ COMMAND_MODULES = [
 ]
 
 
+def progress_bar(label: str, leave: bool = True):
+    """A `progress(done, total)` callback that draws a tqdm bar on stderr once work starts."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=label[:60], unit="cand", file=sys.stderr, leave=leave)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="valuescope", description="Which human values does a reward model prefer?")
     parser.add_argument("--home", help="data folder (DuckDB cache, converted models); default $VALUESCOPE_HOME or ./cache")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .cli import progress_bar
 from .config import SearchConfig, add_dataclass_arguments, from_namespace
 from .export import write_table
 from .prompts import BATTERY
@@ -98,7 +99,8 @@ def cmd_implicit(args) -> int:
     result = run_implicit(
         Runner(home=args.home), pairs, prompts, lexicon=lexicon, words=words, vocab=not args.no_vocab,
         templates=templates, base=base, seed=args.seed, resamples=args.resamples,
-        log=lambda message: print(message, file=sys.stderr, flush=True), progress_for=_progress_bar,
+        log=lambda message: print(message, file=sys.stderr, flush=True),
+        progress_for=lambda label: progress_bar(label, leave=False),
     )
     tables = output_tables(result, args.top)
     _print_report(result, tables, args.top)
@@ -189,19 +191,3 @@ def _print_report(result, tables, top: int) -> None:
                     print(shown.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     for note in result.notes:
         print(f"note: {note}")
-
-
-def _progress_bar(label: str):
-    from tqdm import tqdm
-
-    bar = None
-
-    def update(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, desc=label[:60], unit="cand", file=sys.stderr, leave=False)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    return update

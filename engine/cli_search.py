@@ -7,6 +7,7 @@ import time
 import pandas as pd
 
 from .cache import Cache
+from .cli import progress_bar
 from .config import SearchConfig, add_dataclass_arguments, from_namespace
 from .export import write_table
 from .prompts import BATTERY
@@ -83,7 +84,7 @@ def cmd_search(args) -> int:
     for prompt in prompts:
         started = time.perf_counter()
         # answered from the cache when it can be; the progress bar only appears for real work
-        result = runner.run(config, prompt, words, candidates, progress=_progress_bar(prompt), refresh=args.refresh)
+        result = runner.run(config, prompt, words, candidates, progress=progress_bar(prompt), refresh=args.refresh)
         run, scores = result.run, result.scores
         elapsed = time.perf_counter() - started
         origin = "answered from the cache" if result.from_cache else "computed and cached"
@@ -113,22 +114,6 @@ def _print_extremes(table: pd.DataFrame, k: int) -> None:
     fmt = lambda rows: ", ".join(f"{t!r} {s:.3f}" for t, s in zip(rows[label], rows["score"]))  # noqa: E731
     print(f"best:  {fmt(table.head(k))}")
     print(f"worst: {fmt(table.tail(k).iloc[::-1])}")
-
-
-def _progress_bar(prompt: str):
-    from tqdm import tqdm
-
-    bar = None
-
-    def update(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, desc=prompt[:40], unit="cand", file=sys.stderr)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    return update
 
 
 def cmd_runs(args) -> int:

@@ -106,11 +106,7 @@ def _weights_location(spec: ModelSpec, home) -> tuple[str, str | None, dict]:
         return spec.source, f"local:{digest}", {}
     if not _in_hub_cache(spec) and not _hub_reachable():
         # Fail in seconds: the hub client would otherwise retry for about a minute.
-        raise ModelLoadError(
-            f"Could not load model {spec.alias!r}. Tried: registry alias (known: {', '.join(sorted(REGISTRY))}); "
-            f"local folder {spec.source!r} (not found); Hugging Face hub id {spec.source!r} (not in the local hub "
-            "cache, and the hub cannot be reached from this machine)."
-        )
+        raise _explain_failure(spec, "not in the local hub cache, and the hub cannot be reached from this machine")
     return spec.source, None, {"revision": spec.revision}
 
 
@@ -140,17 +136,17 @@ def _hub_reachable(timeout_s: float = 3.0) -> bool:
         return False
 
 
-def _explain_failure(spec: ModelSpec, exc: Exception) -> ModelLoadError:
-    offline = os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True")
+def _explain_failure(spec: ModelSpec, hub_note: str | None = None, exc: Exception | None = None) -> ModelLoadError:
+    """One message naming every place a model was looked for, and why the last one failed."""
+    if hub_note is None and os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
+        hub_note = "HF_HUB_OFFLINE is set"
     tried = [
         f"registry alias (known: {', '.join(sorted(REGISTRY))})",
         f"local folder {spec.source!r} (not found)" if not Path(spec.source).exists() else f"local folder {spec.source!r}",
-        f"Hugging Face hub id {spec.source!r}" + (" (HF_HUB_OFFLINE is set)" if offline else ""),
+        f"Hugging Face hub id {spec.source!r}" + (f" ({hub_note})" if hub_note else ""),
     ]
-    return ModelLoadError(
-        f"Could not load model {spec.alias!r}. Tried: " + "; ".join(tried) + f". Last error: {type(exc).__name__}: "
-        + str(exc).splitlines()[0][:300]
-    )
+    last = f" Last error: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}" if exc is not None else ""
+    return ModelLoadError(f"Could not load model {spec.alias!r}. Tried: " + "; ".join(tried) + "." + last)
 
 
 def _seed_head(model, config, seed: int) -> None:
@@ -189,7 +185,7 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
     except ModelLoadError:
         raise
     except (OSError, ValueError, EnvironmentError) as exc:
-        raise _explain_failure(spec, exc) from exc
+        raise _explain_failure(spec, exc=exc) from exc
     revision = revision or getattr(config, "_commit_hash", None) or spec.revision or "unknown"
     quant_config = _quantization_config(quantization, torch_dtype)
     load_kwargs = dict(kwargs, dtype=torch_dtype, quantization_config=quant_config)

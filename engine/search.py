@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .errors import is_out_of_memory
 from .models import LoadedModel
 from .shared_prefix import encode_prefix, run_suffixes, shared_prefix
 from .templates import Framing
@@ -64,11 +65,6 @@ def auto_batch_size(lm: LoadedModel, suffix_len: int, with_logits: bool = False)
     return int(max(1, min(cap, free * 0.25 // (per_token * suffix_len))))
 
 
-def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower() or \
-        "can't allocate memory" in str(exc).lower()
-
-
 def _batched(lm: LoadedModel, suffixes: list[list[int]], prefix_ids: list[int], reader, batch_size: int | None,
              progress: Progress | None, cancel: Cancel | None, with_logits: bool = False) -> list:
     """Run suffixes (grouped by length to avoid padding) after one shared prefix; `reader` maps
@@ -94,7 +90,7 @@ def _batched(lm: LoadedModel, suffixes: list[list[int]], prefix_ids: list[int], 
                     hidden = run_suffixes(lm.backbone, ids, len(prefix_ids))
                     values = reader(hidden, lengths, batch, prefix_hidden)
                 except RuntimeError as exc:
-                    if not _is_oom(exc) or size == 1 or batch_size:
+                    if not is_out_of_memory(exc) or size == 1 or batch_size:
                         raise
                     size = max(1, size // 2)  # adapt to memory rather than fail
                     if device.startswith("cuda"):
