@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import pytest
 
-from conftest import make_tiny_model_dir
+from helpers import make_tiny_model_dir
 from test_app import DEMO_MODELS, cached_tiny_search, seed_demo_cache
 
 pytestmark = pytest.mark.browser

@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from conftest import make_tiny_model_dir
+from helpers import make_tiny_model_dir
 from engine.models import load_model
 from engine.registry import resolve_spec
 from engine.search import score_full_sequences, score_vocabulary
@@ -22,7 +22,7 @@ def wide_model_dir(tmp_path_factory):
     # wide enough that bitsandbytes' blockwise quantisation is exercised on real matrix shapes
     from transformers import AutoModelForCausalLM, LlamaConfig
 
-    from conftest import make_tokenizer
+    from helpers import make_tokenizer
 
     path = tmp_path_factory.mktemp("wide")
     tok = make_tokenizer()

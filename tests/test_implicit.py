@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import make_tiny_model_dir
+from helpers import make_tiny_model_dir
 from transformers import AutoModelForCausalLM
 
 from engine import cli

@@ -44,7 +44,7 @@ CHATML_NO_TRAILING_NEWLINE = (
 
 
 def test_reward_is_read_at_last_real_token_even_when_it_is_the_pad_token(tmp_path):
-    from conftest import make_tiny_model_dir
+    from helpers import make_tiny_model_dir
 
     lm = _reward_model(make_tiny_model_dir(tmp_path / "m", chat_template=CHATML_NO_TRAILING_NEWLINE))
     framing = build_framing(lm.tokenizer, PROMPT)

@@ -1,7 +1,7 @@
 """Prompt/reply framing per model family, and inserting vocabulary tokens by id."""
 import pytest
 
-from conftest import make_tokenizer
+from helpers import make_tokenizer
 from engine.search import decode_tokens, vocab_suffixes
 from engine.templates import build_framing, render
 
