@@ -21,10 +21,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
-from engine.models import load_model  # noqa: E402
-from engine.registry import resolve_spec  # noqa: E402
-from engine.search import decode_tokens, score_full_sequences, score_vocabulary  # noqa: E402
-from engine.templates import build_framing, render  # noqa: E402
+from engine.models.loading import load_model  # noqa: E402
+from engine.models.registry import resolve_spec  # noqa: E402
+from engine.scoring.search import decode_tokens, score_full_sequences, score_vocabulary  # noqa: E402
+from engine.scoring.templates import build_framing, render  # noqa: E402
 
 PROMPT = "What, in one word, is the greatest thing ever?"
 

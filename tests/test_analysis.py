@@ -10,13 +10,13 @@ from statsmodels.stats.meta_analysis import effectsize_smd
 from statsmodels.stats.multitest import multipletests
 
 from engine import cli
-from engine.analysis import (analyze_scores, attach_categories, category_medians, compare_families, hedges_g,
+from engine.analysis.values import (analyze_scores, attach_categories, category_medians, compare_families, hedges_g,
                              kendall_tau, load_words, mixed_model, rank_words, select_runs, summarise_tau,
                              top_bottom_words)
-from engine.cache import Cache
-from engine.export import read_metadata, read_table
-from engine.lexicons import Lexicon, load_lexicon
-from engine.normalize import normalize_token, to_words
+from engine.store.db import Cache
+from engine.reports.export import read_metadata, read_table
+from engine.analysis.lexicons import Lexicon, load_lexicon
+from engine.analysis.words import normalize_token, to_words
 from engine.prompts import BATTERY
 
 PETS = Lexicon(

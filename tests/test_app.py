@@ -29,7 +29,7 @@ DEMO_PROMPTS = ("greatest_ever_one", "best_world_single", "good_time_please",
 def demo_score_table(seed: int, agency_bias: float) -> pd.DataFrame:
     """A wide score table (response + one column per battery prompt) over the Big Two nouns plus a few
     other words; `agency_bias` > 0 makes Agency words score higher on positive prompts."""
-    from engine.lexicons import load_lexicon
+    from engine.analysis.lexicons import load_lexicon
 
     lexicon = load_lexicon("big_two_nouns")
     words = list(lexicon.entries)[:120] + ["pizza", "sunshine", "table", "music", "weather"]
@@ -45,8 +45,8 @@ def demo_score_table(seed: int, agency_bias: float) -> pd.DataFrame:
 
 def seed_demo_cache(folder: Path, home: Path | None = None) -> None:
     """Import three synthetic reward models of two families into the cache (default: $VALUESCOPE_HOME)."""
-    from engine.cache import Cache
-    from engine.importer import import_scores
+    from engine.store.db import Cache
+    from engine.workflows.importer import import_scores
 
     folder.mkdir(parents=True, exist_ok=True)
     cache = Cache(home)
@@ -58,8 +58,8 @@ def seed_demo_cache(folder: Path, home: Path | None = None) -> None:
 
 def cached_tiny_search(model_dir: Path, prompt: str, home: Path | None = None):
     """A completed vocabulary search on a tiny local model, through the engine (no real model loads)."""
-    from engine.config import SearchConfig
-    from engine.runner import Runner
+    from engine.configs import SearchConfig
+    from engine.workflows.runner import Runner
 
     return Runner(home=home).run(SearchConfig(model=str(model_dir), mode="logprob"), prompt)
 
@@ -143,16 +143,16 @@ def test_a_cached_search_appears_at_once_from_the_url(tiny_dir):
 def test_a_running_search_shows_progress_and_can_be_cancelled(tiny_dir, monkeypatch):
     import threading
 
-    import engine.models
-    from engine.cache import Cache
+    import engine.models.loading
+    from engine.store.db import Cache
 
-    real, gate = engine.models.load_model, threading.Event()
+    real, gate = engine.models.loading.load_model, threading.Event()
 
     def slow_load(*args, **kwargs):  # hold the model load until the test lets it go
         gate.wait(30)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(engine.models, "load_model", slow_load)
+    monkeypatch.setattr(engine.models.loading, "load_model", slow_load)
     at = app(mode="logprob")
     at.multiselect(key="models").set_value([str(tiny_dir)])
     at.button[0].click().run()
@@ -238,7 +238,7 @@ def test_malformed_lexicon_upload_shows_an_error(tmp_path):
 
 
 def test_good_lexicon_upload_is_used(tmp_path):
-    from engine.lexicons import load_lexicon
+    from engine.analysis.lexicons import load_lexicon
 
     seed_demo_cache(tmp_path / "imports")
     big_two = load_lexicon("big_two_nouns")
@@ -254,7 +254,7 @@ def test_good_lexicon_upload_is_used(tmp_path):
 
 # ---- runs ---------------------------------------------------------------------------------------
 def test_runs_page_exports_and_deletes_selected_runs(tmp_path):
-    from engine.cache import Cache
+    from engine.store.db import Cache
 
     seed_demo_cache(tmp_path / "imports")
     at = app("runs", rmodels=["demo-llama-rm"])
@@ -272,7 +272,7 @@ def test_runs_page_exports_and_deletes_selected_runs(tmp_path):
 
 
 def test_runs_page_imports_a_score_table(tmp_path):
-    from engine.cache import Cache
+    from engine.store.db import Cache
 
     at = app("runs", tab="Import score tables")
     data = demo_score_table(3, 0.2).to_csv(index=False).encode()

@@ -42,10 +42,10 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> dict:
     """A data folder with a cached token search, imported runs and a cached implicit-RM comparison."""
-    from engine.config import SearchConfig
-    from engine.implicit import run_implicit
-    from engine.lexicons import load_lexicon
-    from engine.runner import Runner
+    from engine.configs import SearchConfig
+    from engine.analysis.implicit import run_implicit
+    from engine.analysis.lexicons import load_lexicon
+    from engine.workflows.runner import Runner
 
     root = tmp_path_factory.mktemp("browser")
     home = root / "home"
@@ -191,7 +191,7 @@ def test_training_page(server, page):
 
 
 def test_runs_page(server, data, page):
-    from engine.cache import Cache
+    from engine.store.db import Cache
 
     n = len(Cache(data["home"]).list_runs())
     open_page(page, f"{server}/runs", "Runs")

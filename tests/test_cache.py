@@ -6,10 +6,10 @@ import textwrap
 import pandas as pd
 import pytest
 
-from engine.cache import Cache
-from engine.config import SearchConfig
-from engine.migrations import MIGRATIONS
-from engine.runner import Runner
+from engine.store.db import Cache
+from engine.configs import SearchConfig
+from engine.store.migrations import MIGRATIONS
+from engine.workflows.runner import Runner
 
 SCORES = pd.DataFrame({"token_id": [5, 6, 7], "text": [" a", " b", " c"], "score": [0.1, 0.9, 0.5]})
 
@@ -51,7 +51,7 @@ def test_process_killed_mid_write_leaves_no_served_run(valuescope_home):
         sys.path.insert(0, {str(__import__('pathlib').Path(__file__).resolve().parents[1])!r})
         import duckdb
         import pandas as pd
-        from engine.cache import Cache
+        from engine.store.db import Cache
         c = Cache({str(valuescope_home)!r})
         run_id = c.start_run({{"request_key": "k", "model_id": "m"}})
         real_connect = duckdb.connect
@@ -81,7 +81,7 @@ def test_repeated_request_is_served_from_cache_without_loading_the_model(tiny_ll
     loads = []
 
     def loader(spec, mode, dtype, quantization, device, head_seed):
-        from engine.models import load_model
+        from engine.models.loading import load_model
 
         loads.append(spec.alias)
         return load_model(spec, mode=mode, dtype=dtype, quantization=quantization, device="cpu", head_seed=head_seed)

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from engine.cli import main
-from engine.export import read_metadata, read_table
+from engine.reports.export import read_metadata, read_table
 
 
 def test_search_writes_every_token_ranked_and_second_call_is_cached(tiny_llama_dir, tmp_path, capsys):

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.models import load_model
-from engine.registry import REGISTRY
-from engine.search import score_full_sequences, score_vocabulary
-from engine.templates import build_framing
+from engine.models.loading import load_model
+from engine.models.registry import REGISTRY
+from engine.scoring.search import score_full_sequences, score_vocabulary
+from engine.scoring.templates import build_framing
 
 pytestmark = pytest.mark.embedded
 

@@ -7,10 +7,10 @@ import torch
 from scipy.stats import spearmanr
 
 from helpers import make_tiny_model_dir
-from engine.models import load_model
-from engine.registry import resolve_spec
-from engine.search import score_full_sequences, score_vocabulary
-from engine.templates import build_framing
+from engine.models.loading import load_model
+from engine.models.registry import resolve_spec
+from engine.scoring.search import score_full_sequences, score_vocabulary
+from engine.scoring.templates import build_framing
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 needs_bnb = pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None, reason="needs bitsandbytes")

@@ -11,17 +11,17 @@ from helpers import make_tiny_model_dir
 from transformers import AutoModelForCausalLM
 
 from engine import cli
-from engine.analysis import compare_families, hedges_g
-from engine.export import read_metadata
-from engine.implicit import category_summary, join_on_words, mwlr, run_implicit, top_bottom
-from engine.lexicons import Lexicon
-from engine.models import load_model
-from engine.normalize import normalize_token
+from engine.analysis.values import compare_families, hedges_g
+from engine.reports.export import read_metadata
+from engine.analysis.implicit import category_summary, join_on_words, mwlr, run_implicit, top_bottom
+from engine.analysis.lexicons import Lexicon
+from engine.models.loading import load_model
+from engine.analysis.words import normalize_token
 from engine.prompts import BATTERY
-from engine.registry import resolve_spec
-from engine.runner import Runner
-from engine.search import score_texts
-from engine.templates import build_framing
+from engine.models.registry import resolve_spec
+from engine.workflows.runner import Runner
+from engine.scoring.search import score_texts
+from engine.scoring.templates import build_framing
 
 PROMPTS = ["greatest_ever_one", "worst_time_single"]  # one positive, one negative
 NAMED = ["freedom", "love"]

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from engine import cli
-from engine.cache import Cache
-from engine.importer import import_scores
+from engine.store.db import Cache
+from engine.workflows.importer import import_scores
 from engine.prompts import BATTERY
 
 WORDS = ["love", "freedom", "NA", "null", "power"]  # "NA"/"null" are replies, not missing values

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.lexicons import (BUILTIN_LEXICONS, LEXICON_DIR, Lexicon, LexiconError, available_lexicons,
+from engine.analysis.lexicons import (BUILTIN_LEXICONS, LEXICON_DIR, Lexicon, LexiconError, available_lexicons,
                              load_lexicon)
 
 SHARED = Path("/work/shared/lexicons")

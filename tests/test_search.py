@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.models import load_model
-from engine.registry import resolve_spec
-from engine.search import score_full_sequences, score_texts, score_vocabulary, vocab_candidates
-from engine.templates import build_framing
+from engine.models.loading import load_model
+from engine.models.registry import resolve_spec
+from engine.scoring.search import score_full_sequences, score_texts, score_vocabulary, vocab_candidates
+from engine.scoring.templates import build_framing
 
 PROMPT = "What, in one word, is the greatest thing ever?"
 

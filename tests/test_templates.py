@@ -2,8 +2,8 @@
 import pytest
 
 from helpers import make_tokenizer
-from engine.search import decode_tokens, vocab_suffixes
-from engine.templates import build_framing, render
+from engine.scoring.search import decode_tokens, vocab_suffixes
+from engine.scoring.templates import build_framing, render
 
 LLAMA3 = (
     "{{ '<|im_start|>' }}{% for m in messages %}{{ '<|im_end|>' + m['role'] + '\n\n' + m['content'] | trim + '<|im_end|>' }}"

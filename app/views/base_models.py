@@ -10,12 +10,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app import state
-from engine.config import SearchConfig
-from engine.lexicons import BUILTIN_LEXICONS
-from engine.normalize import NORMALIZATION
+from app import ui as state
+from engine.configs import SearchConfig
+from engine.analysis.lexicons import BUILTIN_LEXICONS
+from engine.analysis.words import NORMALIZATION
 from engine.prompts import BATTERY, resolve_prompt
-from engine.templates import TEMPLATES
+from engine.scoring.templates import TEMPLATES
 
 NO_LEXICON = "none"
 BATTERY_ALL = "battery"
@@ -27,9 +27,9 @@ st.caption("Two causal LMs define an implicit reward model: r(y|x) = log πB(y|x
            "Positive: model B gives the reply more probability than model A.")
 
 try:
-    from engine.implicit import (BATTERY_MEAN_DOC, CATEGORY_TEST_DOC, IMPLICIT_DOC, JOIN_RULE, REPLY_RULE, SIGN_DOC,
+    from engine.analysis.implicit import (BATTERY_MEAN_DOC, CATEGORY_TEST_DOC, IMPLICIT_DOC, JOIN_RULE, REPLY_RULE, SIGN_DOC,
                                  run_implicit, top_bottom)
-    from engine.cli_implicit import OUTPUT_FILES, output_tables
+    from engine.cli.implicit import OUTPUT_FILES, output_tables
 except ImportError as exc:  # the engine module is optional for the rest of the app
     st.warning(f"The implicit-RM engine is not available in this installation ({exc}).", icon=":material/warning:")
     st.stop()
@@ -134,9 +134,9 @@ n_runs = len(prompts) * 2 * (int(use_vocab) + int(lexicon_ref is not None) + int
 
 def _implicit(job: state.Job, cached_only: bool, request: dict, n_runs: int, base: SearchConfig):
     """Worker: the engine's implicit RM over runs from the cache (cached_only) or computed when missing."""
-    from engine.cache import Cache
-    from engine.lexicons import load_lexicon
-    from engine.runner import Runner
+    from engine.store.db import Cache
+    from engine.analysis.lexicons import load_lexicon
+    from engine.workflows.runner import Runner
 
     store, run_home = state.model_store(), state.home()
     lexicon = load_lexicon(request["lexicon"], home=run_home) if request["lexicon"] else None

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import state
-from engine.cli_search import ranking_table, run_metadata
-from engine.importer import LAYOUTS, SCORE_KINDS, import_scores
+from app import ui as state
+from engine.cli.search import ranking_table, run_metadata
+from engine.workflows.importer import LAYOUTS, SCORE_KINDS, import_scores
 from engine.prompts import FRAMINGS
 
 SHOWN = ["run_id", "status", "source", "model_id", "family", "score_kind", "candidates", "prompt_key", "prompt_text",

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import state
-from engine.cli_search import ranking_table, run_metadata
-from engine.config import SearchConfig
-from engine.normalize import NORMALIZATION, normalize_series, normalize_token
+from app import ui as state
+from engine.cli.search import ranking_table, run_metadata
+from engine.configs import SearchConfig
+from engine.analysis.words import NORMALIZATION, normalize_series, normalize_token
 from engine.prompts import BATTERY, resolve_prompt
 
 DEFAULT_PROMPT = BATTERY["greatest_ever_one"].text
@@ -71,7 +71,7 @@ def config_for(model: str) -> SearchConfig:
 
 
 def current_key(model: str) -> str:
-    from engine.runner import request_key
+    from engine.workflows.runner import request_key
 
     _, text = resolve_prompt(prompt)
     return request_key(config_for(model), text, "vocab", None)

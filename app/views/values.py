@@ -5,11 +5,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app import state
-from engine.analysis import (FAMILY_TEST_DOC, MIXED_DOC, RANK_DOC, TAU_DOC, analysis_metadata, analyze_words,
+from app import ui as state
+from engine.analysis.values import (FAMILY_TEST_DOC, MIXED_DOC, RANK_DOC, TAU_DOC, analysis_metadata, analyze_words,
                              load_words, select_runs)
-from engine.lexicons import BUILTIN_LEXICONS, load_lexicon
-from engine.normalize import DEFAULT_VARIANT_POLICY, NORMALIZATION, VARIANT_POLICIES, VARIANT_POLICY_DOC
+from engine.analysis.lexicons import BUILTIN_LEXICONS, load_lexicon
+from engine.analysis.words import DEFAULT_VARIANT_POLICY, NORMALIZATION, VARIANT_POLICIES, VARIANT_POLICY_DOC
 
 LEXICON_LABELS = {
     "big_two_nouns": "Big Two nouns (Agency, Communion; the ICLR 2026 list)",

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .cli import progress_bar
-from .config import SearchConfig, add_dataclass_arguments, from_namespace
-from .export import write_table
-from .prompts import BATTERY
-from .templates import TEMPLATES
+from engine.cli import progress_bar
+from engine.configs import SearchConfig, add_dataclass_arguments, from_namespace
+from engine.reports.export import write_table
+from engine.prompts import BATTERY
+from engine.scoring.templates import TEMPLATES
 
 # Output file stem -> what one row is (written into each file's header).
 OUTPUT_FILES = {
@@ -75,8 +75,8 @@ def _per_pair(values: list[str] | None, n: int, flag: str) -> list[str]:
 
 
 def cmd_implicit(args) -> int:
-    from .implicit import run_implicit
-    from .runner import Runner  # no torch until a model must be loaded
+    from engine.analysis.implicit import run_implicit
+    from engine.workflows.runner import Runner  # no torch until a model must be loaded
 
     started = time.perf_counter()
     if len(args.model_a) != len(args.model_b):
@@ -91,7 +91,7 @@ def cmd_implicit(args) -> int:
         raise ValueError("--words holds no words.")
     lexicon = None
     if args.lexicon:
-        from .lexicons import load_lexicon
+        from engine.analysis.lexicons import load_lexicon
 
         lexicon = load_lexicon(args.lexicon, home=args.home)
     prompts = list(BATTERY) if args.battery else [args.prompt]
@@ -123,7 +123,7 @@ def cmd_implicit(args) -> int:
 
 def output_tables(result, top: int) -> dict[str, tuple[pd.DataFrame, dict]]:
     """Stem -> (table, extra header entries) for every table the result holds."""
-    from .implicit import CATEGORY_TEST_DOC, PAIR_COLUMNS, top_bottom
+    from engine.analysis.implicit import CATEGORY_TEST_DOC, PAIR_COLUMNS, top_bottom
 
     tables: dict[str, tuple[pd.DataFrame, dict]] = {"pairs": (result.pairs, {}), "runs": (result.runs, {})}
     several = len(result.prompts) > 1

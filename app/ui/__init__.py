@@ -29,12 +29,12 @@ if str(ROOT) not in sys.path:  # `streamlit run app/streamlit_app.py` puts app/ 
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from engine.cache import Cache, CacheLockedError  # noqa: E402
+from engine.store.db import Cache, CacheLockedError  # noqa: E402
 from engine.errors import is_out_of_memory  # noqa: E402
-from engine.config import SearchConfig  # noqa: E402
-from engine.gguf import ModelLoadError  # noqa: E402
+from engine.configs import SearchConfig  # noqa: E402
+from engine.models.gguf import ModelLoadError  # noqa: E402
 from engine.paths import home_dir  # noqa: E402
-from engine.registry import CAUSAL_LM, REGISTRY, ModelSpec, resolve_spec  # noqa: E402
+from engine.models.registry import CAUSAL_LM, REGISTRY, ModelSpec, resolve_spec  # noqa: E402
 
 log = logging.getLogger("valuescope.app")
 
@@ -75,9 +75,9 @@ def forget_run(run_id: str) -> None:
 
 
 def cached_result(config: SearchConfig, prompt: str, words: list[str] | None = None, candidates: str | None = None):
-    """engine.runner.Runner.cached, with the scores memoised by run id (pages rerun on every click)."""
+    """engine.workflows.runner.Runner.cached, with the scores memoised by run id (pages rerun on every click)."""
     from engine.prompts import resolve_prompt
-    from engine.runner import RunResult, request_key
+    from engine.workflows.runner import RunResult, request_key
 
     _, text = resolve_prompt(prompt)
     run = cache().find_done(request_key(config, text, candidates or ("vocab" if words is None else "words"), words))
@@ -253,7 +253,7 @@ class ModelStore:
             return "loading" if lock is not None and lock.locked() else None
 
     def load(self, spec, mode, dtype, quantization, device, head_seed):
-        """The `model_loader` hook of engine.runner.Runner."""
+        """The `model_loader` hook of engine.workflows.runner.Runner."""
         key = self.key(spec, mode, dtype, quantization, device, head_seed)
         with self._lock:
             if key in self._models:
@@ -264,7 +264,7 @@ class ModelStore:
             with self._lock:
                 if key in self._models:
                     return self._models[key]
-            from engine.models import load_model
+            from engine.models.loading import load_model
 
             check_fits(spec, dtype, quantization, device)
             lm = load_model(spec, mode=mode, dtype=dtype, quantization=quantization, device=device,
@@ -372,8 +372,8 @@ class JobBoard:
 
 
 def _is_cancellation(exc: BaseException) -> bool:
-    # engine.search imports torch (seconds): look it up only if a search has imported it already
-    search = sys.modules.get("engine.search")
+    # engine.scoring.search imports torch (seconds): look it up only if a search has imported it already
+    search = sys.modules.get("engine.scoring.search")
     return isinstance(exc, Cancelled) or (search is not None and isinstance(exc, search.SearchCancelled))
 
 
@@ -400,7 +400,7 @@ def job_board() -> JobBoard:
 
 def _announce_load(job: Job, store: ModelStore, config: SearchConfig) -> None:
     """Say what the model load will do: nothing (loaded), wait for another session, or load/convert."""
-    from engine.runner import mode_for, spec_for
+    from engine.workflows.runner import mode_for, spec_for
 
     spec = spec_for(config)
     key = store.key(spec, mode_for(config, spec), config.dtype, config.quantization, config.device, config.head_seed)
@@ -419,7 +419,7 @@ def _announce_load(job: Job, store: ModelStore, config: SearchConfig) -> None:
 def search_job(config: SearchConfig, prompt: str, words=None, candidates=None) -> Job:
     """Start (or join) a token search in the background; its result is the finished run's row."""
     from engine.prompts import resolve_prompt
-    from engine.runner import Runner, request_key
+    from engine.workflows.runner import Runner, request_key
 
     _, text = resolve_prompt(prompt)
     key = request_key(config, text, candidates or ("vocab" if words is None else "words"), words)
@@ -599,7 +599,7 @@ def download_csv(label: str, table: pd.DataFrame, metadata: dict, name: str, key
     not rerun the page."""
     import functools
 
-    from engine.export import csv_bytes
+    from engine.reports.export import csv_bytes
 
     st.download_button(label, functools.partial(csv_bytes, table, metadata), file_name=name, mime="text/csv",
                        key=key, on_click="ignore", icon=":material/download:",
@@ -607,7 +607,7 @@ def download_csv(label: str, table: pd.DataFrame, metadata: dict, name: str, key
 
 
 def default_models() -> tuple[str, ...]:
-    from engine.registry import DEFAULT_MODELS
+    from engine.models.registry import DEFAULT_MODELS
 
     return DEFAULT_MODELS
 

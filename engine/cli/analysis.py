@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__
-from .cache import Cache
-from .export import write_table
-from .importer import LAYOUTS, SCORE_KINDS, import_scores
-from .lexicons import BUILTIN_LEXICONS, load_lexicon
-from .normalize import DEFAULT_VARIANT_POLICY, VARIANT_POLICIES, VARIANT_POLICY_DOC
+from engine import __version__
+from engine.store.db import Cache
+from engine.reports.export import write_table
+from engine.workflows.importer import LAYOUTS, SCORE_KINDS, import_scores
+from engine.analysis.lexicons import BUILTIN_LEXICONS, load_lexicon
+from engine.analysis.words import DEFAULT_VARIANT_POLICY, VARIANT_POLICIES, VARIANT_POLICY_DOC
 
 # Output file stem -> what one row is (written into each file's header).
 OUTPUT_FILES = {
@@ -79,7 +79,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from .analysis import analysis_metadata, analyze_words, load_words, select_runs  # scipy/statsmodels: slow import
+    from engine.analysis.values import analysis_metadata, analyze_words, load_words, select_runs  # scipy/statsmodels: slow import
 
     if args.resamples < 1 or args.top_k < 1:
         raise ValueError("--resamples and --top-k must be at least 1.")
@@ -113,7 +113,7 @@ def cmd_analyze(args) -> int:
 
 
 def _write_outputs(result, out: Path, meta: dict, args) -> list[Path]:
-    from .analysis import FAMILY_TEST_DOC, MIXED_DOC, TAU_DOC
+    from engine.analysis.values import FAMILY_TEST_DOC, MIXED_DOC, TAU_DOC
 
     tables = {
         "median_ranks": (result.medians, {}),

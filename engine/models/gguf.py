@@ -14,8 +14,8 @@ import os
 import shutil
 from pathlib import Path
 
-from .paths import models_dir
-from .registry import ModelSpec
+from engine.paths import models_dir
+from engine.models.registry import ModelSpec
 
 MARKER = "valuescope-conversion.json"
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from .migrations import MIGRATIONS
-from .paths import db_path
+from engine.store.migrations import MIGRATIONS
+from engine.paths import db_path
 
 SCORE_COLUMNS = ["token_id", "text", "score", "first_token_score", "n_tokens"]
 RUN_COLUMNS = [

@@ -7,9 +7,9 @@ import sys
 
 # Each module defines register(subparsers) which adds its commands and sets `func` on them.
 COMMAND_MODULES = [
-    "engine.cli_search",     # search, runs, export
-    "engine.cli_analysis",   # import, analyze
-    "engine.cli_implicit",   # implicit
+    "engine.cli.search",     # search, runs, export
+    "engine.cli.analysis",   # import, analyze
+    "engine.cli.implicit",   # implicit
 ]
 
 

@@ -6,11 +6,11 @@ import time
 
 import pandas as pd
 
-from .cache import Cache
-from .cli import progress_bar
-from .config import SearchConfig, add_dataclass_arguments, from_namespace
-from .export import write_table
-from .prompts import BATTERY
+from engine.store.db import Cache
+from engine.cli import progress_bar
+from engine.configs import SearchConfig, add_dataclass_arguments, from_namespace
+from engine.reports.export import write_table
+from engine.prompts import BATTERY
 
 
 def register(sub) -> None:
@@ -49,7 +49,7 @@ def _words(args) -> tuple[list[str] | None, str | None]:
             raise ValueError("--words holds no words.")
         return words, "words"
     if args.lexicon:
-        from .lexicons import load_lexicon
+        from engine.analysis.lexicons import load_lexicon
 
         lexicon = load_lexicon(args.lexicon)
         return lexicon.reply_words(), f"lexicon:{lexicon.name}"
@@ -74,7 +74,7 @@ def run_metadata(run: dict) -> dict:
 
 
 def cmd_search(args) -> int:
-    from .runner import Runner  # no torch until a model must be loaded
+    from engine.workflows.runner import Runner  # no torch until a model must be loaded
 
     config = from_namespace(SearchConfig, args)
     words, candidates = _words(args)
@@ -138,8 +138,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_prepare(args) -> int:
-    from .models import load_model
-    from .registry import DEFAULT_MODELS, REGISTRY
+    from engine.models.loading import load_model
+    from engine.models.registry import DEFAULT_MODELS, REGISTRY
 
     for alias in DEFAULT_MODELS:
         lm = load_model(REGISTRY[alias], home=args.home)

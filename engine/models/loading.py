@@ -12,8 +12,8 @@ import torch
 from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification,
                           AutoTokenizer)
 
-from .gguf import ModelLoadError, converted_dir
-from .registry import CAUSAL_LM, REGISTRY, ModelSpec
+from engine.models.gguf import ModelLoadError, converted_dir
+from engine.models.registry import CAUSAL_LM, REGISTRY, ModelSpec
 
 MODES = ("reward", "logprob")
 QUANTIZATIONS = ("none", "8bit", "4bit")

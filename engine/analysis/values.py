@@ -3,7 +3,7 @@
 Conventions
 - Input: a long score table, one row per scored reply per (model, prompt), with columns
   `model_id, family, prompt_key, framing, text, score` (optionally run_id, revision, source).
-  `engine.normalize.to_words` turns it into words under a variant policy. From the cache,
+  `engine.analysis.words.to_words` turns it into words under a variant policy. From the cache,
   `select_runs` + `load_words` give the same words table (string columns as pandas categoricals).
 - Ranks: within one (model, prompt), over the words that match the lexicon; rank 1 = best (highest
   score); ties get the average of their ranks (pandas rank(method="average")). Under the
@@ -43,9 +43,9 @@ from scipy import stats
 from statsmodels.stats.meta_analysis import effectsize_smd
 from statsmodels.stats.multitest import multipletests
 
-from .lexicons import Lexicon
-from .normalize import DEFAULT_VARIANT_POLICY, NORMALIZATION, VARIANT_POLICY_DOC, normalize_token, to_words
-from .prompts import BATTERY, FRAMINGS
+from engine.analysis.lexicons import Lexicon
+from engine.analysis.words import DEFAULT_VARIANT_POLICY, NORMALIZATION, VARIANT_POLICY_DOC, normalize_token, to_words
+from engine.prompts import BATTERY, FRAMINGS
 
 RANK_DOC = "rank 1 = best (highest score) among the matched words of one (model, prompt); ties get their average rank"
 FAMILY_TEST_DOC = (
@@ -414,7 +414,7 @@ def analyze_words(
     top_k: int = 10,
     word_scope: str = "lexicon",
 ) -> ValueAnalysis:
-    """Run the whole analysis on a words table (`engine.normalize.to_words` output, with `family`).
+    """Run the whole analysis on a words table (`engine.analysis.words.to_words` output, with `family`).
 
     word_scope: "lexicon" computes Kendall's tau and top/bottom words over lexicon words only;
     "all" over every word (medians always use lexicon words, ranked among themselves).

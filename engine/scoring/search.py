@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .errors import is_out_of_memory
-from .models import LoadedModel
-from .shared_prefix import encode_prefix, run_suffixes, shared_prefix
-from .templates import Framing
+from engine.errors import is_out_of_memory
+from engine.models.loading import LoadedModel
+from engine.scoring.shared_prefix import encode_prefix, run_suffixes, shared_prefix
+from engine.scoring.templates import Framing
 
 VOCAB_FILTERS = ("all", "alpha")
 Progress = Callable[[int, int], None]

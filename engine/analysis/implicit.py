@@ -9,7 +9,7 @@ Definitions (model A = pi_1, model B = pi_2; for one prompt x and reply y, p = p
 
 Replies:
 - vocabulary: every token of each model's vocabulary as the whole reply (one softmax per prompt). The
-  two vocabularies differ, so tokens are mapped to words (`engine.normalize.normalize_token`); where
+  two vocabularies differ, so tokens are mapped to words (`engine.analysis.words.normalize_token`); where
   several tokens of one model map to one word, the most probable token for that prompt stands for the
   word (ties: smallest text, then smallest token id, so the result never depends on row order); the
   two models' words are then inner-joined. `n_variants_a/b` count the tokens that mapped to each word.
@@ -22,7 +22,7 @@ Templates: a pretrained model sees the raw prompt ("plain": prompt, newline, rep
 its chat template with the assistant turn opened ("chat"), unless the caller names another.
 
 Battery mean: the mean over prompts of the per-prompt values (MWLR of each prompt, then averaged).
-Category summaries use engine.analysis: lexicon words ranked by MWLR per (pair, prompt) (rank 1 = the
+Category summaries use engine.analysis.values: lexicon words ranked by MWLR per (pair, prompt) (rank 1 = the
 word B favours most over A), median rank per category, and category-vs-category permutation Welch
 t-tests with Bonferroni correction and Hedges' g, as in the family comparison of the value analysis.
 """
@@ -37,12 +37,12 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from .analysis import attach_categories, bonferroni, category_medians, compare_families, rank_words
-from .config import SearchConfig
-from .lexicons import Lexicon
-from .normalize import NORMALIZATION, normalize_series
-from .prompts import FRAMINGS, framing_of, resolve_prompt
-from .registry import resolve_spec
+from engine.analysis.values import attach_categories, bonferroni, category_medians, compare_families, rank_words
+from engine.configs import SearchConfig
+from engine.analysis.lexicons import Lexicon
+from engine.analysis.words import NORMALIZATION, normalize_series
+from engine.prompts import FRAMINGS, framing_of, resolve_prompt
+from engine.models.registry import resolve_spec
 
 IMPLICIT_DOC = "r = log pi_B(y|x) - log pi_A(y|x) (log_ratio); MWLR = 0.5 * (p + q) * (log q - log p) with p = pi_A(y|x), q = pi_B(y|x)"
 SIGN_DOC = "positive: model B gives the reply more probability than model A; swapping A and B flips every sign"
@@ -218,7 +218,7 @@ def named_word_comparison(named: pd.DataFrame, words: Sequence[str] | None = Non
 
 def category_summary(lexicon_table: pd.DataFrame, lexicon: Lexicon, seed: int = 0,
                      resamples: int = 9999) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Lexicon category statistics of the implicit RM, as in the value analysis (engine.analysis).
+    """Lexicon category statistics of the implicit RM, as in the value analysis (engine.analysis.values).
 
     `lexicon_table`: per (pair, prompt, word) rows with `mwlr` (the lexicon rows of `run_implicit`).
     Returns (summary, medians, tests):
@@ -272,7 +272,7 @@ TEST_COLUMNS = ["pair", "framing", "category_1", "category_2", "median_rank_1", 
 
 
 def category_tests(medians: pd.DataFrame, categories: Sequence[str], seed: int = 0, resamples: int = 9999) -> pd.DataFrame:
-    """Category-vs-category tests on per-prompt median ranks, per (pair, framing): engine.analysis's
+    """Category-vs-category tests on per-prompt median ranks, per (pair, framing): engine.analysis.values's
     `compare_families` with the two categories in the role of the two families. Bonferroni over every
     tested row of the returned table."""
     present = [c for c in categories if c in set(medians["category"])]
@@ -397,7 +397,7 @@ def run_implicit(
 ) -> ImplicitResult:
     """Implicit RMs for each (model A, model B) pair over `prompts` (battery keys or free text).
 
-    Gets each model's log-prob runs from `runner` (engine.runner.Runner: cached in DuckDB, computed
+    Gets each model's log-prob runs from `runner` (engine.workflows.runner.Runner: cached in DuckDB, computed
     when missing): the whole vocabulary (`vocab`), the lexicon's words and the named `words`, then
     joins and summarises them. `templates`: one (template A, template B) per pair, "auto" = the rule
     of `implicit_template`. `base` supplies dtype, device, batch size and vocab_filter.

@@ -21,7 +21,7 @@ class ModelSpec:
     variant: str = "instruct"  # instruct | pretrained | reward
     revision: str | None = None  # hub commit or tag to pin; None = the hub's default branch
     score_reader: str = "logits0"  # how to read a reward: "logits0" = logits[:, 0] of a 1-label head
-    template: str = "auto"  # "auto" = tokenizer's chat template; or a name in engine.templates.TEMPLATES
+    template: str = "auto"  # "auto" = tokenizer's chat template; or a name in engine.scoring.templates.TEMPLATES
     trust_remote_code: bool = False  # only ever True when a user asks for it for this model
     gguf_file: str | None = None  # file name inside a GGUF package
     notes: str = ""  # shown in the UI next to the model

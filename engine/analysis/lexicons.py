@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .paths import REPO_ROOT, home_dir
+from engine.paths import REPO_ROOT, home_dir
 
 LEXICON_DIR = REPO_ROOT / "lexicons"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .prompts import BATTERY, BATTERY_BY_TEXT, FRAMINGS
+from engine.prompts import BATTERY, BATTERY_BY_TEXT, FRAMINGS
 
 IMPORT_SUFFIXES = (".csv", ".parquet", ".pq")
 LAYOUTS = ("auto", "wide", "long")

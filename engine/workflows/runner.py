@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from . import SCORER_VERSION
-from .cache import Cache
-from .config import SearchConfig
-from .prompts import framing_of, resolve_prompt
-from .registry import CAUSAL_LM, ModelSpec, resolve_spec
+from engine import SCORER_VERSION
+from engine.store.db import Cache
+from engine.configs import SearchConfig
+from engine.prompts import framing_of, resolve_prompt
+from engine.models.registry import CAUSAL_LM, ModelSpec, resolve_spec
 
 
 
@@ -70,7 +70,7 @@ class Runner:
             if self._model_loader is not None:
                 self._models[key] = self._model_loader(*key)
             else:
-                from .models import load_model
+                from engine.models.loading import load_model
 
                 self._models[key] = load_model(spec, mode=key[1], dtype=config.dtype, quantization=config.quantization,
                                                device=config.device, home=self.home, head_seed=config.head_seed)
@@ -93,8 +93,8 @@ class Runner:
             hit = self.cache.find_done(key)
             if hit:
                 return RunResult(hit, self.cache.scores(hit["run_id"]), True)
-        from .search import score_texts, score_vocabulary, vocab_candidates
-        from .templates import build_framing
+        from engine.scoring.search import score_texts, score_vocabulary, vocab_candidates
+        from engine.scoring.templates import build_framing
 
         lm = self.model(config)
         framing = build_framing(lm.tokenizer, text, template_for(config, lm.spec))
