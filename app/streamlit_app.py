@@ -38,6 +38,6 @@ page = st.navigation(
 try:
     page.run()
 except Exception as exc:  # the last safety net: a message in the page, the traceback in the server log
-    from app.state import show_error
+    from app.ui import show_error
 
     show_error(exc, "Something went wrong on this page")

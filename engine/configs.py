@@ -5,6 +5,8 @@ import argparse
 import dataclasses
 from dataclasses import dataclass, field
 
+from engine.options import DTYPES, MODES, QUANTIZATIONS, TEMPLATES, VOCAB_FILTERS
+
 
 def _f(default, help: str, choices: tuple | None = None, **kw):
     return field(default=default, metadata={"help": help, "choices": choices, **kw})
@@ -14,14 +16,14 @@ def _f(default, help: str, choices: tuple | None = None, **kw):
 class SearchConfig:
     model: str = _f("smollm2-135m-instruct", "Registry alias, Hugging Face id, local folder or .gguf file.")
     mode: str | None = _f(None, "reward: scalar reward head; logprob: log-probability of the reply. "
-                                "Default: reward for reward models, logprob for causal LMs.", ("reward", "logprob"))
+                                "Default: reward for reward models, logprob for causal LMs.", MODES)
     template: str = _f("auto", "How prompt and reply are framed: auto (the model's chat template, else the "
-                               "registry's choice), chat, gemma_turns or plain.", ("auto", "chat", "gemma_turns", "plain"))
+                               "registry's choice), chat, gemma_turns or plain.", ("auto", *TEMPLATES))
     dtype: str = _f("auto", "Weights dtype: auto = float32 on CPU, bfloat16 on GPU.",
-                    ("auto", "float32", "bfloat16", "float16"))
-    quantization: str = _f("none", "bitsandbytes quantisation: none, 8bit or 4bit (NF4).", ("none", "8bit", "4bit"))
+                    DTYPES)
+    quantization: str = _f("none", "bitsandbytes quantisation: none, 8bit or 4bit (NF4).", QUANTIZATIONS)
     vocab_filter: str = _f("all", "Vocabulary search: all = every token id; alpha = only word-initial tokens: "
-                                  "a space then ASCII letters, e.g. ' love' (faster, for interactive use).", ("all", "alpha"))
+                                  "a space then ASCII letters, e.g. ' love' (faster, for interactive use).", VOCAB_FILTERS)
     batch_size: int | None = _f(None, "Candidates per forward pass; default adapts to free memory.")
     device: str | None = _f(None, "cpu, cuda or cuda:N; default cuda when available.")
     revision: str | None = _f(None, "Hub revision (commit or tag) to pin; recorded with every run.")

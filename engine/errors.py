@@ -1,5 +1,62 @@
-"""Error checks shared by the engine and the app (no torch import: the app browses without it)."""
+"""Errors a user can act on, and the one check for running out of memory (no torch import here).
+
+Every error caused by input, environment or data (a bad option, a missing model, a damaged cache)
+derives from `UserError`: the CLI prints it as one line and the app as one message. Anything else
+is a bug and keeps its traceback. The subclasses also derive from the matching built-in exception,
+so callers that catch ValueError or KeyError keep working.
+"""
 from __future__ import annotations
+
+
+class UserError(Exception):
+    """Something the user can fix; its message says what and how."""
+
+
+class InputError(UserError, ValueError):
+    """A bad option, prompt, file content or combination of settings."""
+
+
+class NotFoundError(UserError, KeyError):
+    """A run, model, lexicon or prompt that does not exist."""
+
+    def __str__(self) -> str:  # KeyError would print the message with quotes around it
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingFileError(UserError, FileNotFoundError):
+    """A file or folder named by the user that is not there."""
+
+
+class ModelLoadError(UserError, RuntimeError):
+    """A model that cannot be found, read or converted."""
+
+
+class ModelTooLargeError(ModelLoadError):
+    """The weights alone would not fit the device's free memory."""
+
+
+class CacheError(UserError, RuntimeError):
+    """The DuckDB cache cannot be used as it is."""
+
+
+class CacheLockedError(CacheError):
+    """Another process holds the cache file for writing."""
+
+
+class CacheDamagedError(CacheError):
+    """The cache file is not a readable DuckDB database (empty, truncated or overwritten)."""
+
+
+class CacheReadOnlyError(CacheError):
+    """The cache can be read but not written (read-only file or folder)."""
+
+
+class NotCachedError(NotFoundError):
+    """A cached-only request asked for a run that is not in the cache."""
+
+
+class Cancelled(UserError):
+    """Work stopped on request; nothing partial was saved."""
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

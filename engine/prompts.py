@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from engine.errors import InputError
 
 # key fragment -> (adjective phrase, framing)
 ADJECTIVES = {
@@ -67,7 +68,7 @@ def resolve_prompt(text_or_key: str) -> tuple[str | None, str]:
     """Accept a battery key or free text; return (battery key or None, prompt text)."""
     value = (text_or_key or "").strip()
     if not value:
-        raise ValueError("The prompt is empty: type a question, or give a battery key such as 'greatest_ever_one'.")
+        raise InputError("The prompt is empty: type a question, or give a battery key such as 'greatest_ever_one'.")
     if value in BATTERY:
         return value, BATTERY[value].text
     p = BATTERY_BY_TEXT.get(value)

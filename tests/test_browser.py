@@ -158,7 +158,7 @@ def test_cached_search_shows_top_tokens_and_downloads_the_csv(server, data, page
     rows = [cells[i:i + 3] for i in range(0, len(cells), 3)]
     assert [int(r[0]) for r in rows] == list(range(1, 11))
     assert [float(r[2]) for r in rows] == pytest.approx(scores["score"].head(10).tolist(), abs=1e-9)
-    from app.state import visible_token
+    from app.ui.formatting import visible_token
 
     assert [r[1] for r in rows] == [visible_token(t) for t in scores["text"].head(10)]
     time.sleep(0.8)

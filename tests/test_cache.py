@@ -80,11 +80,11 @@ def test_process_killed_mid_write_leaves_no_served_run(valuescope_home):
 def test_repeated_request_is_served_from_cache_without_loading_the_model(tiny_llama_dir):
     loads = []
 
-    def loader(spec, mode, dtype, quantization, device, head_seed):
+    def loader(request):
         from engine.models.loading import load_model
 
-        loads.append(spec.alias)
-        return load_model(spec, mode=mode, dtype=dtype, quantization=quantization, device="cpu", head_seed=head_seed)
+        loads.append(request.spec.alias)
+        return load_model(request.spec, mode=request.mode, device="cpu", head_seed=request.config.head_seed)
 
     config = SearchConfig(model=str(tiny_llama_dir), mode="reward")
     first = Runner(model_loader=loader).run(config, "What is the best thing ever?")

@@ -10,12 +10,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app import ui as state
+from app import ui
 from engine.configs import SearchConfig
+from engine.models.registry import check_model_name
 from engine.analysis.lexicons import BUILTIN_LEXICONS
 from engine.analysis.words import NORMALIZATION
 from engine.prompts import BATTERY, resolve_prompt
-from engine.scoring.templates import TEMPLATES
+from engine.options import TEMPLATES
 
 NO_LEXICON = "none"
 BATTERY_ALL = "battery"
@@ -38,7 +39,7 @@ except ImportError as exc:  # the engine module is optional for the rest of the 
 def _options(key: str) -> list[str]:
     """Registry aliases plus the model typed in (from the URL or this session), so it stays listed."""
     extra = [v for v in (st.query_params.get(key), st.session_state.get(key)) if v]
-    return list(dict.fromkeys([*state.registry_options(), *extra]))
+    return list(dict.fromkeys([*ui.registry_options(), *extra]))
 
 
 def _pick_battery() -> None:
@@ -91,7 +92,7 @@ with w4:
     run_clicked = st.button("Compute", type="primary", icon=":material/play_arrow:", width="stretch")
 
 with st.expander("Settings: dtype, vocabulary filter, batch size, device, permutation test…"):
-    settings = state.config_widgets(SearchConfig, skip=("model", "mode", "template", "revision", "family", "head_seed",
+    settings = ui.config_widgets(SearchConfig, skip=("model", "mode", "template", "revision", "family", "head_seed",
                                                         "trust_remote_code"), prefix="b_")
     s1, s2 = st.columns(2)
     resamples = int(s1.number_input("Permutation resamples", 99, 99_999, 9_999, step=1000, key="bresamples",
@@ -105,9 +106,9 @@ lexicon_ref = None if lexicon_name == NO_LEXICON else lexicon_name
 problems = []
 for label, name in (("Model A", model_a), ("Model B", model_b)):
     try:
-        state.check_model_name(name or "")
+        check_model_name(name or "")
     except Exception as exc:  # noqa: BLE001
-        problems.append(f"{label}: {state.friendly_message(exc)}")
+        problems.append(f"{label}: {ui.friendly_message(exc)}")
 if model_a and model_a == model_b:
     problems.append("Pick two different models.")
 if scope == ONE_PROMPT:
@@ -127,27 +128,27 @@ base = SearchConfig(**{k: v for k, v in settings.items()})
 request = {"pair": [model_a, model_b], "templates": [template_a, template_b], "prompts": prompts, "lexicon": lexicon_ref,
            "words": words, "vocab": use_vocab, "base": dataclasses.asdict(base), "seed": seed, "resamples": resamples}
 signature = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:24]
-done_runs = state.cache().list_runs(status="done")
+done_runs = ui.cache().list_runs(status="done")
 generation = f"{len(done_runs)}:{done_runs['finished_at'].max() if len(done_runs) else ''}"
 n_runs = len(prompts) * 2 * (int(use_vocab) + int(lexicon_ref is not None) + int(bool(words)))
 
 
-def _implicit(job: state.Job, cached_only: bool, request: dict, n_runs: int, base: SearchConfig):
+def _implicit(job: ui.Job, cached_only: bool, request: dict, n_runs: int, base: SearchConfig):
     """Worker: the engine's implicit RM over runs from the cache (cached_only) or computed when missing."""
     from engine.store.db import Cache
     from engine.analysis.lexicons import load_lexicon
     from engine.workflows.runner import Runner
 
-    store, run_home = state.model_store(), state.home()
+    pool, run_home = ui.model_pool(), ui.home()
     lexicon = load_lexicon(request["lexicon"], home=run_home) if request["lexicon"] else None
-    runner = state.JobRunner(Runner(cache=Cache(run_home), home=run_home, model_loader=store.load), job, n_runs,
-                             cached_only=cached_only, store=store)
+    runner = ui.JobRunner(Runner(cache=Cache(run_home), home=run_home, model_loader=pool), job, n_runs,
+                          cached_only=cached_only, pool=pool)
     return run_implicit(runner, [tuple(request["pair"])], request["prompts"], lexicon=lexicon,
                         words=request["words"] or None, vocab=request["vocab"], templates=[tuple(request["templates"])],
                         base=base, seed=request["seed"], resamples=request["resamples"])
 
 
-board = state.job_board()
+board = ui.job_board()
 jobs = st.session_state.setdefault("implicit_jobs", {})
 if run_clicked:
     jobs[signature] = board.submit(f"implicit:{signature}:compute", f"{model_a} -> {model_b}",
@@ -155,9 +156,9 @@ if run_clicked:
                                                      base=base)).id
 
 compute = board.get(jobs.get(signature))
-if compute is not None and compute.phase not in state.FINISHED:
+if compute is not None and compute.phase not in ui.FINISHED:
     st.info(f"Computing {n_runs} log-prob runs (those in the cache are read, not recomputed)…", icon=":material/hourglass_top:")
-    state.job_progress(compute.id)
+    ui.job_progress(compute.id)
     st.stop()
 if compute is not None and compute.phase == "failed":
     st.error(compute.error, icon=":material/error:")
@@ -169,11 +170,11 @@ cached_key = f"implicit:{signature}:{generation}:cached"
 reader = board.latest(cached_key)
 if reader is None or (reader.phase == "done" and reader.result is None):  # never read, or its result was dropped
     reader = board.submit(cached_key, f"{model_a} -> {model_b} (cache)", functools.partial(_implicit, cached_only=True, request=request, n_runs=n_runs, base=base))
-if reader.phase not in state.FINISHED:
-    state.job_progress(reader.id)
+if reader.phase not in ui.FINISHED:
+    ui.job_progress(reader.id)
     st.stop()
 if reader.phase == "failed":
-    if reader.error_type == "NotCached":
+    if reader.error_type == "NotCachedError":
         st.info(f"Not all of the {n_runs} log-prob runs this needs are in the cache. Press **Compute** to run them: it loads "
                 "both models (the embedded ones work offline; their first use converts them, up to a minute or two).",
                 icon=":material/hourglass_empty:")
@@ -264,7 +265,7 @@ if result.category_summary is not None:
     with c_table:
         shown_cs = cs.drop(columns=["pair", "model_a", "model_b"])
         st.dataframe(shown_cs, hide_index=True, width="stretch",
-                     column_config={**state.number_columns(shown_cs),
+                     column_config={**ui.number_columns(shown_cs),
                                     "share_positive": st.column_config.NumberColumn("share_positive", format="percent")})
     tests = result.category_tests
     if tests is not None and len(tests):
@@ -272,17 +273,17 @@ if result.category_summary is not None:
                                             n_tested=tests.attrs.get("n_tested", 0)))
         shown_tests = tests.drop(columns=["pair"])
         st.dataframe(shown_tests, hide_index=True, width="stretch",
-                     column_config={**state.number_columns(shown_tests),
+                     column_config={**ui.number_columns(shown_tests),
                                     **{c: st.column_config.NumberColumn(c, format="%.4f") for c in ("p_perm", "p_bonferroni")}})
 
 st.subheader("Export", anchor=False)
 meta = result.metadata(tool="valuescope app (Base models page)", top=top_n)
 tables = output_tables(result, top_n)
 cols = st.columns(4)
-pair_tag = f"{state.slug(model_a, 24)}-vs-{state.slug(model_b, 24)}"
+pair_tag = f"{ui.slug(model_a, 24)}-vs-{ui.slug(model_b, 24)}"
 scope_tag = "battery" if len(result.prompts) > 1 else (result.prompts[0][0] if result.prompts[0][0] in BATTERY else result.prompts[0][1])
 for i, (stem, (table, extra)) in enumerate(tables.items()):
     with cols[i % 4]:
-        state.download_csv(f"{stem.replace('_', ' ').capitalize()} CSV", table,
+        ui.download_csv(f"{stem.replace('_', ' ').capitalize()} CSV", table,
                            {"table": f"{stem}: {OUTPUT_FILES[stem]}", **meta, **extra},
-                           state.file_name("implicit", stem.replace("_", "-"), pair_tag, scope_tag), key=f"dl-{stem}")
+                           ui.file_name("implicit", stem.replace("_", "-"), pair_tag, scope_tag), key=f"dl-{stem}")

@@ -4,9 +4,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import ui as state
+from app import ui
 from engine.cli.search import ranking_table, run_metadata
-from engine.workflows.importer import LAYOUTS, SCORE_KINDS, import_scores
+from engine.options import IMPORT_LAYOUTS as LAYOUTS, SCORE_KINDS
+from engine.workflows.importer import import_scores
 from engine.prompts import FRAMINGS
 
 SHOWN = ["run_id", "status", "source", "model_id", "family", "score_kind", "candidates", "prompt_key", "prompt_text",
@@ -14,7 +15,7 @@ SHOWN = ["run_id", "status", "source", "model_id", "family", "score_kind", "cand
          "seconds", "created_at", "error"]
 
 st.title("Runs")
-st.caption(f"Every search and import in the cache `{state.cache().path}`. Select rows to export their rankings or "
+st.caption(f"Every search and import in the cache `{ui.cache().path}`. Select rows to export their rankings or "
            "delete them.")
 
 tab_runs, tab_import = st.tabs(["Cached runs", "Import score tables"], key="tab", bind="query-params")
@@ -51,8 +52,8 @@ with tab_import:
                               help="Overwrite this model's imported scores for the same prompts.")
         do_import = st.button("Import", type="primary", icon=":material/upload:", disabled=upload is None)
     if do_import and upload is not None:
-        with state.guard("Import") as g:
-            results = import_scores(state.cache(), state.save_upload(upload), family=family, model=model.strip() or None,
+        with ui.guard("Import") as g:
+            results = import_scores(ui.cache(), ui.save_upload(upload), family=family, model=model.strip() or None,
                                     framing=framing, layout=layout, score_kind=score_kind,
                                     revision=revision.strip() or None, replace=replace)
         if not g.failed:
@@ -67,7 +68,7 @@ with tab_import:
 
 # ---- cached runs --------------------------------------------------------------------------------
 with tab_runs:
-    runs = state.cache().list_runs()
+    runs = ui.cache().list_runs()
     if runs.empty:
         st.info("No runs cached yet: run a search on Token search, or import score tables.", icon=":material/info:")
         st.stop()
@@ -109,27 +110,27 @@ with tab_runs:
 
     a1, a2, a3 = st.columns(3)
     with a1:
-        state.download_csv("Runs table CSV", shown[SHOWN], {"table": "runs", "filters": dict(st.query_params)},
-                           state.file_name("runs", f"{len(shown)}-runs"), key="dl-runs")
+        ui.download_csv("Runs table CSV", shown[SHOWN], {"table": "runs", "filters": dict(st.query_params)},
+                           ui.file_name("runs", f"{len(shown)}-runs"), key="dl-runs")
     with a2:
         if len(done) == 1:
-            run = state.cache().get_run(done.iloc[0]["run_id"])
-            state.download_csv(
-                "Ranking CSV", ranking_table(run, state.run_scores(run["run_id"])), run_metadata(run),
-                state.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"),
+            run = ui.cache().get_run(done.iloc[0]["run_id"])
+            ui.download_csv(
+                "Ranking CSV", ranking_table(run, ui.run_scores(run["run_id"])), run_metadata(run),
+                ui.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"),
                                 run["run_id"][:8]), key="dl-ranking")
         elif len(done) > 1:
             parts = []
             for run_id in done["run_id"]:
-                run = state.cache().get_run(run_id)
-                table = ranking_table(run, state.run_scores(run_id))
+                run = ui.cache().get_run(run_id)
+                table = ranking_table(run, ui.run_scores(run_id))
                 parts.append(table.assign(run_id=run_id, model_id=run["model_id"], prompt_key=run.get("prompt_key"),
                                           prompt_text=run.get("prompt_text"))[
                                  ["run_id", "model_id", "prompt_key", "prompt_text", *table.columns]])
-            state.download_csv(f"Rankings of {len(done)} runs CSV", pd.concat(parts, ignore_index=True),
+            ui.download_csv(f"Rankings of {len(done)} runs CSV", pd.concat(parts, ignore_index=True),
                                {"table": "rankings of several runs", "runs": list(done["run_id"]),
                                 "rank": "1 = highest score, within each run"},
-                               state.file_name("rankings", f"{len(done)}-runs", "-".join(sorted(done["model_id"].unique()))),
+                               ui.file_name("rankings", f"{len(done)}-runs", "-".join(sorted(done["model_id"].unique()))),
                                key="dl-rankings")
         else:
             st.caption("Select completed runs to export their rankings.")
@@ -138,10 +139,10 @@ with tab_runs:
             with st.popover(f"Delete {len(selected)} run(s)…", icon=":material/delete:"):
                 st.markdown(f"Delete **{len(selected)}** run(s) and their scores from the cache? This cannot be undone.")
                 if st.button("Delete", type="primary", key="confirm_delete"):
-                    with state.guard("Delete"):
+                    with ui.guard("Delete"):
                         for run_id in selected["run_id"]:
-                            state.cache().delete_run(run_id)
-                            state.forget_run(run_id)
+                            ui.cache().delete_run(run_id)
+                            ui.forget_run(run_id)
                         st.session_state.pop("runs_table", None)
                         st.toast(f"Deleted {len(selected)} run(s).", icon=":material/delete:")
                         st.rerun()
@@ -150,9 +151,9 @@ with tab_runs:
         run = selected.iloc[0].to_dict()
         with st.container(border=True):
             st.markdown(f"**{run['model_id']}** · {run.get('prompt_text') or ''}")
-            st.caption(state.settings_line(run))
+            st.caption(ui.settings_line(run))
             if run["status"] == "done":
-                scores = state.run_scores(run["run_id"])
+                scores = ui.run_scores(run["run_id"])
                 c_top, c_bottom = st.columns(2)
                 c_top.dataframe(scores.head(10)[["rank", "text", "score"]], hide_index=True, width="stretch")
                 c_bottom.dataframe(scores.tail(10).iloc[::-1][["rank", "text", "score"]], hide_index=True, width="stretch")

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import ui as state
+from app import ui
 from engine.cli.search import ranking_table, run_metadata
 from engine.configs import SearchConfig
+from engine.models.registry import check_model_name
 from engine.analysis.words import NORMALIZATION, normalize_series, normalize_token
 from engine.prompts import BATTERY, resolve_prompt
 
@@ -43,12 +44,12 @@ with c_battery:
 c_models, c_words, c_k, c_run = st.columns([5.4, 3.2, 1.1, 1.9], vertical_alignment="bottom")
 with c_models:
     models = st.multiselect(
-        "Models", state.registry_options(), default=list(state.default_models()), key="models",
+        "Models", ui.registry_options(), default=list(ui.default_models()), key="models",
         bind="query-params", accept_new_options=True,
         placeholder="Pick from the registry, or type a Hugging Face id or a local folder",
         help="Registry aliases, or type a Hugging Face id (owner/name) or a local model folder and press Enter. "
              "Causal LMs are scored in log-prob mode and reward models by their reward head, unless Mode says "
-             "otherwise.\n\n" + "\n".join(f"- {state.describe_alias(a)}" for a in state.registry_options()))
+             "otherwise.\n\n" + "\n".join(f"- {ui.describe_alias(a)}" for a in ui.registry_options()))
 with c_words:
     words_text = st.text_input("Where do these words land?", key="words", bind="query-params",
                                placeholder="love, freedom, money",
@@ -60,7 +61,7 @@ with c_run:
     run_clicked = st.button("Run search", type="primary", icon=":material/play_arrow:", width="stretch")
 
 with st.expander("Settings: mode, template, dtype, quantisation, vocabulary, revision…"):
-    settings = state.config_widgets(SearchConfig, skip=("model",))
+    settings = ui.config_widgets(SearchConfig, skip=("model",))
 
 words = [w.strip() for w in (words_text or "").split(",") if w.strip()]
 
@@ -71,15 +72,14 @@ def config_for(model: str) -> SearchConfig:
 
 
 def current_key(model: str) -> str:
-    from engine.workflows.runner import request_key
+    from engine.workflows.runner import RunRequest
 
-    _, text = resolve_prompt(prompt)
-    return request_key(config_for(model), text, "vocab", None)
+    return RunRequest.resolve(config_for(model), prompt).key
 
 
 jobs: dict = st.session_state.setdefault("search_jobs", {})  # model -> job id
 errors: dict = st.session_state.setdefault("search_errors", {})  # model -> message of the last Run
-board = state.job_board()
+board = ui.job_board()
 
 prompt_ok = bool((prompt or "").strip())
 if run_clicked:
@@ -87,15 +87,15 @@ if run_clicked:
     if not models:
         st.error("Pick at least one model.", icon=":material/error:")
     if not prompt_ok:
-        with state.guard("Prompt"):
+        with ui.guard("Prompt"):
             resolve_prompt(prompt)
     for model in models if prompt_ok else []:
         try:
-            state.check_model_name(model)
-            if state.cached_result(config_for(model), prompt) is None:
-                jobs[model] = state.search_job(config_for(model), prompt).id
+            check_model_name(model)
+            if ui.cached_result(config_for(model), prompt) is None:
+                jobs[model] = ui.search_job(config_for(model), prompt).id
         except Exception as exc:  # noqa: BLE001 - shown next to the model
-            errors[model] = state.friendly_message(exc)
+            errors[model] = ui.friendly_message(exc)
 elif not prompt_ok:
     st.info("Type a prompt, or pick one from the battery.", icon=":material/edit:")
 if not models:
@@ -105,18 +105,18 @@ if not models:
 # ---- results --------------------------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=16)
 def _normalised(home: str, run_id: str) -> pd.Series:
-    return normalize_series(state.run_scores(run_id)["text"])
+    return normalize_series(ui.run_scores(run_id)["text"])
 
 
 def word_positions(run: dict, scores: pd.DataFrame) -> pd.DataFrame:
-    norm = _normalised(state.home(), run["run_id"])
+    norm = _normalised(ui.home(), run["run_id"])
     rows = []
     for word in words:
         hits = scores[norm == normalize_token(word)]
         row = {"model": run["model_id"], "word": word, "variants": len(hits)}
         if len(hits):
             best = hits.iloc[0]
-            row.update(rank=int(best["rank"]), token=state.visible_token(best["text"]), score=float(best["score"]),
+            row.update(rank=int(best["rank"]), token=ui.visible_token(best["text"]), score=float(best["score"]),
                        top_pct=100 * best["rank"] / len(scores))
         rows.append(row)
     return pd.DataFrame(rows, columns=["model", "word", "rank", "token", "score", "top_pct", "variants"])
@@ -142,7 +142,7 @@ def histogram(scores: pd.DataFrame, marks: pd.DataFrame, kind: str) -> alt.Layer
 def show_result(result) -> pd.DataFrame:
     run, scores = result.run, result.scores
     origin = "from the cache" if result.from_cache else "computed"
-    st.caption(state.settings_line(run, {"candidates": f"{len(scores):,}", "answer": origin}))
+    st.caption(ui.settings_line(run, {"candidates": f"{len(scores):,}", "answer": origin}))
     if str(run.get("head_status") or "").startswith("untrained"):
         st.warning(f"The reward head is {run['head_status']}: these rewards test the pipeline, not a trained reward model.",
                    icon=":material/warning:")
@@ -155,15 +155,15 @@ def show_result(result) -> pd.DataFrame:
     for col, label, part in ((t_top, f"Top {k}", top), (t_bottom, f"Bottom {k}", bottom)):
         with col:
             st.markdown(f"**{label}**")
-            table = part.assign(token=part["text"].map(state.visible_token))[["rank", "token", "score"]]
+            table = part.assign(token=part["text"].map(ui.visible_token))[["rank", "token", "score"]]
             st.dataframe(table, hide_index=True, column_config=config, width="stretch",
                          height=38 + 35 * min(len(table), 15))
     marks = word_positions(run, scores)
     st.markdown("**Score distribution over the vocabulary**" + (" · red lines: the chosen words (hover for details)" if words else ""))
     st.altair_chart(histogram(scores, marks, run.get("score_kind") or "score"), width="stretch")
-    state.download_csv(
+    ui.download_csv(
         "Ranking CSV", ranking_table(run, scores), run_metadata(run),
-        state.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"), run["run_id"][:8]),
+        ui.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"), run["run_id"][:8]),
         key=f"dl-{run['run_id']}")
     return marks
 
@@ -179,10 +179,10 @@ if models and prompt_ok:
                     st.error(errors[model], icon=":material/error:")
                     continue
                 try:
-                    result = state.cached_result(config_for(model), prompt)
+                    result = ui.cached_result(config_for(model), prompt)
                     key = current_key(model)
                 except Exception as exc:  # noqa: BLE001
-                    state.show_error(exc)
+                    ui.show_error(exc)
                     continue
                 if result is not None:
                     all_marks.append(show_result(result))
@@ -194,7 +194,7 @@ if models and prompt_ok:
                     elif job.phase == "cancelled":
                         st.info(job.message, icon=":material/cancel:")
                     elif job.phase != "done":
-                        state.job_progress(job.id)
+                        ui.job_progress(job.id)
                     else:
                         st.info("Finished: refreshing…")
                         st.rerun()
@@ -222,6 +222,6 @@ if models and prompt_ok:
             wide = table.assign(cell=table.apply(
                 lambda r: "not a token" if pd.isna(r["rank"]) else f"#{int(r['rank']):,} ({r['token']})", axis=1))
             st.dataframe(wide.pivot(index="word", columns="model", values="cell").reindex(words), width="stretch")
-        state.download_csv("Word positions CSV", table, {"prompt": prompt, "models": models, "normalization": NORMALIZATION,
+        ui.download_csv("Word positions CSV", table, {"prompt": prompt, "models": models, "normalization": NORMALIZATION,
                                                          "rank": "1 = highest score, over the whole vocabulary"},
-                           state.file_name("word-positions", prompt, "-".join(words)[:30]), key="dl-words")
+                           ui.file_name("word-positions", prompt, "-".join(words)[:30]), key="dl-words")

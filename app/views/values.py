@@ -5,7 +5,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app import ui as state
+from app import ui
 from engine.analysis.values import (FAMILY_TEST_DOC, MIXED_DOC, RANK_DOC, TAU_DOC, analysis_metadata, analyze_words,
                              load_words, select_runs)
 from engine.analysis.lexicons import BUILTIN_LEXICONS, load_lexicon
@@ -26,7 +26,7 @@ st.caption("Each model's scored replies are matched to a dictionary's words and 
            "rank 1 = the best-scored matched word. A category's median rank per prompt shows how high the model "
            "places it; families are compared with permutation tests.")
 
-runs_done = state.cache().list_runs(status="done")
+runs_done = ui.cache().list_runs(status="done")
 if runs_done.empty:
     st.info("No completed runs yet. Run searches on **Token search** (ideally the 54 battery prompts with the CLI: "
             "`python -m engine search --battery`), or import score tables on **Runs**.", icon=":material/info:")
@@ -87,7 +87,7 @@ if lexicon_name == UPLOAD:
     if upload is None:
         st.info("Upload a dictionary to analyse with it.", icon=":material/upload_file:")
         st.stop()
-    lexicon_ref = str(state.save_upload(upload))
+    lexicon_ref = str(ui.save_upload(upload))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -95,8 +95,8 @@ def _lexicon(ref: str, home: str):
     return load_lexicon(ref, home=home)
 
 
-with state.guard("Lexicon") as g:
-    lexicon = _lexicon(lexicon_ref, state.home())
+with ui.guard("Lexicon") as g:
+    lexicon = _lexicon(lexicon_ref, ui.home())
 if g.failed:
     st.stop()
 if not chosen_models:
@@ -108,17 +108,17 @@ if not chosen_models:
 def _analyse(home: str, runs: pd.DataFrame, ref: str, sha: str | None, policy: str, families: tuple, seed: int,
              resamples: int, top_k: int, word_scope: str):
     lex = _lexicon(ref, home)
-    words = load_words(state.cache(), runs, policy, lexicon=lex if word_scope == "lexicon" else None)
+    words = load_words(ui.cache(), runs, policy, lexicon=lex if word_scope == "lexicon" else None)
     return analyze_words(words, lex, families=list(families) or None, seed=seed, resamples=resamples, top_k=top_k,
                          word_scope=word_scope)
 
 
-with state.guard("Runs") as g:
-    runs = select_runs(state.cache(), models=chosen_models, candidates=candidates or None)
+with ui.guard("Runs") as g:
+    runs = select_runs(ui.cache(), models=chosen_models, candidates=candidates or None)
 if g.failed:
     st.stop()
-with st.spinner("Analysing: ranking the lexicon's words for every model and prompt…"), state.guard("Analysis") as g:
-    result = _analyse(state.home(), runs, lexicon_ref, lexicon.sha256, policy,
+with st.spinner("Analysing: ranking the lexicon's words for every model and prompt…"), ui.guard("Analysis") as g:
+    result = _analyse(ui.home(), runs, lexicon_ref, lexicon.sha256, policy,
                       tuple(families) if len(families) == 2 else (), seed, resamples, top_k, word_scope)
 if g.failed:
     st.stop()
@@ -268,5 +268,5 @@ tables = [
 cols = st.columns(4)
 for i, (label, stem, table, extra) in enumerate(t for t in tables if t[2] is not None):
     with cols[i % 4]:
-        state.download_csv(f"{label} CSV", table, {"table": stem, **meta, **extra}, state.file_name(stem, *tag),
+        ui.download_csv(f"{label} CSV", table, {"table": stem, **meta, **extra}, ui.file_name(stem, *tag),
                            key=f"dl-{stem}")

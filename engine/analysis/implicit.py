@@ -43,6 +43,7 @@ from engine.analysis.lexicons import Lexicon
 from engine.analysis.words import NORMALIZATION, normalize_series
 from engine.prompts import FRAMINGS, framing_of, resolve_prompt
 from engine.models.registry import resolve_spec
+from engine.errors import InputError
 
 IMPLICIT_DOC = "r = log pi_B(y|x) - log pi_A(y|x) (log_ratio); MWLR = 0.5 * (p + q) * (log q - log p) with p = pi_A(y|x), q = pi_B(y|x)"
 SIGN_DOC = "positive: model B gives the reply more probability than model A; swapping A and B flips every sign"
@@ -190,7 +191,7 @@ def top_bottom(table: pd.DataFrame, n: int = 10, value: str = "mwlr", by: Sequen
     Columns: the `by` columns, end, position (1 = most extreme), then the table's other columns.
     """
     if n < 1:
-        raise ValueError("n must be at least 1.")
+        raise InputError("n must be at least 1.")
     keys = [c for c in by if c in table.columns]
     rest = [c for c in table.columns if c not in keys]
     parts = []
@@ -232,7 +233,7 @@ def category_summary(lexicon_table: pd.DataFrame, lexicon: Lexicon, seed: int = 
     """
     words = attach_categories(lexicon_table, lexicon)
     if words.empty:
-        raise ValueError(f"No word of the implicit-RM table is in lexicon {lexicon.name!r}.")
+        raise InputError(f"No word of the implicit-RM table is in lexicon {lexicon.name!r}.")
     words = words.assign(model_id=words["pair"], score=words["mwlr"])
     ranked = rank_words(words, by=("pair", "prompt_key"))
     medians = category_medians(ranked.drop(columns=[c for c in ("family",) if c in ranked]), lexicon.categories)
@@ -404,18 +405,18 @@ def run_implicit(
     """
     started = time.perf_counter()
     if not pairs:
-        raise ValueError("Name at least one pair of models (model A, model B).")
+        raise InputError("Name at least one pair of models (model A, model B).")
     if not (vocab or lexicon is not None or words):
-        raise ValueError("Nothing to compare: ask for the vocabulary, a lexicon or named words.")
+        raise InputError("Nothing to compare: ask for the vocabulary, a lexicon or named words.")
     templates = list(templates or [("auto", "auto")] * len(pairs))
     if len(templates) != len(pairs):
-        raise ValueError(f"{len(templates)} template pairs for {len(pairs)} model pairs.")
+        raise InputError(f"{len(templates)} template pairs for {len(pairs)} model pairs.")
     named_words = list(dict.fromkeys(w.strip() for w in (words or []) if w and w.strip())) or None
     lexicon_words = lexicon.reply_words() if lexicon is not None else None
     resolved = [resolve_prompt(p) for p in prompts]
     prompt_list = [(key or text, text) for key, text in resolved]
     if len({k for k, _ in prompt_list}) != len(prompt_list):
-        raise ValueError("A prompt is given twice.")
+        raise InputError("A prompt is given twice.")
     base = base or SearchConfig()
     say = log or (lambda message: None)
     word_maps: dict = {}  # (tokenizer hash, vocab filter) -> token id -> normalised word

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.paths import REPO_ROOT, home_dir
+from engine.errors import InputError, MissingFileError
 
 LEXICON_DIR = REPO_ROOT / "lexicons"
 
@@ -47,7 +48,7 @@ _ABSENT_MARKS = {"", "na", "n/a", "nan"}
 _PRESENT_MARKS = {"x"}
 
 
-class LexiconError(ValueError):
+class LexiconError(InputError):
     """A dictionary file that cannot be read; the message names the file and the line."""
 
     def __init__(self, path: str | os.PathLike | None, line: int | None, message: str):
@@ -148,7 +149,7 @@ def resolve_lexicon_path(name_or_path: str | os.PathLike, home: str | os.PathLik
     known = available_lexicons(home)
     if value in known:
         return known[value]
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"No lexicon {value!r}: use a built-in name ({', '.join(BUILTIN_LEXICONS)}), "
         f"a file name in {user_lexicon_dir(home)}, or a path to a .dic, .dicx or .csv file."
     )

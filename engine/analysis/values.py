@@ -46,6 +46,7 @@ from statsmodels.stats.multitest import multipletests
 from engine.analysis.lexicons import Lexicon
 from engine.analysis.words import DEFAULT_VARIANT_POLICY, NORMALIZATION, VARIANT_POLICY_DOC, normalize_token, to_words
 from engine.prompts import BATTERY, FRAMINGS
+from engine.errors import InputError
 
 RANK_DOC = "rank 1 = best (highest score) among the matched words of one (model, prompt); ties get their average rank"
 FAMILY_TEST_DOC = (
@@ -123,23 +124,23 @@ def pick_families(data: pd.DataFrame, families: list[str] | tuple[str, ...] | No
     if families:
         families = list(families)
         if len(families) != 2:
-            raise ValueError(f"Compare exactly two families; got {len(families)}: {', '.join(families)}.")
+            raise InputError(f"Compare exactly two families; got {len(families)}: {', '.join(families)}.")
         missing = [f for f in families if f not in present]
         if missing:
-            raise ValueError(f"No scores for family {', '.join(missing)}; present: {', '.join(map(str, present)) or 'none'}.")
+            raise InputError(f"No scores for family {', '.join(missing)}; present: {', '.join(map(str, present)) or 'none'}.")
         chosen = tuple(families)
     elif len(present) == 2:
         chosen = tuple(sorted(present))
     else:
-        raise ValueError(
+        raise InputError(
             f"A family comparison needs exactly two families; found {len(present)} "
             f"({', '.join(map(str, present)) or 'none'}). Pick two with --families A B."
         )
     clash = _RESERVED.intersection(chosen) | {f for f in chosen if f.startswith("n_")}
     if clash:
-        raise ValueError(f"Family name(s) {', '.join(sorted(clash))} clash with summary column names; rename the family.")
+        raise InputError(f"Family name(s) {', '.join(sorted(clash))} clash with summary column names; rename the family.")
     if chosen[0] == chosen[1]:
-        raise ValueError("Pick two different families.")
+        raise InputError("Pick two different families.")
     return chosen  # type: ignore[return-value]
 
 
@@ -156,7 +157,7 @@ def compare_families(
     n_<A>, n_<B>, t_welch, note. See the module docstring for the unit of observation and signs.
     """
     if resamples < 1:
-        raise ValueError("--resamples must be at least 1.")
+        raise InputError("--resamples must be at least 1.")
     fam_a, fam_b = pick_families(medians, families)
     data = medians[medians["family"].isin([fam_a, fam_b]) & medians["framing"].notna() & medians[value].notna()]
     rows = []
@@ -319,7 +320,7 @@ def kendall_tau(words: pd.DataFrame) -> pd.DataFrame:
     model_a, model_b, prompt_key, framing, tau, p_value, n_shared.
     """
     if words.duplicated(["model_id", "prompt_key", "word"]).any():
-        raise ValueError("Kendall's tau needs one score per word: use the 'mean' or 'max' variant policy.")
+        raise InputError("Kendall's tau needs one score per word: use the 'mean' or 'max' variant policy.")
     series = {
         key: pd.Series(grp["score"].to_numpy(), index=pd.Index(grp["word"].astype(object).to_numpy()))
         for key, grp in words.groupby(["model_id", "prompt_key"], sort=False, observed=True)
@@ -368,7 +369,7 @@ def top_bottom_words(ranked: pd.DataFrame, k: int = 10, by: tuple[str, ...] = ("
     mean_rank, n_prompts, categories. With by=("model_id", "prompt_key") it lists one ranking as is.
     """
     if k < 1:
-        raise ValueError("k must be at least 1.")
+        raise InputError("k must be at least 1.")
     keys = [c for c in by if c in ranked.columns]
     agg = {"mean_rank": ("rank", "mean"), "n_prompts": ("prompt_key", "nunique")}
     if "categories" in ranked.columns:
@@ -420,15 +421,15 @@ def analyze_words(
     "all" over every word (medians always use lexicon words, ranked among themselves).
     """
     if word_scope not in ("lexicon", "all"):
-        raise ValueError("word_scope must be 'lexicon' or 'all'.")
+        raise InputError("word_scope must be 'lexicon' or 'all'.")
     if words.empty:
-        raise ValueError(f"No scored reply matches a word of lexicon {lexicon.name!r} (or no run has scores).")
+        raise InputError(f"No scored reply matches a word of lexicon {lexicon.name!r} (or no run has scores).")
     policy = str(words["variant_policy"].iloc[0]) if "variant_policy" in words else DEFAULT_VARIANT_POLICY
     notes: list[str] = []
     labelled = attach_categories(words, lexicon, keep_unmatched=(word_scope == "all"))
     matched = labelled[labelled["categories"] != ""]
     if matched.empty:
-        raise ValueError(f"No scored reply matches a word of lexicon {lexicon.name!r}.")
+        raise InputError(f"No scored reply matches a word of lexicon {lexicon.name!r}.")
     word_ranks = _in_reading_order(rank_words(matched))
     medians = category_medians(word_ranks, lexicon.categories)
 
@@ -473,18 +474,18 @@ def select_runs(cache, models=None, families=None, prompts=None, candidates=None
     runs = cache.list_runs(status="done", model_id=_listify(models), family=_listify(families),
                            candidates=_listify(candidates))
     if runs.empty:
-        raise ValueError(f"No completed runs in {cache.path} match the filters. `valuescope runs` lists them.")
+        raise InputError(f"No completed runs in {cache.path} match the filters. `valuescope runs` lists them.")
     runs = runs.copy()
     runs["prompt_key"] = runs["prompt_key"].fillna(runs["prompt_text"])
     if prompts:
         unknown = sorted(set(prompts) - set(runs["prompt_key"]))
         if unknown:
-            raise ValueError(f"No completed runs for prompt(s) {', '.join(unknown)}.")
+            raise InputError(f"No completed runs for prompt(s) {', '.join(unknown)}.")
         runs = runs[runs["prompt_key"].isin(list(prompts))]
     if models:
         missing = sorted(set(models) - set(runs["model_id"]))
         if missing:
-            raise ValueError(f"No completed runs for model(s) {', '.join(missing)} with these filters; "
+            raise InputError(f"No completed runs for model(s) {', '.join(missing)} with these filters; "
                              f"found: {', '.join(sorted(set(runs['model_id'])))}.")
     runs["family"] = runs["family"].fillna("unknown")
     runs = runs.sort_values(["finished_at", "created_at"], kind="mergesort")
@@ -505,10 +506,10 @@ def load_words(cache, runs: pd.DataFrame, policy: str = DEFAULT_VARIANT_POLICY,
     `text` = best variant (ties: the smallest text). Rows are in run order, then word order.
     """
     if policy not in VARIANT_POLICY_DOC:
-        raise ValueError(f"Unknown variant policy {policy!r}: use one of {', '.join(VARIANT_POLICY_DOC)}.")
+        raise InputError(f"Unknown variant policy {policy!r}: use one of {', '.join(VARIANT_POLICY_DOC)}.")
     run_ids = list(dict.fromkeys(runs["run_id"]))
     if not run_ids:
-        raise ValueError("No runs to read.")
+        raise InputError("No runs to read.")
     with cache.connect() as con:
         con.register("wanted_runs", pd.DataFrame({"run_id": run_ids, "run_idx": np.arange(len(run_ids), dtype=np.int32)}))
         texts = con.execute(
@@ -602,7 +603,7 @@ def _check_one_run_per_ranking(words: pd.DataFrame, by) -> None:
         runs_per_group = words.groupby(list(by), sort=False, dropna=False, observed=True)["run_id"].nunique()
         if (runs_per_group > 1).any():
             bad = runs_per_group[runs_per_group > 1].index[0]
-            raise ValueError(f"Several runs for {dict(zip(by, bad if isinstance(bad, tuple) else (bad,)))}: "
+            raise InputError(f"Several runs for {dict(zip(by, bad if isinstance(bad, tuple) else (bad,)))}: "
                              "pick one run per (model, prompt) before ranking.")
 
 

@@ -21,6 +21,7 @@ import re
 
 import numpy as np
 import pandas as pd
+from engine.errors import InputError
 
 NORMALIZATION_VERSION = "1"
 NORMALIZATION = (
@@ -68,10 +69,10 @@ def to_words(scores: pd.DataFrame, policy: str = DEFAULT_VARIANT_POLICY, by: tup
     best-scoring variant, ties to the smallest text) and `variant_policy`. Texts that normalise to "" are dropped.
     """
     if policy not in VARIANT_POLICIES:
-        raise ValueError(f"Unknown variant policy {policy!r}: use one of {', '.join(VARIANT_POLICIES)}.")
+        raise InputError(f"Unknown variant policy {policy!r}: use one of {', '.join(VARIANT_POLICIES)}.")
     missing = {"text", "score"} - set(scores.columns)
     if missing:
-        raise ValueError(f"The score table lacks column(s) {', '.join(sorted(missing))}.")
+        raise InputError(f"The score table lacks column(s) {', '.join(sorted(missing))}.")
     keys = list(by) if by is not None else [c for c in GROUP_COLUMNS if c in scores.columns]
     frame = scores[[*keys, "text", "score"]].copy()
     frame["word"] = normalize_series(frame["text"])

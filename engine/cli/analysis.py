@@ -9,7 +9,8 @@ import pandas as pd
 from engine import __version__
 from engine.store.db import Cache
 from engine.reports.export import write_table
-from engine.workflows.importer import LAYOUTS, SCORE_KINDS, import_scores
+from engine.options import IMPORT_LAYOUTS as LAYOUTS, SCORE_KINDS
+from engine.workflows.importer import import_scores
 from engine.analysis.lexicons import BUILTIN_LEXICONS, load_lexicon
 from engine.analysis.words import DEFAULT_VARIANT_POLICY, VARIANT_POLICIES, VARIANT_POLICY_DOC
 

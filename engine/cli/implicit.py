@@ -11,7 +11,7 @@ from engine.cli import progress_bar
 from engine.configs import SearchConfig, add_dataclass_arguments, from_namespace
 from engine.reports.export import write_table
 from engine.prompts import BATTERY
-from engine.scoring.templates import TEMPLATES
+from engine.options import TEMPLATES
 
 # Output file stem -> what one row is (written into each file's header).
 OUTPUT_FILES = {

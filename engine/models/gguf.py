@@ -16,12 +16,10 @@ from pathlib import Path
 
 from engine.paths import models_dir
 from engine.models.registry import ModelSpec
+from engine.errors import ModelLoadError
 
 MARKER = "valuescope-conversion.json"
 
-
-class ModelLoadError(RuntimeError):
-    pass
 
 
 def _package_dir(package: str) -> Path:

@@ -12,12 +12,11 @@ import torch
 from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification,
                           AutoTokenizer)
 
-from engine.models.gguf import ModelLoadError, converted_dir
+from engine.models.gguf import converted_dir
 from engine.models.registry import CAUSAL_LM, REGISTRY, ModelSpec
+from engine.options import DTYPES, MODES, QUANTIZATIONS, REWARD_HEAD_NAMES
+from engine.errors import InputError, ModelLoadError
 
-MODES = ("reward", "logprob")
-QUANTIZATIONS = ("none", "8bit", "4bit")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -35,6 +34,7 @@ class LoadedModel:
     weights_path: str  # where the weights were read from
     load_seconds: float
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one forward pass at a time
+    attention: str = "default"  # set by engine.scoring when it routes attention through the shared prefix
 
     @property
     def backbone(self) -> torch.nn.Module:
@@ -52,6 +52,11 @@ class LoadedModel:
         raise ModelLoadError(f"Cannot find the reward head of {self.spec.alias} (score_reader={self.spec.score_reader!r}).")
 
     @property
+    def max_length(self) -> int | None:
+        """Longest sequence the model reads (its position embeddings), None when it does not say."""
+        return getattr(self.model.config, "max_position_embeddings", None)
+
+    @property
     def vocab_size(self) -> int:
         return min(len(self.tokenizer), self.model.get_input_embeddings().num_embeddings)
 
@@ -65,7 +70,7 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
         # fp32 is fastest on CPUs without bf16 units; bf16 is the norm for reward models on GPU.
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     if dtype not in DTYPES:
-        raise ValueError(f"Unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}.")
+        raise InputError(f"Unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}.")
     return getattr(torch, dtype)
 
 
@@ -79,7 +84,7 @@ def _quantization_config(quantization: str, dtype: torch.dtype):
     if quantization == "none":
         return None
     if quantization not in QUANTIZATIONS:
-        raise ValueError(f"Unknown quantisation {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}.")
+        raise InputError(f"Unknown quantisation {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}.")
     try:
         import bitsandbytes  # noqa: F401
     except ImportError as exc:
@@ -152,7 +157,7 @@ def _explain_failure(spec: ModelSpec, hub_note: str | None = None, exc: Exceptio
 def _seed_head(model, config, seed: int) -> None:
     """Give a missing reward head the same random weights whatever the dtype, device or quantisation,
     so that runs of one untrained backbone stay comparable (transformers' own init differs by dtype)."""
-    head = getattr(model, "score", None) or getattr(model, "classifier", None)
+    head = next((getattr(model, n) for n in REWARD_HEAD_NAMES if hasattr(model, n)), None)
     if head is None or not isinstance(getattr(head, "weight", None), torch.nn.Parameter):
         return
     generator = torch.Generator().manual_seed(seed)
@@ -173,7 +178,7 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
     """
     mode = mode or ("logprob" if spec.kind == CAUSAL_LM else "reward")
     if mode not in MODES:
-        raise ValueError(f"Unknown mode {mode!r}; choose reward or logprob.")
+        raise InputError(f"Unknown mode {mode!r}; choose reward or logprob.")
     device = device or default_device()
     torch_dtype = resolve_dtype(dtype, device)
     started = time.perf_counter()
@@ -197,7 +202,7 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
         config.num_labels = 1  # a reward is one scalar; a checkpoint's trained 1-label head loads as is
         model, info = AutoModelForSequenceClassification.from_pretrained(
             location, config=config, output_loading_info=True, **load_kwargs)
-        head_missing = any(k.split(".")[0] in ("score", "classifier", "v_head") for k in info.get("missing_keys", []))
+        head_missing = any(k.split(".")[0] in REWARD_HEAD_NAMES for k in info.get("missing_keys", []))
         head_status = f"untrained (random, seed {head_seed})" if head_missing else "trained"
         if head_missing:
             _seed_head(model, config, head_seed)

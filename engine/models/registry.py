@@ -5,8 +5,10 @@ any model library.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from engine.errors import InputError, MissingFileError
 
 REWARD_MODEL = "reward_model"
 CAUSAL_LM = "causal_lm"
@@ -99,13 +101,13 @@ def resolve_spec(name: str, kind: str | None = None, family: str | None = None, 
     """
     name = (name or "").strip()
     if not name:
-        raise ValueError("No model given: name a registry alias (valuescope models), a Hugging Face id or a local path.")
+        raise InputError("No model given: name a registry alias (valuescope models), a Hugging Face id or a local path.")
     spec = REGISTRY.get(name) or REGISTRY.get(name.lower())
     if spec is None:
         path = Path(name).expanduser()
         if path.suffix == ".gguf":
             if not path.is_file():
-                raise FileNotFoundError(f"GGUF file not found: {path}")
+                raise MissingFileError(f"GGUF file not found: {path}")
             spec = ModelSpec(name, f"gguf-file:{path.resolve()}", guess_family(name), CAUSAL_LM, gguf_file=path.name)
         else:
             spec = ModelSpec(name, str(path.resolve()) if path.exists() else name, guess_family(name),
@@ -120,3 +122,35 @@ def resolve_spec(name: str, kind: str | None = None, family: str | None = None, 
     if trust_remote_code:
         overrides["trust_remote_code"] = True
     return replace(spec, **overrides) if overrides else spec
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+
+
+def is_local(spec: ModelSpec) -> bool:
+    """Weights read from a path on this machine (a folder or a .gguf file the user named)."""
+    return spec.source.startswith("gguf-file:") or Path(spec.source).is_absolute()
+
+
+def check_model_name(name: str, allow_local_paths: bool = True) -> ModelSpec:
+    """Resolve a registry alias, local path or hub id, rejecting at once what cannot be any of them
+    (before a background load would fail more slowly). `allow_local_paths=False` (public mode) refuses
+    folders and files on the server."""
+    name = (name or "").strip()
+    if "\x00" in name:
+        raise InputError("A model name cannot contain a NUL character.")
+    spec = resolve_spec(name)  # InputError on empty; MissingFileError for a missing .gguf file
+    if name in REGISTRY:
+        return spec
+    looks_local = is_local(spec) or name.startswith(("/", "./", "../", "~", "\\")) or re.match(r"^[A-Za-z]:\\", name)
+    if looks_local and not allow_local_paths:
+        raise InputError("Local folders and files cannot be used as models on this public server: "
+                         "pick a registry model or a Hugging Face id (owner/name).")
+    if spec.source.startswith("gguf-") or Path(spec.source).is_dir():
+        return spec
+    if looks_local:
+        raise MissingFileError(f"No model folder {name!r}: the path does not exist on this machine.")
+    if not _HUB_ID.match(name):
+        raise InputError(f"{name!r} is not a registry alias, an existing local folder or a Hugging Face id "
+                         f"(owner/name). Registry aliases: {', '.join(REGISTRY)}.")
+    return spec

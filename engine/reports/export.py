@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from engine.errors import InputError
 
 
 def _flat(value) -> str:
@@ -46,7 +47,7 @@ def write_table(df: pd.DataFrame, path: str | Path, metadata: dict | None = None
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
         pq.write_table(table, path)
     else:
-        raise ValueError(f"Cannot write {path.name}: use a .csv or .parquet file name.")
+        raise InputError(f"Cannot write {path.name}: use a .csv or .parquet file name.")
     return path
 
 

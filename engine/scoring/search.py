@@ -14,18 +14,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from engine.errors import is_out_of_memory
+from engine.errors import Cancelled, InputError, is_out_of_memory
 from engine.models.loading import LoadedModel
-from engine.scoring.shared_prefix import encode_prefix, run_suffixes, shared_prefix
+from engine.scoring.shared_prefix import ATTENTION_NAME, encode_prefix, run_suffixes, use_shared_prefix_attention
+from engine.options import VOCAB_FILTERS
 from engine.scoring.templates import Framing
 
-VOCAB_FILTERS = ("all", "alpha")
 Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
 
-
-class SearchCancelled(RuntimeError):
-    pass
 
 
 def decode_tokens(tokenizer, token_ids: Sequence[int]) -> list[str]:
@@ -41,7 +38,7 @@ def vocab_candidates(tokenizer, vocab_size: int, vocab_filter: str = "all") -> l
     if vocab_filter == "all":
         return ids
     if vocab_filter != "alpha":
-        raise ValueError(f"Unknown vocabulary filter {vocab_filter!r}; choose one of {', '.join(VOCAB_FILTERS)}.")
+        raise InputError(f"Unknown vocabulary filter {vocab_filter!r}; choose one of {', '.join(VOCAB_FILTERS)}.")
     texts = decode_tokens(tokenizer, ids)
     return [i for i, t in zip(ids, texts) if t.startswith(" ") and t[1:].isascii() and t[1:].isalpha()]
 
@@ -74,20 +71,23 @@ def _batched(lm: LoadedModel, suffixes: list[list[int]], prefix_ids: list[int], 
     results: list = [None] * len(suffixes)
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     with lm.lock:
+        if lm.attention != ATTENTION_NAME:  # once per loaded model
+            use_shared_prefix_attention(lm.model)
+            lm.attention = ATTENTION_NAME
         prefix_layers, prefix_hidden = encode_prefix(lm.backbone, prefix_ids, device)
         size = batch_size or auto_batch_size(lm, max(len(s) for s in suffixes), with_logits)
         done, start = 0, 0
-        with shared_prefix(lm.backbone, prefix_layers), torch.inference_mode():
+        with torch.inference_mode():
             while start < len(order):
                 if cancel is not None and cancel():
-                    raise SearchCancelled("Search cancelled: nothing was saved.")
+                    raise Cancelled("Search cancelled: nothing was saved.")
                 rows = order[start:start + size]
                 batch = [suffixes[i] for i in rows]
                 lengths = [len(s) for s in batch]
                 width = max(lengths)
                 ids = torch.tensor([s + [pad] * (width - len(s)) for s in batch], device=device)
                 try:
-                    hidden = run_suffixes(lm.backbone, ids, len(prefix_ids))
+                    hidden = run_suffixes(lm.backbone, ids, prefix_layers, len(prefix_ids))
                     values = reader(hidden, lengths, batch, prefix_hidden)
                 except RuntimeError as exc:
                     if not is_out_of_memory(exc) or size == 1 or batch_size:
@@ -167,7 +167,7 @@ def score_texts(lm: LoadedModel, framing: Framing, texts: Sequence[str], batch_s
     log-probability of the reply's tokens, teacher-forced; the turn's closing is not counted."""
     texts = list(dict.fromkeys(t for t in texts if t and t.strip()))
     if not texts:
-        raise ValueError("No replies to score: the word list is empty.")
+        raise InputError("No replies to score: the word list is empty.")
     if lm.mode == "logprob":
         suffixes = [framing.split_reply(lm.tokenizer, t)[0] for t in texts]
         reader, with_logits = _logprob_reader(lm), True

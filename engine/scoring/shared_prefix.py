@@ -7,22 +7,30 @@ prefix by broadcasting (one matmul per head group over all B*S queries) and to t
 Copying the prefix cache per candidate costs memory traffic that matters on a 2-core CPU.
 Works for any model whose attention layers dispatch through ALL_ATTENTION_FUNCTIONS (Llama,
 Gemma 2/3, Qwen, Mistral, ...), including logit soft-capping and sliding windows.
+
+The prefix travels explicitly: transformers passes extra forward keyword arguments down to the
+attention function, so `run_suffixes` hands each call its own `shared_prefix=...` and sessions that
+share a model never see each other's prefix. The attention implementation is set once, when the
+model is loaded (`use_shared_prefix_attention`, through the public `set_attn_implementation`); a
+forward pass without the keyword (the prefix itself, whole sequences) falls through to SDPA with
+the usual masks.
 """
 from __future__ import annotations
 
-import contextlib
-import threading
-
 import torch
 from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
 ATTENTION_NAME = "valuescope_shared_prefix"
-_state = threading.local()
 
 
 def shared_prefix_attention(module, query, key, value, attention_mask=None, scaling=None, dropout=0.0,
-                            sliding_window=None, softcap=None, **kwargs):
-    prefix_keys, prefix_values = _state.prefix[module.layer_idx]  # (Hkv, P, D) each
+                            sliding_window=None, softcap=None, shared_prefix=None, **kwargs):
+    if shared_prefix is None:  # an ordinary forward pass
+        return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
+                                      sliding_window=sliding_window, softcap=softcap, **kwargs)
+    prefix_keys, prefix_values = shared_prefix[module.layer_idx]  # (Hkv, P, D) each
     batch, n_heads, suffix_len, head_dim = query.shape
     n_kv = key.shape[1]
     group = n_heads // n_kv
@@ -53,6 +61,12 @@ def shared_prefix_attention(module, query, key, value, attention_mask=None, scal
 
 
 AttentionInterface.register(ATTENTION_NAME, shared_prefix_attention)
+ALL_MASK_ATTENTION_FUNCTIONS.register(ATTENTION_NAME, sdpa_mask)  # masks for the ordinary passes
+
+
+def use_shared_prefix_attention(model) -> None:
+    """Route `model`'s attention through `shared_prefix_attention` (once, at load time)."""
+    model.set_attn_implementation(ATTENTION_NAME)
 
 
 def _cache_layers(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -70,22 +84,10 @@ def encode_prefix(backbone, prefix_ids: list[int], device) -> tuple[list, torch.
     return layers, out.last_hidden_state[0]
 
 
-@contextlib.contextmanager
-def shared_prefix(backbone, prefix_layers):
-    """Within this block, `backbone` attends to `prefix_layers` before each batch's own tokens."""
-    config = backbone.config
-    previous = config._attn_implementation
-    _state.prefix = prefix_layers
-    config._attn_implementation = ATTENTION_NAME
-    try:
-        yield
-    finally:
-        config._attn_implementation = previous
-        _state.prefix = None
-
-
 @torch.no_grad()
-def run_suffixes(backbone, suffix_ids: torch.Tensor, prefix_len: int) -> torch.Tensor:
-    """Final hidden states (B x S x H) of right-padded suffixes placed after the shared prefix."""
+def run_suffixes(backbone, suffix_ids: torch.Tensor, prefix_layers: list, prefix_len: int) -> torch.Tensor:
+    """Final hidden states (B x S x H) of right-padded suffixes placed after the shared prefix of
+    `prefix_len` tokens (a sliding-window layer may keep fewer of its keys: positions come from here)."""
     positions = torch.arange(prefix_len, prefix_len + suffix_ids.shape[1], device=suffix_ids.device)
-    return backbone(input_ids=suffix_ids, position_ids=positions.expand_as(suffix_ids), use_cache=False).last_hidden_state
+    return backbone(input_ids=suffix_ids, position_ids=positions.expand_as(suffix_ids), use_cache=False,
+                    shared_prefix=prefix_layers).last_hidden_state

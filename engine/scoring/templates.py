@@ -14,13 +14,15 @@ Templates:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from engine.errors import InputError
+
+from engine.options import TEMPLATES
 
 PLACEHOLDER = "VALUESCOPEREPLYPLACEHOLDER"
 
 GEMMA_TURNS = (
     "<bos><start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>model\n{reply}<end_of_turn>\n"
 )
-TEMPLATES = ("chat", "gemma_turns", "plain")
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class Framing:
                          add_special_tokens=self.template == "plain")["input_ids"]
         n_prefix = len(self.prefix_ids)
         if tuple(full[:n_prefix]) != self.prefix_ids:
-            raise ValueError(f"Reply {reply!r} merges with the prompt's last token under template {self.template}")
+            raise InputError(f"Reply {reply!r} merges with the prompt's last token under template {self.template}")
         return full[n_prefix:]
 
     def split_reply(self, tokenizer, reply: str) -> tuple[list[int], list[int]]:
@@ -50,16 +52,16 @@ class Framing:
         ids = self.reply_ids(tokenizer, reply)
         n_close = len(self.closing_ids)
         if n_close and tuple(ids[-n_close:]) != self.closing_ids:
-            raise ValueError(f"Reply {reply!r} merges with the closing of the turn under template {self.template}")
+            raise InputError(f"Reply {reply!r} merges with the closing of the turn under template {self.template}")
         return ids[: len(ids) - n_close], list(self.closing_ids)
 
 
 def choose_template(tokenizer, requested: str = "auto") -> str:
     if requested != "auto":
         if requested not in TEMPLATES:
-            raise ValueError(f"Unknown template {requested!r}; choose one of {', '.join(TEMPLATES)} or auto.")
+            raise InputError(f"Unknown template {requested!r}; choose one of {', '.join(TEMPLATES)} or auto.")
         if requested == "chat" and not getattr(tokenizer, "chat_template", None):
-            raise ValueError("This tokenizer ships no chat template: use template gemma_turns or plain.")
+            raise InputError("This tokenizer ships no chat template: use template gemma_turns or plain.")
         return requested
     return "chat" if getattr(tokenizer, "chat_template", None) else "plain"
 
@@ -74,18 +76,23 @@ def render(tokenizer, template: str, prompt: str, reply: str, close_turn: bool =
     return f"{prompt}\n{reply}"
 
 
-def build_framing(tokenizer, prompt: str, template: str = "auto") -> Framing:
-    """Prefix and closing ids around a reply for this prompt."""
+def build_framing(tokenizer, prompt: str, template: str = "auto", max_length: int | None = None) -> Framing:
+    """Prefix and closing ids around a reply for this prompt; `max_length`: the model's context, which
+    the prompt, a one-token reply and the closing must fit (checked before any scoring)."""
     prompt = (prompt or "").strip()
     if not prompt:
-        raise ValueError("The prompt is empty.")
+        raise InputError("The prompt is empty.")
     template = choose_template(tokenizer, template)
     text = render(tokenizer, template, prompt, PLACEHOLDER)
     if text.count(PLACEHOLDER) != 1:
-        raise ValueError(f"Template {template} does not place the reply exactly once.")
+        raise InputError(f"Template {template} does not place the reply exactly once.")
     prefix_text, closing_text = text.split(PLACEHOLDER)
     if template == "plain":
         closing_text = ""  # a pretrained LM's reply simply ends
     prefix_ids = tokenizer(prefix_text, add_special_tokens=template == "plain")["input_ids"]
     closing_ids = tokenizer(closing_text, add_special_tokens=False)["input_ids"] if closing_text else []
+    needed = len(prefix_ids) + 1 + len(closing_ids)
+    if max_length and needed > max_length:
+        raise InputError(f"The prompt is too long: with template {template} it takes {needed:,} tokens "
+                         f"(reply and closing included), and this model reads at most {max_length:,}.")
     return Framing(template, tuple(prefix_ids), tuple(closing_ids), prefix_text, closing_text)

@@ -12,35 +12,18 @@ in one transaction, so a killed process leaves at most a `running` row, which is
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
-import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from engine.store.migrations import MIGRATIONS
+from engine.store.records import INSERT_RUN, RUN_COLUMNS, SCORE_COLUMNS, RunRecord, utc_now
 from engine.paths import db_path
-
-SCORE_COLUMNS = ["token_id", "text", "score", "first_token_score", "n_tokens"]
-RUN_COLUMNS = [
-    "run_id", "request_key", "model_id", "model_source", "family", "model_kind", "score_kind",
-    "revision", "tokenizer_hash", "prompt_key", "prompt_text", "framing", "template", "dtype",
-    "quantization", "candidates", "vocab_filter", "head_status", "scorer_version", "source", "status",
-    "error", "pid", "n_scores", "seconds", "device", "created_at", "finished_at", "params",
-]
-
-
-_INSERT_RUN = f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"
-
-
-class CacheLockedError(RuntimeError):
-    pass
-
+from engine.errors import CacheLockedError, InputError, NotFoundError
 
 _FILE_LOCKS: dict[str, threading.RLock] = {}
 _FILE_LOCKS_GUARD = threading.Lock()
@@ -50,10 +33,6 @@ def _file_lock(path: Path) -> threading.RLock:
     """One re-entrant lock per database file per process."""
     with _FILE_LOCKS_GUARD:
         return _FILE_LOCKS.setdefault(str(path), threading.RLock())
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -110,7 +89,7 @@ class Cache:
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute(sql)
-                con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utc_now()])
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
@@ -121,12 +100,13 @@ class Cache:
             return con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
 
     # ---- writing -------------------------------------------------------------------------------
-    def start_run(self, meta: dict) -> str:
+    def start_run(self, record: RunRecord | dict) -> str:
         """Record a run as `running` (visible to other sessions, never served) and return its id."""
-        row = _run_row(meta)
+        record = record if isinstance(record, RunRecord) else RunRecord.from_meta(record)
+        record.status, record.pid, record.created_at = "running", os.getpid(), utc_now()
         with self.connect() as con:
-            con.execute(_INSERT_RUN, [row[c] for c in RUN_COLUMNS])
-        return row["run_id"]
+            con.execute(INSERT_RUN, record.values())
+        return record.run_id
 
     def finish_run(self, run_id: str, scores: pd.DataFrame, seconds: float | None = None, **updates) -> None:
         """Write all scores and mark the run done, in one transaction."""
@@ -140,7 +120,7 @@ class Cache:
                     f"INSERT INTO scores SELECT ? AS run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores", [run_id]
                 )
                 con.unregister("new_scores")
-                sets = {"status": "done", "n_scores": len(frame), "seconds": seconds, "finished_at": _now(), **updates}
+                sets = {"status": "done", "n_scores": len(frame), "seconds": seconds, "finished_at": utc_now(), **updates}
                 con.execute(
                     f"UPDATE runs SET {', '.join(f'{k} = ?' for k in sets)} WHERE run_id = ?",
                     [*sets.values(), run_id],
@@ -155,7 +135,7 @@ class Cache:
         with self.connect() as con:
             con.execute(
                 "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE run_id = ? AND status <> 'done'",
-                [status, error[:2000], _now(), run_id],
+                [status, error[:2000], utc_now(), run_id],
             )
 
     def save_run(self, meta: dict, scores: pd.DataFrame, seconds: float | None = None) -> str:
@@ -173,10 +153,10 @@ class Cache:
         rows, frames = [], []
         for meta, scores in runs:
             frame = _score_frame(scores)
-            row = _run_row(meta)
-            row.update(status="done", n_scores=len(frame), finished_at=row["created_at"])
+            row = meta if isinstance(meta, RunRecord) else RunRecord.from_meta(meta)
+            row.status, row.n_scores, row.finished_at = "done", len(frame), row.created_at
             rows.append(row)
-            frames.append(frame.assign(run_id=row["run_id"]))
+            frames.append(frame.assign(run_id=row.run_id))
         if not rows and not replace_run_ids:
             return []
         with self.connect() as con:
@@ -186,7 +166,7 @@ class Cache:
                     con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
                     con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
                 if rows:
-                    con.executemany(_INSERT_RUN, [[row[c] for c in RUN_COLUMNS] for row in rows])
+                    con.executemany(INSERT_RUN, [row.values() for row in rows])
                     con.register("new_scores", pd.concat(frames, ignore_index=True))
                     con.execute(f"INSERT INTO scores SELECT run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores")
                     con.unregister("new_scores")
@@ -194,7 +174,7 @@ class Cache:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-        return [row["run_id"] for row in rows]
+        return [row.run_id for row in rows]
 
     def delete_run(self, run_id: str) -> bool:
         with self.connect() as con:
@@ -218,9 +198,9 @@ class Cache:
         with self.connect() as con:
             df = con.execute("SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ?", [run_id, f"{run_id}%"]).df()
         if df.empty:
-            raise KeyError(f"No run with id {run_id!r} in {self.path}. `valuescope runs` lists them.")
+            raise NotFoundError(f"No run with id {run_id!r} in {self.path}. `valuescope runs` lists them.")
         if len(df) > 1:
-            raise KeyError(f"Run id prefix {run_id!r} is ambiguous: {', '.join(df.run_id)}")
+            raise NotFoundError(f"Run id prefix {run_id!r} is ambiguous: {', '.join(df.run_id)}")
         return _row_dict(df.iloc[0])
 
     def list_runs(self, status: str | None = None, **equals) -> pd.DataFrame:
@@ -232,7 +212,7 @@ class Cache:
             if value is None:
                 continue
             if column not in RUN_COLUMNS:
-                raise ValueError(f"Unknown run column {column!r}")
+                raise InputError(f"Unknown run column {column!r}")
             if isinstance(value, (list, tuple, set)):
                 where.append(f"{column} IN ({', '.join('?' * len(value))})")
                 args.extend(value)
@@ -251,7 +231,7 @@ class Cache:
         """Scores of one completed run, best first, with rank 1 = highest score."""
         run = self.get_run(run_id)
         if run["status"] != "done":
-            raise KeyError(f"Run {run['run_id']} is {run['status']}, not done: it has no complete scores.")
+            raise NotFoundError(f"Run {run['run_id']} is {run['status']}, not done: it has no complete scores.")
         with self.connect() as con:
             df = con.execute(
                 f"SELECT {', '.join(SCORE_COLUMNS)} FROM scores WHERE run_id = ?", [run["run_id"]]
@@ -278,23 +258,12 @@ def rank_scores(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _run_row(meta: dict) -> dict:
-    """A full `runs` row from `meta`, status `running`, with an id when `meta` brings none."""
-    row = {c: None for c in RUN_COLUMNS}
-    row.update({k: v for k, v in meta.items() if k in row})
-    row.update(run_id=meta.get("run_id") or uuid.uuid4().hex[:16], status="running", pid=os.getpid(), created_at=_now())
-    row["source"] = row["source"] or "computed"
-    if isinstance(row["params"], dict):
-        row["params"] = json.dumps(row["params"], sort_keys=True, default=str)
-    return row
-
-
 def _score_frame(scores: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame({c: scores[c] if c in scores else None for c in SCORE_COLUMNS})
     if frame["text"].isna().any():
-        raise ValueError("Every score needs its reply text.")
+        raise InputError("Every score needs its reply text.")
     if not pd.api.types.is_numeric_dtype(frame["score"]) or frame["score"].isna().any():
-        raise ValueError("Scores must be numbers, with none missing.")
+        raise InputError("Scores must be numbers, with none missing.")
     frame["token_id"] = frame["token_id"].astype("Int64")
     frame["n_tokens"] = frame["n_tokens"].astype("Int64")
     frame["first_token_score"] = frame["first_token_score"].astype("float64")

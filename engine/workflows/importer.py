@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.options import IMPORT_LAYOUTS as LAYOUTS, SCORE_KINDS
 from engine.prompts import BATTERY, BATTERY_BY_TEXT, FRAMINGS
+from engine.errors import InputError, MissingFileError
 
 IMPORT_SUFFIXES = (".csv", ".parquet", ".pq")
-LAYOUTS = ("auto", "wide", "long")
 LONG_COLUMNS = ("response", "prompt", "score")
-SCORE_KINDS = ("reward", "logprob")
 _MAX_LISTED = 5
 
 
@@ -73,14 +73,14 @@ def import_scores(
     """Import a file, or every .csv/.parquet file of a directory (model name = file stem), into `cache`."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"No such file or directory: {path}")
+        raise MissingFileError(f"No such file or directory: {path}")
     if not family or not str(family).strip():
-        raise ValueError("Give the model family (--family), e.g. llama or gemma: the analysis compares families.")
+        raise InputError("Give the model family (--family), e.g. llama or gemma: the analysis compares families.")
     if score_kind not in SCORE_KINDS:
-        raise ValueError(f"Unknown score kind {score_kind!r}: use {' or '.join(SCORE_KINDS)}.")
+        raise InputError(f"Unknown score kind {score_kind!r}: use {' or '.join(SCORE_KINDS)}.")
     files = _files(path)
     if model and len(files) > 1:
-        raise ValueError(f"--model names one model, but {path} holds {len(files)} files: leave it out to use each file's stem.")
+        raise InputError(f"--model names one model, but {path} holds {len(files)} files: leave it out to use each file's stem.")
     defaults, per_key = _framing_options(framing)
 
     prepared = []
@@ -92,7 +92,7 @@ def import_scores(
     seen: dict[str, Path] = {}
     for item in prepared:
         if item.model_id in seen:
-            raise ValueError(f"{item.path.name} and {seen[item.model_id].name} would both be model {item.model_id!r}.")
+            raise InputError(f"{item.path.name} and {seen[item.model_id].name} would both be model {item.model_id!r}.")
         seen[item.model_id] = item.path
         _check_existing(cache, item, str(family).strip(), replace)
 
@@ -112,7 +112,7 @@ def read_score_table(path: str | os.PathLike, layout: str = "auto") -> tuple[str
     """(layout, table) of one file; CSV cells are read as text so replies like "NA" or "null" survive."""
     path = Path(path)
     if layout not in LAYOUTS:
-        raise ValueError(f"Unknown layout {layout!r}: use {', '.join(LAYOUTS)}.")
+        raise InputError(f"Unknown layout {layout!r}: use {', '.join(LAYOUTS)}.")
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -120,54 +120,54 @@ def read_score_table(path: str | os.PathLike, layout: str = "auto") -> tuple[str
         elif suffix in (".parquet", ".pq"):
             df = pd.read_parquet(path)
         else:
-            raise ValueError(f"{path.name}: cannot import a {suffix or 'suffix-less'} file; use .csv or .parquet.")
+            raise InputError(f"{path.name}: cannot import a {suffix or 'suffix-less'} file; use .csv or .parquet.")
     except pd.errors.EmptyDataError:
-        raise ValueError(f"{path.name}: the file is empty.") from None
+        raise InputError(f"{path.name}: the file is empty.") from None
     except (pd.errors.ParserError, OSError, UnicodeDecodeError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise ValueError(f"{path.name}: cannot read it as {suffix[1:].upper()}: {exc}") from None
+        raise InputError(f"{path.name}: cannot read it as {suffix[1:].upper()}: {exc}") from None
     df.columns = [str(c).strip() for c in df.columns]
     if df.empty or len(df.columns) == 0:
-        raise ValueError(f"{path.name}: the file has no rows.")
+        raise InputError(f"{path.name}: the file has no rows.")
     lower = [c.lower() for c in df.columns]
     if "response" not in lower:
-        raise ValueError(f"{path.name}: no `response` column (the reply text); columns: {', '.join(df.columns[:8])}"
+        raise InputError(f"{path.name}: no `response` column (the reply text); columns: {', '.join(df.columns[:8])}"
                          + (" ..." if len(df.columns) > 8 else ""))
     df = df.rename(columns={c: c.lower() for c in df.columns if c.lower() in LONG_COLUMNS})
     if len(set(df.columns)) != len(df.columns):
         dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
-        raise ValueError(f"{path.name}: duplicate column(s) {', '.join(dupes)}.")
+        raise InputError(f"{path.name}: duplicate column(s) {', '.join(dupes)}.")
     if layout == "auto":
         layout = "long" if set(LONG_COLUMNS) <= set(df.columns) else "wide"
     if layout == "long":
         missing = [c for c in LONG_COLUMNS if c not in df.columns]
         extra = [c for c in df.columns if c not in LONG_COLUMNS]
         if missing or extra:
-            raise ValueError(f"{path.name}: a long table has exactly the columns response, prompt, score"
+            raise InputError(f"{path.name}: a long table has exactly the columns response, prompt, score"
                              + (f"; missing {', '.join(missing)}" if missing else "")
                              + (f"; unexpected {', '.join(extra)}" if extra else "") + ".")
     elif len(df.columns) < 2:
-        raise ValueError(f"{path.name}: a wide table needs a `response` column and at least one prompt column.")
+        raise InputError(f"{path.name}: a wide table needs a `response` column and at least one prompt column.")
     return layout, df
 
 
 def _prepare(path, loaded, model_id, family, defaults, per_key, score_kind, model_kind, revision) -> PreparedFile:
     layout, df = loaded
     if not model_id:
-        raise ValueError(f"{path.name}: empty model name.")
+        raise InputError(f"{path.name}: empty model name.")
     responses = _responses(df["response"], path)
     if layout == "wide":
         bad = [c for c in df.columns if c != "response" and (not c or c.lower().startswith("unnamed:"))]
         if bad:
-            raise ValueError(f"{path.name}: a column has no name (an exported index?); every column after `response` must be a prompt key.")
+            raise InputError(f"{path.name}: a column has no name (an exported index?); every column after `response` must be a prompt key.")
         _no_duplicates(responses, path, "")
         per_prompt = {col: pd.DataFrame({"text": responses, "score": _numbers(df[col], path, col)}) for col in df.columns if col != "response"}
     else:
         prompts = df["prompt"].astype(str).str.strip()
         if (prompts == "").any() or df["prompt"].isna().any():
             row = int(np.flatnonzero((prompts == "").to_numpy() | df["prompt"].isna().to_numpy())[0])
-            raise ValueError(f"{path.name}: empty prompt on row {row + 2}.")
+            raise InputError(f"{path.name}: empty prompt on row {row + 2}.")
         scores = _numbers(df["score"], path, "score")
         per_prompt = {}
         for prompt in pd.unique(prompts):
@@ -179,7 +179,7 @@ def _prepare(path, loaded, model_id, family, defaults, per_key, score_kind, mode
     resolved = _resolve_prompts(list(per_prompt), defaults, per_key, path)
     keys = [k for k, _, _ in resolved.values()]
     if len(set(keys)) != len(keys):
-        raise ValueError(f"{path.name}: two columns name the same prompt ({', '.join(k for k in keys if keys.count(k) > 1)}).")
+        raise InputError(f"{path.name}: two columns name the same prompt ({', '.join(k for k in keys if keys.count(k) > 1)}).")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     runs = []
     for column, frame in per_prompt.items():
@@ -203,7 +203,7 @@ def _responses(column: pd.Series, path: Path) -> pd.Series:
     empty = text.isna().to_numpy() | (text.astype(str).str.strip() == "").to_numpy()
     if empty.any():
         rows = [str(i + 2) for i in np.flatnonzero(empty)[:_MAX_LISTED]]
-        raise ValueError(f"{path.name}: empty response on row(s) {', '.join(rows)} (row 1 is the header).")
+        raise InputError(f"{path.name}: empty response on row(s) {', '.join(rows)} (row 1 is the header).")
     return text.astype(str).reset_index(drop=True)
 
 
@@ -211,7 +211,7 @@ def _no_duplicates(responses: pd.Series, path: Path, where: str) -> None:
     dupes = responses[responses.duplicated(keep=False)]
     if len(dupes):
         listed = ", ".join(repr(v) for v in pd.unique(dupes)[:_MAX_LISTED])
-        raise ValueError(f"{path.name}: duplicate response(s){where}: {listed}. Each reply may be scored once per prompt.")
+        raise InputError(f"{path.name}: duplicate response(s){where}: {listed}. Each reply may be scored once per prompt.")
 
 
 def _numbers(column: pd.Series, path: Path, name: str) -> pd.Series:
@@ -221,7 +221,7 @@ def _numbers(column: pd.Series, path: Path, name: str) -> pd.Series:
     if bad.any():
         idx = np.flatnonzero(bad)[:_MAX_LISTED]
         cells = ", ".join(f"row {i + 2}: {raw.iloc[i]!r}" for i in idx)
-        raise ValueError(f"{path.name}: column {name!r} holds missing or non-numeric scores ({cells}).")
+        raise InputError(f"{path.name}: column {name!r} holds missing or non-numeric scores ({cells}).")
     return values
 
 
@@ -232,7 +232,7 @@ def _resolve_prompts(columns, defaults, per_key, path) -> dict[str, tuple[str, s
         battery = BATTERY.get(column) or BATTERY_BY_TEXT.get(column)
         if battery:
             if column in per_key and per_key[column] != battery.framing:
-                raise ValueError(f"{path.name}: {column} is a battery prompt with {battery.framing} framing; "
+                raise InputError(f"{path.name}: {column} is a battery prompt with {battery.framing} framing; "
                                  f"it cannot be given {per_key[column]}.")
             out[column] = (battery.key, battery.text, battery.framing)
         elif column in per_key or defaults:
@@ -241,7 +241,7 @@ def _resolve_prompts(columns, defaults, per_key, path) -> dict[str, tuple[str, s
             unknown.append(column)
     if unknown:
         listed = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
-        raise ValueError(
+        raise InputError(
             f"{path.name}: prompt key(s) not in the 54-prompt battery: {listed}. Give their framing with "
             "--framing positive|negative (all of them) or --framing KEY=positive|negative."
         )
@@ -261,10 +261,10 @@ def _framing_options(framing) -> tuple[str | None, dict[str, str]]:
             items.append((key.strip() if sep else None, value.strip()))
     for key, value in items:
         if value not in FRAMINGS:
-            raise ValueError(f"Unknown framing {value!r}: use {' or '.join(FRAMINGS)}.")
+            raise InputError(f"Unknown framing {value!r}: use {' or '.join(FRAMINGS)}.")
         if key is None:
             if default is not None and default != value:
-                raise ValueError("Give one default framing; use KEY=framing for prompt-specific ones.")
+                raise InputError("Give one default framing; use KEY=framing for prompt-specific ones.")
             default = value
         else:
             per_key[key] = value
@@ -276,7 +276,7 @@ def _files(path: Path) -> list[Path]:
         return [path]
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMPORT_SUFFIXES)
     if not files:
-        raise ValueError(f"{path} holds no .csv or .parquet file to import.")
+        raise InputError(f"{path} holds no .csv or .parquet file to import.")
     return files
 
 
@@ -287,7 +287,7 @@ def _check_existing(cache, item: PreparedFile, family: str, replace: bool) -> No
         return
     computed = existing[existing["source"] != "imported"]
     if not computed.empty:
-        raise ValueError(f"{item.path.name}: model id {item.model_id!r} already names computed runs; "
+        raise InputError(f"{item.path.name}: model id {item.model_id!r} already names computed runs; "
                          "import under another --model name.")
     new_keys = {meta["request_key"] for meta, _ in item.runs}
     done = existing[existing["status"] == "done"]
@@ -298,12 +298,12 @@ def _check_existing(cache, item: PreparedFile, family: str, replace: bool) -> No
     clashing = existing[existing["prompt_key"].isin(prompts) | (existing["status"] != "done")]
     kept = existing.drop(clashing.index)
     if not replace and len(clashing[clashing["status"] == "done"]):
-        raise ValueError(
+        raise InputError(
             f"{item.path.name}: model {item.model_id!r} already has imported scores for "
             f"{clashing['prompt_key'].nunique()} of these prompts; pass --replace to overwrite them."
         )
     other_family = kept[kept["family"] != family]
     if len(other_family):
-        raise ValueError(f"{item.path.name}: model {item.model_id!r} is already imported as family "
+        raise InputError(f"{item.path.name}: model {item.model_id!r} is already imported as family "
                          f"{other_family['family'].iloc[0]!r}; use the same --family or --replace all its prompts.")
     item.replace_run_ids = list(clashing["run_id"])

@@ -1,0 +1,59 @@
+"""Process-wide resources of the app: the cache of the data folder, memoised scores, the model pool."""
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import streamlit as st
+
+from engine.configs import SearchConfig
+from engine.models.pool import ModelPool
+from engine.paths import home_dir
+from engine.store.db import Cache
+
+
+def home() -> str:
+    """The data folder ($VALUESCOPE_HOME, else the repository's cache/), as a cache key."""
+    return str(home_dir())
+
+
+@st.cache_resource(show_spinner=False)
+def _cache_for(home_path: str) -> Cache:
+    # Cache serialises its connections within a process: sessions and search workers are threads.
+    return Cache(home_path)
+
+
+def cache() -> Cache:
+    """The DuckDB cache of this data folder (one object per process and folder)."""
+    return _cache_for(home())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _run_scores(home_path: str, run_id: str) -> pd.DataFrame:
+    return _cache_for(home_path).scores(run_id)
+
+
+def run_scores(run_id: str) -> pd.DataFrame:
+    """Scores of one completed run, ranked (a done run never changes, so they are memoised by id)."""
+    return _run_scores(home(), run_id)
+
+
+def forget_run(run_id: str) -> None:
+    _run_scores.clear(home(), run_id)
+
+
+def cached_result(config: SearchConfig, prompt: str, words: list[str] | None = None, candidates: str | None = None):
+    """The finished run of this request, if the cache has it (engine Runner.cached, scores memoised by run id)."""
+    from engine.workflows.runner import RunRequest, RunResult
+
+    run = cache().find_done(RunRequest.resolve(config, prompt, words, candidates).key)
+    return RunResult(run, run_scores(run["run_id"]), True) if run else None
+
+
+@st.cache_resource(show_spinner=False)
+def _pool_for(home_path: str) -> ModelPool:
+    return ModelPool(home_path, max_models=int(os.environ.get("VALUESCOPE_MAX_MODELS", "3")))
+
+
+def model_pool() -> ModelPool:
+    return _pool_for(home())

@@ -1,0 +1,15 @@
+"""The choices valuescope offers, each defined once (no torch import: the CLI and app use them freely)."""
+from __future__ import annotations
+
+MODES = ("reward", "logprob")  # reward: scalar head; logprob: log-probability of the reply
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+QUANTIZATIONS = ("none", "8bit", "4bit")
+TEMPLATES = ("chat", "gemma_turns", "plain")  # see engine.scoring.templates
+VOCAB_FILTERS = ("all", "alpha")
+RUN_STATUSES = ("running", "done", "failed", "cancelled", "interrupted")  # interrupted: a dead process's `running`
+SCORE_KINDS = ("reward", "logprob")
+MODEL_KINDS = ("reward_model", "causal_lm")
+IMPORT_LAYOUTS = ("auto", "wide", "long")
+TABLE_FORMATS = ("csv", "parquet")
+# Names a one-label reward head goes by in transformers and TRL checkpoints (read as logits[:, 0]).
+REWARD_HEAD_NAMES = ("score", "classifier", "v_head")
