@@ -13,3 +13,6 @@ IMPORT_LAYOUTS = ("auto", "wide", "long")
 TABLE_FORMATS = ("csv", "parquet")
 # Names a one-label reward head goes by in transformers and TRL checkpoints (read as logits[:, 0]).
 REWARD_HEAD_NAMES = ("score", "classifier", "v_head")
+VARIANT_POLICIES = ("all_variants", "mean", "max")  # see engine.analysis.words
+DEFAULT_VARIANT_POLICY = "mean"
+FRAMINGS = ("positive", "negative")

@@ -10,9 +10,9 @@ from statsmodels.stats.meta_analysis import effectsize_smd
 from statsmodels.stats.multitest import multipletests
 
 from engine import cli
-from engine.analysis.values import (analyze_scores, attach_categories, category_medians, compare_families, hedges_g,
-                             kendall_tau, load_words, mixed_model, rank_words, select_runs, summarise_tau,
-                             top_bottom_words)
+from engine.analysis.stats import compare_families, hedges_g, kendall_tau, mixed_model, summarise_tau
+from engine.analysis.values import analyze_scores, attach_categories, category_medians, rank_words, top_bottom_words
+from engine.store.queries import load_words, select_runs
 from engine.store.db import Cache
 from engine.reports.export import read_metadata, read_table
 from engine.analysis.lexicons import Lexicon, load_lexicon

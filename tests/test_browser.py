@@ -43,7 +43,7 @@ def free_port() -> int:
 def data(tmp_path_factory) -> dict:
     """A data folder with a cached token search, imported runs and a cached implicit-RM comparison."""
     from engine.configs import SearchConfig
-    from engine.analysis.implicit import run_implicit
+    from engine.workflows.implicit import run_implicit
     from engine.analysis.lexicons import load_lexicon
     from engine.workflows.runner import Runner
 

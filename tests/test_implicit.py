@@ -11,9 +11,10 @@ from helpers import make_tiny_model_dir
 from transformers import AutoModelForCausalLM
 
 from engine import cli
-from engine.analysis.values import compare_families, hedges_g
+from engine.analysis.stats import compare_families, hedges_g
 from engine.reports.export import read_metadata
-from engine.analysis.implicit import category_summary, join_on_words, mwlr, run_implicit, top_bottom
+from engine.analysis.implicit import category_summary, join_on_words, mwlr, top_bottom
+from engine.workflows.implicit import run_implicit
 from engine.analysis.lexicons import Lexicon
 from engine.models.loading import load_model
 from engine.analysis.words import normalize_token

@@ -28,9 +28,10 @@ st.caption("Two causal LMs define an implicit reward model: r(y|x) = log πB(y|x
            "Positive: model B gives the reply more probability than model A.")
 
 try:
-    from engine.analysis.implicit import (BATTERY_MEAN_DOC, CATEGORY_TEST_DOC, IMPLICIT_DOC, JOIN_RULE, REPLY_RULE, SIGN_DOC,
-                                 run_implicit, top_bottom)
-    from engine.cli.implicit import OUTPUT_FILES, output_tables
+    from engine.analysis.implicit import (BATTERY_MEAN_DOC, CATEGORY_TEST_DOC, IMPLICIT_DOC, JOIN_RULE, REPLY_RULE,
+                                          SIGN_DOC, top_bottom)
+    from engine.workflows.implicit import run_implicit
+    from engine.reports.implicit import OUTPUT_FILES, implicit_metadata, output_tables
 except ImportError as exc:  # the engine module is optional for the rest of the app
     st.warning(f"The implicit-RM engine is not available in this installation ({exc}).", icon=":material/warning:")
     st.stop()
@@ -277,7 +278,7 @@ if result.category_summary is not None:
                                     **{c: st.column_config.NumberColumn(c, format="%.4f") for c in ("p_perm", "p_bonferroni")}})
 
 st.subheader("Export", anchor=False)
-meta = result.metadata(tool="valuescope app (Base models page)", top=top_n)
+meta = implicit_metadata(result, tool="valuescope app (Base models page)", top=top_n)
 tables = output_tables(result, top_n)
 cols = st.columns(4)
 pair_tag = f"{ui.slug(model_a, 24)}-vs-{ui.slug(model_b, 24)}"

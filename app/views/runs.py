@@ -1,11 +1,10 @@
 """Runs: everything in the DuckDB cache; filter, export, delete, and import score tables computed elsewhere."""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from app import ui
-from engine.cli.search import ranking_table, run_metadata
+from engine.reports.tables import ranking_table, rankings_of_runs, run_metadata
 from engine.options import IMPORT_LAYOUTS as LAYOUTS, SCORE_KINDS
 from engine.workflows.importer import import_scores
 from engine.prompts import FRAMINGS
@@ -120,18 +119,10 @@ with tab_runs:
                 ui.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"),
                                 run["run_id"][:8]), key="dl-ranking")
         elif len(done) > 1:
-            parts = []
-            for run_id in done["run_id"]:
-                run = ui.cache().get_run(run_id)
-                table = ranking_table(run, ui.run_scores(run_id))
-                parts.append(table.assign(run_id=run_id, model_id=run["model_id"], prompt_key=run.get("prompt_key"),
-                                          prompt_text=run.get("prompt_text"))[
-                                 ["run_id", "model_id", "prompt_key", "prompt_text", *table.columns]])
-            ui.download_csv(f"Rankings of {len(done)} runs CSV", pd.concat(parts, ignore_index=True),
-                               {"table": "rankings of several runs", "runs": list(done["run_id"]),
-                                "rank": "1 = highest score, within each run"},
-                               ui.file_name("rankings", f"{len(done)}-runs", "-".join(sorted(done["model_id"].unique()))),
-                               key="dl-rankings")
+            table, meta = rankings_of_runs([(ui.cache().get_run(r), ui.run_scores(r)) for r in done["run_id"]])
+            ui.download_csv(f"Rankings of {len(done)} runs CSV", table, meta,
+                            ui.file_name("rankings", f"{len(done)}-runs", "-".join(sorted(done["model_id"].unique()))),
+                            key="dl-rankings")
         else:
             st.caption("Select completed runs to export their rankings.")
     with a3:

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app import ui
-from engine.cli.search import ranking_table, run_metadata
+from engine.reports.tables import ranking_table, run_metadata
 from engine.configs import SearchConfig
 from engine.models.registry import check_model_name
 from engine.analysis.words import NORMALIZATION, normalize_series, normalize_token

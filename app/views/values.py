@@ -6,10 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from app import ui
-from engine.analysis.values import (FAMILY_TEST_DOC, MIXED_DOC, RANK_DOC, TAU_DOC, analysis_metadata, analyze_words,
-                             load_words, select_runs)
 from engine.analysis.lexicons import BUILTIN_LEXICONS, load_lexicon
+from engine.analysis.stats import FAMILY_TEST_DOC, MIXED_DOC, TAU_DOC
+from engine.analysis.values import RANK_DOC
 from engine.analysis.words import DEFAULT_VARIANT_POLICY, NORMALIZATION, VARIANT_POLICIES, VARIANT_POLICY_DOC
+from engine.configs import AnalyzeConfig, field_help
+from engine.reports.analysis import analysis_tables
 
 LEXICON_LABELS = {
     "big_two_nouns": "Big Two nouns (Agency, Communion; the ICLR 2026 list)",
@@ -67,12 +69,12 @@ with st.expander("Analysis settings: variants, candidates, families, permutation
                                     placeholder="all", help="Only runs of these candidate sets: vocab (every token), "
                                     "words (imported or typed replies), lexicon:<name>.")
         word_scope = st.selectbox("Word scope (tau, top words)", ["lexicon", "all"], key="scope", bind="query-params",
-                                  help="Kendall's tau and top/bottom words over lexicon words only, or over every word.")
+                                  help=field_help(AnalyzeConfig, "word_scope"))
     with a3:
         family_options = sorted(runs_done.loc[runs_done["model_id"].isin(chosen_models), "family"].fillna("unknown").unique())
         families = st.multiselect("Families to compare", family_options, max_selections=2, key="families",
                                   bind="query-params", placeholder="the two present",
-                                  help="Family A first: diff = A - B. Needed when more than two families are present.")
+                                  help=field_help(AnalyzeConfig, "families") + " diff = A - B.")
         top_k = int(st.number_input("Top / bottom words", 1, 100, 10, key="topk", bind="query-params"))
     with a4:
         resamples = int(st.number_input("Permutation resamples", 99, 99_999, 9_999, step=1000, key="resamples",
@@ -105,37 +107,31 @@ if not chosen_models:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _analyse(home: str, runs: pd.DataFrame, ref: str, sha: str | None, policy: str, families: tuple, seed: int,
-             resamples: int, top_k: int, word_scope: str):
-    lex = _lexicon(ref, home)
-    words = load_words(ui.cache(), runs, policy, lexicon=lex if word_scope == "lexicon" else None)
-    return analyze_words(words, lex, families=list(families) or None, seed=seed, resamples=resamples, top_k=top_k,
-                         word_scope=word_scope)
+def _analyse(home: str, generation: str, config: AnalyzeConfig, ref: str, sha: str | None):
+    """engine.workflows.analyze.run_analysis, memoised until the cache's runs change (`generation`)."""
+    from engine.workflows.analyze import run_analysis
+
+    return run_analysis(ui.cache(), config, home=home, lexicon=_lexicon(ref, home), tool="valuescope app (Values page)")
 
 
-with ui.guard("Runs") as g:
-    runs = select_runs(ui.cache(), models=chosen_models, candidates=candidates or None)
-if g.failed:
-    st.stop()
+config = AnalyzeConfig(lexicon=lexicon_ref, models=chosen_models, families=families if len(families) == 2 else None,
+                       candidates=candidates or None, variants=policy, word_scope=word_scope, seed=seed,
+                       resamples=resamples, top_k=top_k)
+generation = f"{len(runs_done)}:{runs_done['finished_at'].max()}"
 with st.spinner("Analysing: ranking the lexicon's words for every model and prompt…"), ui.guard("Analysis") as g:
-    result = _analyse(ui.home(), runs, lexicon_ref, lexicon.sha256, policy,
-                      tuple(families) if len(families) == 2 else (), seed, resamples, top_k, word_scope)
+    analysis = _analyse(ui.home(), generation, config, lexicon_ref, lexicon.sha256)
 if g.failed:
     st.stop()
+result, runs, meta = analysis.result, analysis.runs, analysis.metadata
 
-meta = analysis_metadata(runs, lexicon, policy, tool="valuescope app (Values page)", word_scope=word_scope,
-                         candidates=sorted(set(runs["candidates"].dropna())), notes="; ".join(result.notes) or None)
 per_model = runs.drop_duplicates("model_id")
 revisions = ", ".join(f"{m} ({f}, {r or 'revision unknown'})" for m, f, r in
                       per_model[["model_id", "family", "revision"]].itertuples(index=False))
 st.caption(f"**Lexicon** {lexicon.describe()} · **models** {revisions} · **prompts** {runs['prompt_key'].nunique()} · "
            f"**candidates** {', '.join(sorted(set(runs['candidates'].dropna())))} · **variants** {policy} · "
            f"**normalisation** {NORMALIZATION} · **ranks** {RANK_DOC}")
-for note in result.notes:
+for note in analysis.notes:
     st.caption(f":material/info: {note}")
-if runs.attrs.get("skipped"):
-    st.caption(f":material/info: {runs.attrs['skipped']} older or alternative run(s) of the same (model, prompt) were "
-               "left out; choose candidate sets in the settings.")
 
 group_col = "model_id" if group == "model" else "family"
 group_title = "model" if group == "model" else "family"
@@ -255,16 +251,11 @@ with st.expander(f"Top and bottom {top_k} words per model and framing"):
 # ---- exports ------------------------------------------------------------------------------------
 st.subheader("Export", anchor=False)
 tag = [lexicon.name, policy, f"{len(chosen_models)}-models"]
-tables = [
-    ("Median ranks", "median-ranks", result.medians, {}),
-    ("Family summary", "family-summary", result.family_summary,
-     {"compared_families": " vs ".join(result.families or ()), "seed": seed, "resamples": resamples}),
-    ("Mixed model", "mixed-model", result.mixed, {"method": MIXED_DOC}),
-    ("Word ranks", "word-ranks", result.word_ranks, {}),
-    ("Top/bottom words", "top-bottom-words", result.top_bottom, {"k": top_k}),
-    ("Kendall tau", "kendall-tau", result.tau, {"method": TAU_DOC}),
-    ("Tau summary", "kendall-tau-summary", result.tau_summary, {"method": TAU_DOC}),
-]
+labels = {"median_ranks": "Median ranks", "family_summary": "Family summary", "mixed_model": "Mixed model",
+          "word_ranks": "Word ranks", "top_bottom_words": "Top/bottom words", "kendall_tau": "Kendall tau",
+          "kendall_tau_summary": "Tau summary"}
+tables = [(labels[stem], stem.replace("_", "-"), table, extra)
+          for stem, (table, extra) in analysis_tables(result, seed, resamples, top_k).items()]
 cols = st.columns(4)
 for i, (label, stem, table, extra) in enumerate(t for t in tables if t[2] is not None):
     with cols[i % 4]:

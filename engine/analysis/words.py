@@ -22,14 +22,13 @@ import re
 import numpy as np
 import pandas as pd
 from engine.errors import InputError
+from engine.options import DEFAULT_VARIANT_POLICY, VARIANT_POLICIES  # noqa: F401 (re-exported)
 
 NORMALIZATION_VERSION = "1"
 NORMALIZATION = (
     f"normalize_token v{NORMALIZATION_VERSION}: tokenizer space markers (▁ Ġ Ċ) to spaces, non-ASCII dropped, "
     "whitespace collapsed and stripped, lowercased; punctuation kept"
 )
-VARIANT_POLICIES = ("all_variants", "mean", "max")
-DEFAULT_VARIANT_POLICY = "mean"
 VARIANT_POLICY_DOC = {
     "all_variants": "all variants: every token that normalises to a word is ranked on its own",
     "mean": "one score per word: the mean over tokens that normalise to the same word",

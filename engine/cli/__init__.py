@@ -1,33 +1,21 @@
-"""`valuescope` command line: each command lives in its own `engine/cli_*.py` with a `register()`."""
+"""`valuescope` command line: parse and print only. Each command is a small module here with a
+`register(subparsers)`; the work happens in engine/workflows, engine/reports and engine/jobs."""
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
 
-# Each module defines register(subparsers) which adds its commands and sets `func` on them.
+from engine.errors import UserError
+
+# Each module defines register(subparsers), which adds its commands and sets `func` on them.
 COMMAND_MODULES = [
-    "engine.cli.search",     # search, runs, export
-    "engine.cli.analysis",   # import, analyze
+    "engine.cli.search",     # search
+    "engine.cli.runs",       # runs, export, models, prepare
+    "engine.cli.importing",  # import
+    "engine.cli.analyze",    # analyze
     "engine.cli.implicit",   # implicit
 ]
-
-
-def progress_bar(label: str, leave: bool = True):
-    """A `progress(done, total)` callback that draws a tqdm bar on stderr once work starts."""
-    from tqdm import tqdm
-
-    bar = None
-
-    def update(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, desc=label[:60], unit="cand", file=sys.stderr, leave=leave)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    return update
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted: nothing partial was saved.", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError, OSError) as exc:
-        # Expected user errors get one clear line, not a traceback.
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
+    except UserError as exc:  # bad input, a missing model, a damaged cache: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the machine said no (permissions, disk full): not a bug in valuescope
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""`valuescope search`, `runs`, `export` and `prepare`."""
+"""`valuescope search`: every vocabulary token (or lexicon words) scored as the whole reply."""
 from __future__ import annotations
 
 import sys
@@ -6,11 +6,12 @@ import time
 
 import pandas as pd
 
-from engine.store.db import Cache
-from engine.cli import progress_bar
+from engine.cli.progress import progress_bar
 from engine.configs import SearchConfig, add_dataclass_arguments, from_namespace
-from engine.reports.export import write_table
+from engine.errors import InputError
 from engine.prompts import BATTERY
+from engine.reports.export import write_table
+from engine.reports.tables import ranking_table, run_metadata
 
 
 def register(sub) -> None:
@@ -26,27 +27,15 @@ def register(sub) -> None:
     p.add_argument("--refresh", action="store_true", help="Recompute even if the cache has this run.")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("runs", help="List cached runs.")
-    p.add_argument("--model", help="Only runs of this model id.")
-    p.add_argument("--status", choices=("running", "done", "failed", "cancelled"), help="Only runs with this status.")
-    p.set_defaults(func=cmd_runs)
-
-    p = sub.add_parser("export", help="Write one cached run's ranking to CSV or Parquet.")
-    p.add_argument("run_id", help="Run id (or a unique prefix), from `valuescope runs`.")
-    p.add_argument("--out", required=True, help="Output .csv or .parquet file.")
-    p.set_defaults(func=cmd_export)
-
-    p = sub.add_parser("prepare", help="Convert the embedded default models once (done at Docker build time).")
-    p.set_defaults(func=cmd_prepare)
 
 
 def _words(args) -> tuple[list[str] | None, str | None]:
     if args.lexicon and args.words:
-        raise ValueError("Give --lexicon or --words, not both.")
+        raise InputError("Give --lexicon or --words, not both.")
     if args.words is not None:
         words = [w.strip() for w in args.words.split(",") if w.strip()]
         if not words:
-            raise ValueError("--words holds no words.")
+            raise InputError("--words holds no words.")
         return words, "words"
     if args.lexicon:
         from engine.analysis.lexicons import load_lexicon
@@ -54,23 +43,6 @@ def _words(args) -> tuple[list[str] | None, str | None]:
         lexicon = load_lexicon(args.lexicon)
         return lexicon.reply_words(), f"lexicon:{lexicon.name}"
     return None, None
-
-
-def ranking_table(run: dict, scores: pd.DataFrame) -> pd.DataFrame:
-    """The exported columns: token_id, token, score, rank for token runs; word, score, ... for words."""
-    if run["candidates"] == "vocab":
-        table = scores.rename(columns={"text": "token"})[["token_id", "token", "score", "rank"]]
-    else:
-        cols = ["text", "score", "rank"] + (["first_token_score", "n_tokens"] if run["score_kind"] == "logprob" else ["n_tokens"])
-        table = scores[cols].rename(columns={"text": "word"})
-    return table
-
-
-def run_metadata(run: dict) -> dict:
-    keys = ("run_id", "model_id", "model_source", "family", "revision", "tokenizer_hash", "score_kind", "prompt_key",
-            "prompt_text", "template", "dtype", "quantization", "candidates", "vocab_filter", "head_status",
-            "scorer_version", "source", "device")
-    return {k: run.get(k) for k in keys} | {"rank": "1 = highest score"}
 
 
 def cmd_search(args) -> int:
@@ -114,34 +86,3 @@ def _print_extremes(table: pd.DataFrame, k: int) -> None:
     fmt = lambda rows: ", ".join(f"{t!r} {s:.3f}" for t, s in zip(rows[label], rows["score"]))  # noqa: E731
     print(f"best:  {fmt(table.head(k))}")
     print(f"worst: {fmt(table.tail(k).iloc[::-1])}")
-
-
-def cmd_runs(args) -> int:
-    runs = Cache(args.home).list_runs(status=args.status, model_id=args.model)
-    if runs.empty:
-        print("No runs cached yet.")
-        return 0
-    cols = ["run_id", "status", "source", "model_id", "score_kind", "candidates", "prompt_key", "prompt_text",
-            "n_scores", "seconds", "created_at"]
-    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 48):
-        print(runs[cols].to_string(index=False))
-    return 0
-
-
-def cmd_export(args) -> int:
-    cache = Cache(args.home)
-    run = cache.get_run(args.run_id)
-    table = ranking_table(run, cache.scores(run["run_id"]))
-    path = write_table(table, args.out, run_metadata(run))
-    print(f"wrote {len(table)} rows to {path}")
-    return 0
-
-
-def cmd_prepare(args) -> int:
-    from engine.models.loading import load_model
-    from engine.models.registry import DEFAULT_MODELS, REGISTRY
-
-    for alias in DEFAULT_MODELS:
-        lm = load_model(REGISTRY[alias], home=args.home)
-        print(f"{alias}: ready ({lm.revision}) in {lm.load_seconds:.1f} s")
-    return 0

@@ -205,9 +205,9 @@ class Cache:
 
     def list_runs(self, status: str | None = None, **equals) -> pd.DataFrame:
         where, args = [], []
-        if status:
+        if status:  # `interrupted` is a `running` row whose process is gone: decided below, not stored
             where.append("status = ?")
-            args.append(status)
+            args.append("running" if status == "interrupted" else status)
         for column, value in equals.items():
             if value is None:
                 continue
@@ -225,6 +225,8 @@ class Cache:
         # A `running` row whose process is gone was killed mid-run: say so rather than "running".
         stale = (df["status"] == "running") & ~df["pid"].map(_pid_alive)
         df.loc[stale, "status"] = "interrupted"
+        if status in ("running", "interrupted"):
+            df = df[df["status"] == status].reset_index(drop=True)
         return df
 
     def scores(self, run_id: str) -> pd.DataFrame:

@@ -1,0 +1,68 @@
+"""`valuescope runs`, `export`, `models` and `prepare`: what is cached, and the models at hand."""
+from __future__ import annotations
+
+import pandas as pd
+
+from engine.options import RUN_STATUSES
+from engine.reports.export import write_table
+from engine.reports.tables import ranking_table, run_metadata
+from engine.store.db import Cache
+
+
+def register(sub) -> None:
+    p = sub.add_parser("runs", help="List cached runs.")
+    p.add_argument("--model", help="Only runs of this model id.")
+    p.add_argument("--status", choices=RUN_STATUSES, help="Only runs with this status.")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("export", help="Write one cached run's ranking to CSV or Parquet.")
+    p.add_argument("run_id", help="Run id (or a unique prefix), from `valuescope runs`.")
+    p.add_argument("--out", required=True, help="Output .csv or .parquet file.")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("prepare", help="Convert the embedded default models once (done at Docker build time).")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("models", help="List the registry's models (aliases you can pass as --model).")
+    p.set_defaults(func=cmd_models)
+
+
+def cmd_runs(args) -> int:
+    runs = Cache(args.home).list_runs(status=args.status, model_id=args.model)
+    if runs.empty:
+        print("No runs cached yet.")
+        return 0
+    cols = ["run_id", "status", "source", "model_id", "score_kind", "candidates", "prompt_key", "prompt_text",
+            "n_scores", "seconds", "created_at"]
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 48):
+        print(runs[cols].to_string(index=False))
+    return 0
+
+
+def cmd_export(args) -> int:
+    cache = Cache(args.home)
+    run = cache.get_run(args.run_id)
+    table = ranking_table(run, cache.scores(run["run_id"]))
+    path = write_table(table, args.out, run_metadata(run))
+    print(f"wrote {len(table)} rows to {path}")
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from engine.models.loading import load_model
+    from engine.models.registry import DEFAULT_MODELS, REGISTRY
+
+    for alias in DEFAULT_MODELS:
+        lm = load_model(REGISTRY[alias], home=args.home)
+        print(f"{alias}: ready ({lm.revision}) in {lm.load_seconds:.1f} s")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from engine.models.registry import DEFAULT_MODELS, REGISTRY
+
+    rows = [{"alias": a, "kind": s.kind, "family": s.family, "variant": s.variant, "source": s.source,
+             "offline": a in DEFAULT_MODELS, "notes": s.notes} for a, s in REGISTRY.items()]
+    with pd.option_context("display.width", 220, "display.max_colwidth", 70, "display.max_rows", None):
+        print(pd.DataFrame(rows).to_string(index=False))
+    return 0
