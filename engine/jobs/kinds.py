@@ -40,25 +40,36 @@ def _search_request(params: dict, home):
     return config, words, candidates
 
 
-def pending_conversion(spec, home) -> str | None:
-    """"assembling" or "converting" when loading this embedded/GGUF model will first build its file or
-    its converted folder (minutes), else None. Mirrors engine.gguf.converted_dir's folder naming
-    without assembling anything."""
+def converted_folder(spec, home):
+    """Where engine.gguf.converted_dir keeps this GGUF model's converted copy (same naming; assembles
+    nothing). None when the model is not GGUF, or its chunked file is not assembled yet."""
     kind, _, target = spec.source.partition(":")
     if kind not in ("gguf-package", "gguf-file"):
         return None
     from .. import gguf
     from ..paths import models_dir
 
+    if kind == "gguf-package" and not spec.gguf_file:  # chunked package: its revision needs the assembled file
+        if not (models_dir(home) / "gguf" / importlib.import_module(target).MODEL_NAME).exists():
+            return None
+    _, revision = gguf.locate_gguf(spec, home)
+    return models_dir(home) / f"{spec.alias.replace('/', '--')}-{hashlib.sha256(revision.encode()).hexdigest()[:10]}"
+
+
+def pending_conversion(spec, home) -> str | None:
+    """"assembling" or "converting" when loading this embedded/GGUF model first builds its file or its
+    converted folder (a minute or two), else None."""
+    if not spec.source.startswith(("gguf-package:", "gguf-file:")):
+        return None
+    from ..gguf import MARKER
+
     try:
-        if kind == "gguf-package" and not spec.gguf_file:  # chunked package: the file is assembled first
-            if not (models_dir(home) / "gguf" / importlib.import_module(target).MODEL_NAME).exists():
-                return "assembling"
-        _, revision = gguf.locate_gguf(spec, home)
+        folder = converted_folder(spec, home)
     except (ImportError, OSError, RuntimeError):  # not installed or unreadable: the load will say so
         return None
-    folder = models_dir(home) / f"{spec.alias.replace('/', '--')}-{hashlib.sha256(revision.encode()).hexdigest()[:10]}"
-    return None if (folder / gguf.MARKER).exists() else "converting"
+    if folder is None:
+        return "assembling"
+    return None if (folder / MARKER).exists() else "converting"
 
 
 def load_model_stage(runner, config, ctx) -> None:
