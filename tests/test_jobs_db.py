@@ -11,7 +11,6 @@ import time
 import traceback
 from pathlib import Path
 
-import pytest
 
 from engine.jobs import JobStore
 from engine.jobs.migrations import MIGRATIONS

@@ -18,7 +18,7 @@ from typing import Callable
 from ..paths import REPO_ROOT
 from .context import JobContext
 from .liveness import CANCEL_GRACE_S, KILL_AFTER_S, process_start_time, refresh, refresh_all, signal_job
-from .store import FINISHED, LIVE, Job, JobStore
+from .store import Job, JobStore
 from .execution import execute
 
 # kind -> "module:function" run as function(params: dict, ctx: JobContext) -> JSON-able result.
@@ -76,8 +76,8 @@ def submit(kind: str, params: dict, key: str | None = None, label: str | None = 
     store = JobStore(home)
     row = _new_row(store, kind, params, key, label, status="queued", stage="queued", message="Queued")
     with store.connect(write=True) as con:  # one submitter at a time: two identical requests, one job
-        for job in store.select(f"key = ? AND status IN ('queued', 'running')", [row["key"]], con=con):
-            job = refresh(store, job)
+        for job in store.select("key = ? AND status IN ('queued', 'running')", [row["key"]], con=con):
+            job = refresh(store, job, con=con)
             if job.live and not job.cancel_requested:
                 return job
         store.insert(con, **row)
@@ -223,5 +223,5 @@ def cleanup(older_than_s: float = 30 * 86400, home=None) -> int:
     return len(old)
 
 
-__all__ = ["JOB_KINDS", "FINISHED", "LIVE", "Job", "cancel", "cleanup", "default_key", "get", "latest_for_key",
+__all__ = ["JOB_KINDS", "cancel", "cleanup", "default_key", "get", "latest_for_key",
            "list_jobs", "register_kind", "run_foreground", "submit", "wait"]

@@ -77,9 +77,10 @@ def _reason_dead(job: Job, now: float) -> tuple[str | None, bool]:
     return None, False
 
 
-def refresh(store: JobStore, job: Job, now: float | None = None) -> Job:
+def refresh(store: JobStore, job: Job, now: float | None = None, con=None) -> Job:
     """`job`, or what it became: interrupted when its process is gone, hung or not its own any more;
-    cancelled when a cancel was requested and its process is gone or has ignored it far too long."""
+    cancelled when a cancel was requested and its process is gone or has ignored it far too long.
+    `con`: the caller's open write transaction, if any (a second connection would wait on it)."""
     if not job.live:
         return job
     now = now or time.time()
@@ -98,8 +99,8 @@ def refresh(store: JobStore, job: Job, now: float | None = None) -> Job:
         log = f" Its log: {job.log_path}" if job.log_path else ""
         sets = dict(status="interrupted", message=f"Interrupted: {reason}.{log}")
     # guarded by the status we read: a worker that finished meanwhile keeps its result
-    store.update(job.id, only_if_status=(job.status,), finished_at=now, **sets)
-    return store.get(job.id) or job
+    store.update(job.id, only_if_status=(job.status,), finished_at=now, con=con, **sets)
+    return store.get(job.id, con=con) or job
 
 
 def refresh_all(store: JobStore, jobs: list[Job]) -> list[Job]:

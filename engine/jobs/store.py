@@ -153,10 +153,9 @@ class JobStore:
         con.execute(f"INSERT INTO jobs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
                     list(values.values()))
 
-    def get(self, job_id: str) -> Job | None:
-        with self.connect() as con:
-            row = con.execute("SELECT * FROM jobs WHERE id = ?", [job_id]).fetchone()
-        return Job.from_row(row) if row else None
+    def get(self, job_id: str, con: sqlite3.Connection | None = None) -> Job | None:
+        rows = self.select("id = ?", [job_id], con=con)
+        return rows[0] if rows else None
 
     def select(self, where: str = "1", args: list | tuple = (), limit: int | None = None,
                con: sqlite3.Connection | None = None) -> list[Job]:
