@@ -33,12 +33,14 @@ def test_job_store_migrations_are_numbered_applied_once_and_in_wal_mode(valuesco
 
 
 def test_a_reader_is_not_blocked_by_a_writer_holding_the_job_store(valuescope_home):
-    """WAL: while a process holds a write transaction, another reads at once (no busy wait)."""
+    """WAL: while a process holds a write transaction, another reads at once (no busy wait). In
+    SQLite's default rollback-journal mode the EXCLUSIVE lock below would shut every reader out."""
     store = JobStore(valuescope_home)
     with store.connect(write=True) as con:
-        store.insert(con, id="j1", kind="k", key="k", params="{}", target="m:f", status="queued", created_at=time.time())
+        store.insert(con, id="j1", kind="k", key="k", params="{}", target="m:f", status="queued",
+                     created_at=time.time())
     writer = sqlite3.connect(store.path, isolation_level=None)
-    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("BEGIN EXCLUSIVE")
     writer.execute("UPDATE jobs SET message = 'uncommitted' WHERE id = 'j1'")
     try:
         reader = JobStore(valuescope_home, busy_timeout_s=0.05)  # would raise "database is locked" if it waited
@@ -135,4 +137,5 @@ def test_two_writer_processes_and_eight_readers_share_the_duckdb_cache(valuescop
         assert cache.find_done(key)["run_id"] == run_id
         assert len(cache.scores(run_id)) == SCORES_PER_RUN
     reads = [json.loads((tmp_path / f"r{i}.json").read_text())["ops"] for i in range(READER_PROCESSES)]
-    print(f"reads per reader thread {reads}; {WRITERS} writers x {RUNS_PER_WRITER} runs, {READER_PROCESSES * THREADS_PER_READER} readers: {seconds:.1f} s")
+    print(f"reads per reader thread {reads}; {WRITERS} writers x {RUNS_PER_WRITER} runs, "
+          f"{READER_PROCESSES * THREADS_PER_READER} readers: {seconds:.1f} s")

@@ -90,17 +90,15 @@ def submit(kind: str, params: dict, key: str | None = None, label: str | None = 
 
 
 def _child_pythonpath() -> str:
-    """The parent's own import path entries (the repository, a test's folder), without the
-    interpreter's standard library and site-packages, which the child finds by itself."""
-    system = {os.path.realpath(p) for p in sysconfig.get_paths().values()}
-    system |= {os.path.realpath(p) for p in site.getsitepackages() + [site.getusersitepackages()]}
-    entries = [str(REPO_ROOT)] + [os.path.realpath(p or os.getcwd()) for p in sys.path]
-    entries += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    kept = []
-    for entry in entries:
-        if os.path.isdir(entry) and entry not in kept and not any(entry == s or entry.startswith(s + os.sep) for s in system):
-            kept.append(entry)
-    return os.pathsep.join(kept)
+    """The repository, the caller's PYTHONPATH and the caller's own import path entries (a test's
+    folder), without the interpreter's library folders, which the child finds by itself."""
+    libraries = {os.path.realpath(sysconfig.get_path(name)) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    libraries |= {os.path.realpath(p) for p in site.getsitepackages() + [site.getusersitepackages()]}
+    own = [os.path.realpath(p or os.getcwd()) for p in sys.path]
+    own = [p for p in own if not any(p == lib or p.startswith(lib + os.sep) for lib in libraries)]
+    given = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    entries = [str(REPO_ROOT), *given, *own]
+    return os.pathsep.join(p for i, p in enumerate(entries) if os.path.isdir(p) and p not in entries[:i])
 
 
 def _spawn(store: JobStore, job_id: str) -> None:

@@ -21,7 +21,8 @@ def resolve_target(target: str):
 
 
 def execute(store: JobStore, job: Job, ctx: JobContext, reraise: bool = False) -> None:
-    """Run the job's target under a heartbeat and record done / failed / cancelled."""
+    """Run the job's target under a heartbeat and record done / failed / cancelled. `reraise`
+    (foreground runs): the target's exception propagates to the caller once recorded."""
     try:
         with Heartbeat(ctx):
             result = resolve_target(job.target)(job.params, ctx)
@@ -34,7 +35,8 @@ def execute(store: JobStore, job: Job, ctx: JobContext, reraise: bool = False) -
         if is_cancellation(exc) or ctx.lost:
             sets = dict(status="cancelled", message="Cancelled: nothing was saved.")
         else:
-            traceback.print_exc()  # to the job's log (a worker's stdout/stderr) or the CLI's terminal
+            if not reraise:  # a worker: the traceback goes to its log; a foreground caller reports it itself
+                traceback.print_exc()
             sets = dict(status="failed", error=error_line(exc), error_type=type(exc).__name__,
                         message="Failed")
         store.update(job.id, only_if_status=("running",), finished_at=time.time(), **sets)

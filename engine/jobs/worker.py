@@ -41,8 +41,8 @@ def _claim(store: JobStore, job_id: str) -> str:
         busy = sum(process_state(j.pid, j.pid_started_at) == "alive" for j in running)
         pid = os.getpid()
         if busy >= max_jobs():
-            store.update(job_id, con=con, pid=pid, pid_started_at=process_start_time(pid), heartbeat_at=now, stage="waiting",
-                         message=f"Waiting for a free worker ({busy} jobs running)")
+            store.update(job_id, con=con, pid=pid, pid_started_at=process_start_time(pid), heartbeat_at=now,
+                         stage="waiting", message=f"Waiting for a free worker ({busy} jobs running)")
             return "wait"
         store.update(job_id, con=con, status="running", pid=pid, pid_started_at=process_start_time(pid),
                      started_at=now, heartbeat_at=now, stage="starting", message="Starting")
