@@ -126,6 +126,3 @@ def wait_until(predicate, what: str, timeout_s: float = TIMEOUT_S, poll_s: float
 
 def wait_for_stage(job_id: str, stage: str):
     return wait_until(lambda: (j := jobs.get(job_id)).stage == stage and j, f"stage {stage} of job {job_id}")
-
-
-# ---- tests --------------------------------------------------------------------------------------

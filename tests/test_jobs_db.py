@@ -77,6 +77,7 @@ def _reader(home: str, stop: str, out: str) -> None:
     from engine.cache import Cache
 
     cache, ops, errors = Cache(home), [0] * THREADS_PER_READER, []
+    Path(out + ".ready").touch()  # the writers start once every reader is reading
 
     def loop(slot: int) -> None:
         rng = random.Random(slot)
@@ -112,7 +113,12 @@ def test_two_writer_processes_and_eight_readers_share_the_duckdb_cache(valuescop
     writers = [spawn.Process(target=_writer, args=(str(valuescope_home), w, str(tmp_path / f"w{w}.json")))
                for w in range(WRITERS)]
     started = time.monotonic()
-    for p in readers + writers:
+    for p in readers:
+        p.start()
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("*.ready"))) < READER_PROCESSES and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for p in writers:
         p.start()
     for p in writers:
         p.join(timeout=120)
@@ -130,7 +136,7 @@ def test_two_writer_processes_and_eight_readers_share_the_duckdb_cache(valuescop
     for i in range(READER_PROCESSES):
         report = json.loads((tmp_path / f"r{i}.json").read_text())
         assert report["errors"] == [], report["errors"][0]
-        assert all(n > 0 for n in report["ops"]), report  # every reader got its turns
+        assert all(n > 0 for n in report["ops"]), report  # every reader read while the writers wrote
     assert len(written) == WRITERS * RUNS_PER_WRITER
     cache = Cache(valuescope_home)
     for key, run_id in written.items():
