@@ -65,7 +65,7 @@ def cache_writer_job(params, ctx):
     import duckdb
     import pandas as pd
 
-    from engine.cache import Cache
+    from engine.store.db import Cache
 
     cache = Cache(ctx.home)
     run_id = cache.start_run({"request_key": params["key"], "model_id": "test-writer"})

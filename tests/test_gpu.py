@@ -6,7 +6,6 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from helpers import make_tiny_model_dir
 from engine.models.loading import load_model
 from engine.models.registry import resolve_spec
 from engine.scoring.search import score_full_sequences, score_vocabulary

@@ -60,7 +60,7 @@ def _scores(seed: int):
 
 
 def _writer(home: str, writer: int, out: str) -> None:
-    from engine.cache import Cache
+    from engine.store.db import Cache
 
     written, errors = {}, []
     try:
@@ -74,7 +74,7 @@ def _writer(home: str, writer: int, out: str) -> None:
 
 
 def _reader(home: str, stop: str, out: str) -> None:
-    from engine.cache import Cache
+    from engine.store.db import Cache
 
     cache, ops, errors = Cache(home), [0] * THREADS_PER_READER, []
     Path(out + ".ready").touch()  # the writers start once every reader is reading
@@ -103,7 +103,7 @@ def _reader(home: str, stop: str, out: str) -> None:
 
 def test_two_writer_processes_and_eight_readers_share_the_duckdb_cache(valuescope_home, tmp_path):
     """No lock error reaches a caller and every written run is readable afterwards."""
-    from engine.cache import Cache
+    from engine.store.db import Cache
 
     Cache(valuescope_home)  # create the schema once, before the crowd arrives
     spawn = multiprocessing.get_context("spawn")

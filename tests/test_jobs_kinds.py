@@ -7,8 +7,8 @@ from pathlib import Path
 import engine.jobs as jobs
 
 def test_a_search_job_in_a_worker_is_then_served_from_the_cache(tiny_llama_dir):
-    from engine.config import SearchConfig
-    from engine.runner import Runner
+    from engine.configs import SearchConfig
+    from engine.workflows.runner import Runner
 
     config = {"model": str(tiny_llama_dir), "mode": "reward", "device": "cpu"}
     params = {"config": config, "prompt": "What is the best thing ever?"}
@@ -24,9 +24,8 @@ def test_a_search_job_in_a_worker_is_then_served_from_the_cache(tiny_llama_dir):
 
 
 def test_search_stages_know_when_a_gguf_model_is_assembled_or_converted_first(tmp_path, valuescope_home):
-    from engine.gguf import MARKER, converted_dir
-    from engine.jobs.kinds import converted_folder, pending_conversion
-    from engine.registry import REGISTRY, resolve_spec
+    from engine.models.gguf import MARKER, converted_dir, converted_target, pending_conversion
+    from engine.models.registry import REGISTRY, resolve_spec
 
     assert pending_conversion(REGISTRY["gemma3-270m"], valuescope_home) == "assembling"  # chunked package
     assert pending_conversion(REGISTRY["smollm2-135m-instruct"], valuescope_home) == "converting"
@@ -35,7 +34,7 @@ def test_search_stages_know_when_a_gguf_model_is_assembled_or_converted_first(tm
     gguf_file.write_bytes(b"not really a model")
     spec = resolve_spec(str(gguf_file))
     assert pending_conversion(spec, valuescope_home) == "converting"
-    folder = converted_folder(spec, valuescope_home)
+    folder = converted_target(spec, valuescope_home)
     folder.mkdir(parents=True)
     (folder / MARKER).write_text("{}")
     assert pending_conversion(spec, valuescope_home) is None

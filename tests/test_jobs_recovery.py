@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("registered_kinds")
 
 
 def test_a_cancelled_cache_writer_leaves_nothing_served(tmp_path):
-    from engine.cache import Cache
+    from engine.store.db import Cache
 
     job = jobs.submit("cache_writer", {"key": "request-1", "gate": str(tmp_path / "never")})
     wait_for_stage(job.id, "scoring")
@@ -30,7 +30,7 @@ def test_a_cancelled_cache_writer_leaves_nothing_served(tmp_path):
 
 
 def test_a_worker_killed_mid_write_is_interrupted_serves_nothing_and_a_rerun_completes():
-    from engine.cache import Cache
+    from engine.store.db import Cache
 
     job = jobs.submit("cache_writer", {"key": "request-2", "pause_in_transaction": True}, key="write request-2")
     pid = wait_for_stage(job.id, "in_transaction").pid

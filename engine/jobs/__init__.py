@@ -21,10 +21,10 @@ short-lived connection and retries with back-off while another process holds the
 during model loading or scoring; a run is written in one transaction, so a killed worker leaves
 at most a `running` row, never served. Importing engine.jobs imports neither torch nor duckdb.
 """
-from .api import (JOB_KINDS, cancel, cleanup, default_key, get, latest_for_key, list_jobs, register_kind,
+from engine.jobs.api import (JOB_KINDS, cancel, cleanup, default_key, get, latest_for_key, list_jobs, register_kind,
                   run_foreground, submit, wait)
-from .context import JobCancelled, JobContext
-from .store import FINISHED, LIVE, STATUSES, Job, JobStore
+from engine.jobs.context import JobCancelled, JobContext
+from engine.jobs.store import FINISHED, LIVE, STATUSES, Job, JobStore
 
 __all__ = ["FINISHED", "JOB_KINDS", "LIVE", "STATUSES", "Job", "JobCancelled", "JobContext", "JobStore", "cancel",
            "cleanup", "default_key", "get", "latest_for_key", "list_jobs", "register_kind", "run_foreground",

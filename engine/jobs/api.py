@@ -15,11 +15,11 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from ..paths import REPO_ROOT
-from .context import JobContext
-from .liveness import CANCEL_GRACE_S, KILL_AFTER_S, process_start_time, refresh, refresh_all, signal_job
-from .store import Job, JobStore
-from .execution import execute
+from engine.paths import REPO_ROOT
+from engine.jobs.context import JobContext
+from engine.jobs.liveness import CANCEL_GRACE_S, KILL_AFTER_S, process_start_time, refresh, refresh_all, signal_job
+from engine.jobs.store import Job, JobStore
+from engine.jobs.execution import execute
 
 # kind -> "module:function" run as function(params: dict, ctx: JobContext) -> JSON-able result.
 # Only trusted code maps kinds to targets: a request names a kind, never a target.

@@ -6,14 +6,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..errors import is_out_of_memory
-from .liveness import HEARTBEAT_S
-from .store import Job, JobStore
+from engine.errors import is_out_of_memory
+from engine.jobs.liveness import HEARTBEAT_S
+from engine.jobs.store import Job, JobStore
 
 WRITE_INTERVAL_S = 0.25  # progress reaches the store at most 4 times a second
 CANCEL_POLL_S = 0.5  # cancelled() reads the store at most twice a second
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError)
-CANCELLATION_NAMES = {"JobCancelled", "SearchCancelled"}  # engine.search's, matched by name: no torch import
+CANCELLATION_NAMES = {"JobCancelled", "Cancelled"}  # engine.errors.Cancelled, matched by name
 
 
 class JobCancelled(Exception):

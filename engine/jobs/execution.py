@@ -6,8 +6,8 @@ import json
 import time
 import traceback
 
-from .context import Heartbeat, JobContext, error_line, is_cancellation
-from .store import Job, JobStore
+from engine.jobs.context import Heartbeat, JobContext, error_line, is_cancellation
+from engine.jobs.store import Job, JobStore
 
 
 def resolve_target(target: str):

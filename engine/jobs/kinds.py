@@ -4,14 +4,13 @@ by the CLI through run_foreground). Scores go to the DuckDB cache; results name 
 params of `search`: {"config": SearchConfig fields, "prompt": text or battery key, "words": [...] or
 "lexicon": name/path (else the whole vocabulary), "candidates": optional label, "refresh": bool}.
 `battery`: the same with "prompts": [...] (default: the 54-prompt battery) instead of "prompt".
-`implicit`: the arguments of engine.implicit.run_implicit as JSON: "pairs": [[A, B], ...],
+`implicit`: the arguments of engine.workflows.implicit.run_implicit as JSON: "pairs": [[A, B], ...],
 "prompts", "lexicon", "words", "vocab", "templates": [[tA, tB], ...], "base": SearchConfig fields,
 "seed", "resamples".
 """
 from __future__ import annotations
 
-import hashlib
-import importlib
+from engine.errors import InputError
 
 
 def _plain(value):
@@ -25,98 +24,67 @@ def run_summary(result) -> dict:
     return {**{k: _plain(run.get(k)) for k in fields}, "from_cache": result.from_cache}
 
 
-def _search_request(params: dict, home):
-    from ..config import SearchConfig
+def _search_request(params: dict, home) -> tuple:
+    """(SearchConfig, words or None, candidates label) from a search job's params."""
+    from engine.configs import SearchConfig
 
     config = SearchConfig(**params.get("config", {}))
     words, candidates = params.get("words"), params.get("candidates")
     if params.get("lexicon"):
         if words:
-            raise ValueError("Give a lexicon or words, not both.")
-        from ..lexicons import load_lexicon
+            raise InputError("Give a lexicon or words, not both.")
+        from engine.analysis.lexicons import load_lexicon
 
         lexicon = load_lexicon(params["lexicon"], home=home)
         words, candidates = lexicon.reply_words(), f"lexicon:{lexicon.name}"
     return config, words, candidates
 
 
-def converted_folder(spec, home):
-    """Where engine.gguf.converted_dir keeps this GGUF model's converted copy (same naming; assembles
-    nothing). None when the model is not GGUF, or its chunked file is not assembled yet."""
-    kind, _, target = spec.source.partition(":")
-    if kind not in ("gguf-package", "gguf-file"):
-        return None
-    from .. import gguf
-    from ..paths import models_dir
-
-    if kind == "gguf-package" and not spec.gguf_file:  # chunked package: its revision needs the assembled file
-        if not (models_dir(home) / "gguf" / importlib.import_module(target).MODEL_NAME).exists():
-            return None
-    _, revision = gguf.locate_gguf(spec, home)
-    return models_dir(home) / f"{spec.alias.replace('/', '--')}-{hashlib.sha256(revision.encode()).hexdigest()[:10]}"
-
-
-def pending_conversion(spec, home) -> str | None:
-    """"assembling" or "converting" when loading this embedded/GGUF model first builds its file or its
-    converted folder (a minute or two), else None."""
-    if not spec.source.startswith(("gguf-package:", "gguf-file:")):
-        return None
-    from ..gguf import MARKER
-
-    try:
-        folder = converted_folder(spec, home)
-    except (ImportError, OSError, RuntimeError):  # not installed or unreadable: the load will say so
-        return None
-    if folder is None:
-        return "assembling"
-    return None if (folder / MARKER).exists() else "converting"
-
-
-def load_model_stage(runner, config, ctx) -> None:
+def load_model_stage(runner, request, ctx) -> None:
     """Load the model (stage assembling / converting / loading, whichever comes first)."""
-    from ..runner import spec_for
+    from engine.models.gguf import pending_conversion
 
-    spec = spec_for(config)
-    pending = pending_conversion(spec, ctx.home)
+    model = request.config.model
+    pending = pending_conversion(request.spec, ctx.home)
     if pending == "assembling":
-        ctx.stage("assembling", f"Assembling and converting {config.model}'s embedded GGUF weights "
-                                "(first use, about 1-2 min)")
+        ctx.stage("assembling", f"Assembling and converting {model}'s embedded GGUF weights (first use, about 1-2 min)")
     elif pending == "converting":
-        ctx.stage("converting", f"Converting the embedded GGUF weights of {config.model} (first use, about 1-2 min)")
+        ctx.stage("converting", f"Converting the embedded GGUF weights of {model} (first use, about 1-2 min)")
     else:
-        ctx.stage("loading", f"Loading {config.model}")
-    runner.model(config)
+        ctx.stage("loading", f"Loading {model}")
+    runner.model(request)
     ctx.check_cancelled()
 
 
-def score_one(runner, ctx, config, prompt, words, candidates, report, refresh: bool = False, loaded: set | None = None):
+def score_one(runner, ctx, request, report, refresh: bool = False, loaded: set | None = None):
     """One request: from the cache when it is there, else load the model (once per `loaded` set) and
     score with `report(done, total)` as progress; the stage turns to "writing" once all are scored."""
     if not refresh:
-        hit = runner.cached(config, prompt, words, candidates)
+        hit = runner.cached_request(request)
         if hit is not None:
             return hit
-    if loaded is None or config.model not in loaded:
-        load_model_stage(runner, config, ctx)
+    if loaded is None or request.model_key not in loaded:
+        load_model_stage(runner, request, ctx)
         if loaded is not None:
-            loaded.add(config.model)
-    ctx.stage("scoring", f"Scoring {config.model}")
+            loaded.add(request.model_key)
+    ctx.stage("scoring", f"Scoring {request.config.model}")
 
     def progress(done: int, total: int) -> None:
         report(done, total)
         if done >= total:
             ctx.stage("writing", "Writing the scores to the cache")
 
-    return runner.run(config, prompt, words, candidates, progress=progress, cancel=ctx.cancelled, refresh=refresh)
+    return runner.run_request(request, progress=progress, cancel=ctx.cancelled, refresh=refresh)
 
 
 def run_search(params: dict, ctx) -> dict:
     """One model, one prompt: the whole vocabulary, or words / a lexicon's words as replies."""
-    from ..runner import Runner
+    from engine.workflows.runner import Runner, RunRequest
 
     config, words, candidates = _search_request(params, ctx.home)
     runner = Runner(home=ctx.home)
-    result = score_one(runner, ctx, config, params["prompt"], words, candidates,
+    request = RunRequest.resolve(config, params["prompt"], words, candidates)
+    result = score_one(runner, ctx, request,
                        lambda d, t: ctx.progress(d, t, f"Scoring {d:,} of {t:,} candidates"),
                        refresh=bool(params.get("refresh")))
     return run_summary(result)
@@ -124,8 +92,8 @@ def run_search(params: dict, ctx) -> dict:
 
 def run_battery(params: dict, ctx) -> dict:
     """One model, many prompts; progress counts prompts."""
-    from ..prompts import BATTERY
-    from ..runner import Runner
+    from engine.prompts import BATTERY
+    from engine.workflows.runner import Runner, RunRequest
 
     config, words, candidates = _search_request(params, ctx.home)
     prompts = list(params.get("prompts") or BATTERY)
@@ -134,7 +102,7 @@ def run_battery(params: dict, ctx) -> dict:
         ctx.check_cancelled()
         what = f"Prompt {i + 1} of {len(prompts)}"
         ctx.progress(i, len(prompts), what)
-        result = score_one(runner, ctx, config, prompt, words, candidates,
+        result = score_one(runner, ctx, RunRequest.resolve(config, prompt, words, candidates),
                            lambda d, t: ctx.progress(i, len(prompts), f"{what}: {d:,} of {t:,} candidates"),
                            refresh=bool(params.get("refresh")), loaded=loaded)
         runs.append(run_summary(result))
@@ -143,17 +111,19 @@ def run_battery(params: dict, ctx) -> dict:
 
 
 class _ReportingRunner:
-    """The runner engine.implicit.run_implicit calls once per run: reports each run as progress,
+    """The runner engine.workflows.implicit.run_implicit calls once per run: reports each run as progress,
     loads each model under a stage, and makes every run cancellable."""
 
     def __init__(self, runner, ctx, total: int):
         self.runner, self.ctx, self.total, self.calls, self.loaded = runner, ctx, total, 0, set()
 
     def run(self, config, prompt, words=None, candidates=None, progress=None, cancel=None, refresh=False):
+        from engine.workflows.runner import RunRequest
+
         self.ctx.check_cancelled()
         what = f"Run {self.calls + 1} of {self.total}: {config.model}, {candidates or 'vocab'}"
         self.ctx.progress(self.calls, self.total, what)
-        result = score_one(self.runner, self.ctx, config, prompt, words, candidates,
+        result = score_one(self.runner, self.ctx, RunRequest.resolve(config, prompt, words, candidates),
                            lambda d, t: self.ctx.progress(self.calls, self.total, f"{what}: {d:,} of {t:,} candidates"),
                            refresh=refresh, loaded=self.loaded)
         self.calls += 1
@@ -162,16 +132,16 @@ class _ReportingRunner:
 
 
 def run_implicit(params: dict, ctx) -> dict:
-    """engine.implicit.run_implicit over the cache (computing missing runs); returns the runs it used."""
-    from ..config import SearchConfig
-    from ..implicit import run_implicit as implicit
-    from ..runner import Runner
+    """engine.workflows.implicit.run_implicit over the cache (computing missing runs); returns the runs it used."""
+    from engine.configs import SearchConfig
+    from engine.workflows.implicit import run_implicit as implicit
+    from engine.workflows.runner import Runner
 
     pairs = [tuple(p) for p in params["pairs"]]
     prompts = list(params["prompts"])
     lexicon = None
     if params.get("lexicon"):
-        from ..lexicons import load_lexicon
+        from engine.analysis.lexicons import load_lexicon
 
         lexicon = load_lexicon(params["lexicon"], home=ctx.home)
     words, vocab = params.get("words") or None, params.get("vocab", True)

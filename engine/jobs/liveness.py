@@ -12,7 +12,7 @@ import time
 
 import psutil
 
-from .store import Job, JobStore
+from engine.jobs.store import Job, JobStore
 
 HEARTBEAT_S = 2.0  # how often a job's process says it is alive
 STALE_HEARTBEAT_S = 30.0  # silent this long: hung or stopped, declared interrupted

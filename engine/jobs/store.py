@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from ..paths import home_dir
-from .migrations import MIGRATIONS
+from engine.paths import home_dir
+from engine.jobs.migrations import MIGRATIONS
 
 LIVE = ("queued", "running")
 FINISHED = ("done", "failed", "cancelled", "interrupted")

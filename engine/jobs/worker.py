@@ -14,10 +14,10 @@ import signal
 import sys
 import time
 
-from .context import JobCancelled, JobContext
-from .execution import execute
-from .liveness import process_start_time, process_state
-from .store import JobStore
+from engine.jobs.context import JobCancelled, JobContext
+from engine.jobs.execution import execute
+from engine.jobs.liveness import process_start_time, process_state
+from engine.jobs.store import JobStore
 
 SLOT_POLL_S = 1.0
 

@@ -60,11 +60,37 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _target(spec: ModelSpec, revision: str, home) -> Path:
+    key = hashlib.sha256(revision.encode()).hexdigest()[:10]
+    return models_dir(home) / f"{spec.alias.replace('/', '--')}-{key}"
+
+
+def converted_target(spec: ModelSpec, home=None) -> Path:
+    """Where `converted_dir` keeps (or will keep) this GGUF model's converted copy."""
+    return _target(spec, locate_gguf(spec, home)[1], home)
+
+
+def pending_conversion(spec: ModelSpec, home=None) -> str | None:
+    """What the first load of a GGUF model still has to do, without doing it: "assembling" (a chunked
+    package's file is not built yet), "converting" (no converted folder yet) or None (ready, or not GGUF)."""
+    kind, _, target = spec.source.partition(":")
+    if kind not in ("gguf-package", "gguf-file"):
+        return None
+    try:
+        if kind == "gguf-package" and not spec.gguf_file:
+            module = __import__(target)
+            if not (models_dir(home) / "gguf" / module.MODEL_NAME).exists():
+                return "assembling"
+        _, revision = locate_gguf(spec, home)
+    except (ImportError, OSError, RuntimeError):  # not installed or unreadable: the load will say so
+        return None
+    return None if (_target(spec, revision, home) / MARKER).exists() else "converting"
+
+
 def converted_dir(spec: ModelSpec, home=None) -> tuple[Path, str]:
     """A folder with safetensors weights and tokenizer for a GGUF model, converting on first use."""
     gguf_path, revision = locate_gguf(spec, home)
-    key = hashlib.sha256(revision.encode()).hexdigest()[:10]
-    target = models_dir(home) / f"{spec.alias.replace('/', '--')}-{key}"
+    target = _target(spec, revision, home)
     if (target / MARKER).exists():
         return target, revision
     import torch
