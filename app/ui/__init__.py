@@ -12,10 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run app/streamlit_app.py` puts app/ on the path, not the root
     sys.path.insert(0, str(ROOT))
 
-from app.ui.background import FINISHED, Job, JobRunner, job_board, job_progress, search_job  # noqa: E402,F401
+from app.ui.jobs import describe, job_progress, jobs_table, live_job, search_key, submit_search  # noqa: E402,F401
 from app.ui.formatting import (default_models, describe_alias, file_name, number_columns, registry_options,  # noqa: E402,F401
                                settings_line, slug, visible_token)
 from app.ui.messages import friendly_message, guard, show_error  # noqa: E402,F401
-from app.ui.resources import cache, cached_result, forget_run, home, model_pool, run_scores  # noqa: E402,F401
+from app.ui.resources import cache, cached_result, forget_run, home, run_scores  # noqa: E402,F401
 from app.ui.uploads import save_upload  # noqa: E402,F401
 from app.ui.widgets import config_widgets, download_csv  # noqa: E402,F401

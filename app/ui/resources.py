@@ -1,13 +1,10 @@
-"""Process-wide resources of the app: the cache of the data folder, memoised scores, the model pool."""
+"""Process-wide resources of the app: the cache of the data folder and memoised scores."""
 from __future__ import annotations
-
-import os
 
 import pandas as pd
 import streamlit as st
 
 from engine.configs import SearchConfig
-from engine.models.pool import ModelPool
 from engine.paths import home_dir
 from engine.store.db import Cache
 
@@ -48,12 +45,3 @@ def cached_result(config: SearchConfig, prompt: str, words: list[str] | None = N
 
     run = cache().find_done(RunRequest.resolve(config, prompt, words, candidates).key)
     return RunResult(run, run_scores(run["run_id"]), True) if run else None
-
-
-@st.cache_resource(show_spinner=False)
-def _pool_for(home_path: str) -> ModelPool:
-    return ModelPool(home_path, max_models=int(os.environ.get("VALUESCOPE_MAX_MODELS", "3")))
-
-
-def model_pool() -> ModelPool:
-    return _pool_for(home())

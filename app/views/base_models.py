@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
+from pathlib import Path
 
 import altair as alt
 import pandas as pd
@@ -30,7 +30,6 @@ st.caption("Two causal LMs define an implicit reward model: r(y|x) = log πB(y|x
 try:
     from engine.analysis.implicit import (BATTERY_MEAN_DOC, CATEGORY_TEST_DOC, IMPLICIT_DOC, JOIN_RULE, REPLY_RULE,
                                           SIGN_DOC, top_bottom)
-    from engine.workflows.implicit import run_implicit
     from engine.reports.implicit import OUTPUT_FILES, implicit_metadata, output_tables
 except ImportError as exc:  # the engine module is optional for the rest of the app
     st.warning(f"The implicit-RM engine is not available in this installation ({exc}).", icon=":material/warning:")
@@ -134,47 +133,47 @@ generation = f"{len(done_runs)}:{done_runs['finished_at'].max() if len(done_runs
 n_runs = len(prompts) * 2 * (int(use_vocab) + int(lexicon_ref is not None) + int(bool(words)))
 
 
-def _implicit(job: ui.Job, cached_only: bool, request: dict, n_runs: int, base: SearchConfig):
-    """Worker: the engine's implicit RM over runs from the cache (cached_only) or computed when missing."""
-    from engine.store.db import Cache
-    from engine.analysis.lexicons import load_lexicon
-    from engine.workflows.runner import Runner
-
-    pool, run_home = ui.model_pool(), ui.home()
-    lexicon = load_lexicon(request["lexicon"], home=run_home) if request["lexicon"] else None
-    runner = ui.JobRunner(Runner(cache=Cache(run_home), home=run_home, model_loader=pool), job, n_runs,
-                          cached_only=cached_only, pool=pool)
-    return run_implicit(runner, [tuple(request["pair"])], request["prompts"], lexicon=lexicon,
-                        words=request["words"] or None, vocab=request["vocab"], templates=[tuple(request["templates"])],
-                        base=base, seed=request["seed"], resamples=request["resamples"])
+import engine.jobs as jobs  # noqa: E402
 
 
-board = ui.job_board()
-jobs = st.session_state.setdefault("implicit_jobs", {})
+@st.cache_data(show_spinner=False, max_entries=4)
+def _load_result(artifact: str):
+    """The ImplicitResult a finished implicit job saved (written by our own worker, in the data folder)."""
+    import pickle
+
+    with open(artifact, "rb") as fh:
+        return pickle.load(fh)
+
+
+params = {"pairs": [[model_a, model_b]], "templates": [[template_a, template_b]], "prompts": prompts,
+          "lexicon": lexicon_ref, "words": words or None, "vocab": use_vocab, "base": dataclasses.asdict(base),
+          "seed": seed, "resamples": resamples}
+compute_key = f"implicit:{signature}:compute"
 if run_clicked:
-    jobs[signature] = board.submit(f"implicit:{signature}:compute", f"{model_a} -> {model_b}",
-                                   functools.partial(_implicit, cached_only=False, request=request, n_runs=n_runs,
-                                                     base=base)).id
+    jobs.submit("implicit", params, key=compute_key, label=f"implicit {model_a} -> {model_b}", home=ui.home())
 
-compute = board.get(jobs.get(signature))
-if compute is not None and compute.phase not in ui.FINISHED:
+compute = jobs.latest_for_key(compute_key, home=ui.home())
+if compute is not None and compute.live:
     st.info(f"Computing {n_runs} log-prob runs (those in the cache are read, not recomputed)…", icon=":material/hourglass_top:")
     ui.job_progress(compute.id)
     st.stop()
-if compute is not None and compute.phase == "failed":
+if compute is not None and compute.status == "failed":
     st.error(compute.error, icon=":material/error:")
     st.stop()
-if compute is not None and compute.phase == "cancelled":
-    st.info(compute.message, icon=":material/cancel:")
+if compute is not None and compute.status in ("cancelled", "interrupted"):
+    st.info(compute.message or compute.status.capitalize(), icon=":material/cancel:")
 
-cached_key = f"implicit:{signature}:{generation}:cached"
-reader = board.latest(cached_key)
-if reader is None or (reader.phase == "done" and reader.result is None):  # never read, or its result was dropped
-    reader = board.submit(cached_key, f"{model_a} -> {model_b} (cache)", functools.partial(_implicit, cached_only=True, request=request, n_runs=n_runs, base=base))
-if reader.phase not in ui.FINISHED:
+# The tables come from a cache-only job keyed by the cache's state: recomputed only when runs change.
+reader_key = f"implicit:{signature}:{generation}:cached"
+reader = jobs.latest_for_key(reader_key, home=ui.home())
+if reader is None or reader.status in ("cancelled", "interrupted") or (
+        reader.status == "done" and not Path(reader.result.get("artifact", "")).is_file()):
+    reader = jobs.submit("implicit", {**params, "cached_only": True}, key=reader_key,
+                         label=f"implicit {model_a} -> {model_b} (from the cache)", home=ui.home())
+if reader.live:
     ui.job_progress(reader.id)
     st.stop()
-if reader.phase == "failed":
+if reader.status == "failed":
     if reader.error_type == "NotCachedError":
         st.info(f"Not all of the {n_runs} log-prob runs this needs are in the cache. Press **Compute** to run them: it loads "
                 "both models (the embedded ones work offline; their first use converts them, up to a minute or two).",
@@ -182,7 +181,7 @@ if reader.phase == "failed":
     else:
         st.error(reader.error, icon=":material/error:")
     st.stop()
-result = reader.result
+result = _load_result(reader.result["artifact"])
 
 # ---- results --------------------------------------------------------------------------------------
 pair = result.pairs.iloc[0]

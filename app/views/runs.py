@@ -17,7 +17,10 @@ st.title("Runs")
 st.caption(f"Every search and import in the cache `{ui.cache().path}`. Select rows to export their rankings or "
            "delete them.")
 
-tab_runs, tab_import = st.tabs(["Cached runs", "Import score tables"], key="tab", bind="query-params")
+tab_runs, tab_jobs, tab_import = st.tabs(["Cached runs", "Jobs", "Import score tables"], key="tab",
+                                         bind="query-params")
+with tab_jobs:
+    ui.jobs_table()
 
 # ---- import -------------------------------------------------------------------------------------
 with tab_import:

@@ -71,15 +71,7 @@ def config_for(model: str) -> SearchConfig:
     return SearchConfig(model=model, **settings)
 
 
-def current_key(model: str) -> str:
-    from engine.workflows.runner import RunRequest
-
-    return RunRequest.resolve(config_for(model), prompt).key
-
-
-jobs: dict = st.session_state.setdefault("search_jobs", {})  # model -> job id
 errors: dict = st.session_state.setdefault("search_errors", {})  # model -> message of the last Run
-board = ui.job_board()
 
 prompt_ok = bool((prompt or "").strip())
 if run_clicked:
@@ -93,7 +85,7 @@ if run_clicked:
         try:
             check_model_name(model)
             if ui.cached_result(config_for(model), prompt) is None:
-                jobs[model] = ui.search_job(config_for(model), prompt).id
+                ui.submit_search(config_for(model), prompt)
         except Exception as exc:  # noqa: BLE001 - shown next to the model
             errors[model] = ui.friendly_message(exc)
 elif not prompt_ok:
@@ -180,24 +172,20 @@ if models and prompt_ok:
                     continue
                 try:
                     result = ui.cached_result(config_for(model), prompt)
-                    key = current_key(model)
+                    job = None if result is not None else ui.live_job(ui.search_key(config_for(model), prompt))
                 except Exception as exc:  # noqa: BLE001
                     ui.show_error(exc)
                     continue
                 if result is not None:
                     all_marks.append(show_result(result))
                     continue
-                job = board.get(jobs.get(model, ""))
-                if job is not None and job.key == key:
-                    if job.phase == "failed":
-                        st.error(job.error, icon=":material/error:")
-                    elif job.phase == "cancelled":
-                        st.info(job.message, icon=":material/cancel:")
-                    elif job.phase != "done":
-                        ui.job_progress(job.id)
-                    else:
-                        st.info("Finished: refreshing…")
-                        st.rerun()
+                if job is not None and job.live:
+                    ui.job_progress(job.id)
+                elif job is not None and job.status == "failed":
+                    st.error(job.error, icon=":material/error:")
+                elif job is not None and job.status in ("cancelled", "interrupted"):
+                    st.info(f"{job.message or job.status.capitalize()}. Press **Run search** to start it again.",
+                            icon=":material/cancel:")
                 else:
                     st.info("Not in the cache yet: press **Run search** to compute it.", icon=":material/hourglass_empty:")
 

@@ -1,12 +1,15 @@
 """`valuescope implicit`: the implicit reward model between two causal LMs (log-ratio and MWLR per reply)."""
 from __future__ import annotations
 
+import dataclasses
+import pickle
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
+import engine.jobs as jobs
 from engine.cli.progress import progress_bar
 from engine.configs import ImplicitConfig, SearchConfig, add_dataclass_arguments, from_namespace
 from engine.errors import InputError
@@ -37,9 +40,6 @@ def _per_pair(values: list[str] | None, n: int, flag: str) -> list[str]:
 
 
 def cmd_implicit(args) -> int:
-    from engine.workflows.implicit import run_implicit
-    from engine.workflows.runner import Runner  # no torch until a model must be loaded
-
     started = time.perf_counter()
     if bool(args.prompt) == bool(args.battery):
         raise InputError("Give --prompt TEXT or --battery (one of them).")
@@ -53,19 +53,19 @@ def cmd_implicit(args) -> int:
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
     if args.words is not None and not words:
         raise InputError("--words holds no words.")
-    lexicon = None
     if args.lexicon:
         from engine.analysis.lexicons import load_lexicon
 
-        lexicon = load_lexicon(args.lexicon, home=args.home)
+        load_lexicon(args.lexicon, home=args.home)  # a bad lexicon fails here, before any model loads
     prompts = list(BATTERY) if args.battery else [args.prompt]
     base = from_namespace(SearchConfig, args)
-    result = run_implicit(
-        Runner(home=args.home), pairs, prompts, lexicon=lexicon, words=words, vocab=not args.no_vocab,
-        templates=templates, base=base, seed=args.seed, resamples=args.resamples,
-        log=lambda message: print(message, file=sys.stderr, flush=True),
-        progress_for=lambda label: progress_bar(label, leave=False),
-    )
+    params = {"pairs": [list(p) for p in pairs], "templates": [list(t) for t in templates], "prompts": prompts,
+              "lexicon": args.lexicon, "words": words, "vocab": not args.no_vocab, "base": dataclasses.asdict(base),
+              "seed": args.seed, "resamples": args.resamples}
+    job = jobs.run_foreground("implicit", params, progress=progress_bar("runs", unit="run"),
+                              label=f"implicit {' '.join(f'{a}->{b}' for a, b in pairs)}", home=args.home)
+    with open(job.result["artifact"], "rb") as fh:  # the ImplicitResult the job saved
+        result = pickle.load(fh)
     tables = output_tables(result, args.top)
     _print_report(result, tables, args.top)
     out = Path(args.out)

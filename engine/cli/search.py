@@ -8,7 +8,7 @@ import pandas as pd
 
 from engine.cli.progress import progress_bar
 from engine.configs import SearchConfig, add_dataclass_arguments, from_namespace
-from engine.errors import InputError
+from engine.errors import InputError, NotFoundError
 from engine.prompts import BATTERY
 from engine.reports.export import write_table
 from engine.reports.tables import ranking_table, run_metadata
@@ -46,23 +46,27 @@ def _words(args) -> tuple[list[str] | None, str | None]:
 
 
 def cmd_search(args) -> int:
-    from engine.workflows.runner import Runner  # no torch until a model must be loaded
+    from engine.workflows.runner import Runner, RunRequest  # no torch until a model must be loaded
 
     config = from_namespace(SearchConfig, args)
     words, candidates = _words(args)
     runner = Runner(home=args.home)
     prompts = list(BATTERY) if args.battery else [args.prompt]
+    requests = {prompt: RunRequest.resolve(config, prompt, words, candidates) for prompt in prompts}
+    started = time.perf_counter()
+    missing = [p for p, r in requests.items() if args.refresh or runner.cached_request(r) is None]
+    if missing:
+        _compute(config, missing, requests, words, candidates, args)
     tables, first_meta = [], None
-    for prompt in prompts:
-        started = time.perf_counter()
-        # answered from the cache when it can be; the progress bar only appears for real work
-        result = runner.run(config, prompt, words, candidates, progress=progress_bar(prompt), refresh=args.refresh)
+    for prompt, request in requests.items():
+        result = runner.cached_request(request)
+        if result is None:
+            raise NotFoundError(f"The search for {prompt!r} ended without a result in the cache.")
         run, scores = result.run, result.scores
-        elapsed = time.perf_counter() - started
-        origin = "answered from the cache" if result.from_cache else "computed and cached"
+        origin = "computed and cached" if prompt in missing else "answered from the cache"
         print(f"[{run['run_id']}] {run['model_id']} | {run['prompt_text']!r} | {len(scores)} candidates | "
-              f"{origin} in {elapsed:.2f} s", file=sys.stderr)
-        if run.get("head_status", "").startswith("untrained"):
+              f"{origin}", file=sys.stderr)
+        if (run.get("head_status") or "").startswith("untrained"):
             print(f"  note: reward head is {run['head_status']}: these rewards test the pipeline, not a trained RM.",
                   file=sys.stderr)
         table = ranking_table(run, scores)
@@ -73,12 +77,42 @@ def cmd_search(args) -> int:
             table.insert(0, "prompt_key", run["prompt_key"])
         tables.append(table)
         first_meta = first_meta or run_metadata(run)
+    print(f"{len(prompts)} prompt(s), {len(missing)} computed, in {time.perf_counter() - started:.2f} s", file=sys.stderr)
     if args.out:
         meta = first_meta if not args.battery else {**first_meta, "run_id": "several", "prompt_key": "battery (54)",
                                                    "prompt_text": "see prompt column"}
         path = write_table(pd.concat(tables, ignore_index=True), args.out, meta)
         print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def _compute(config, missing: list[str], requests: dict, words, candidates, args) -> None:
+    """Run the missing searches as a foreground job (recorded, so the app lists it), or wait for the
+    background job that is already computing the same single request."""
+    import dataclasses
+
+    import engine.jobs as jobs
+
+    params = {"config": dataclasses.asdict(config), "words": words, "candidates": candidates,
+              "refresh": bool(args.refresh)}
+    if len(missing) == 1:
+        key = requests[missing[0]].key
+        live = jobs.latest_for_key(key, home=args.home)
+        if live is not None and live.live and not args.refresh:
+            print(f"joining job {live.id}, already computing this search", file=sys.stderr)
+            bar = progress_bar(missing[0])
+            while live is not None and live.live:
+                bar(live.done, max(live.total, 1))
+                time.sleep(0.5)
+                live = jobs.get(live.id, home=args.home)
+            if live is not None and live.status != "done":
+                raise InputError(f"The job computing this search ended {live.status}: {live.error or live.message}")
+            return
+        jobs.run_foreground("search", {**params, "prompt": missing[0]}, progress=progress_bar(missing[0]), key=key,
+                            label=f"search {config.model}", home=args.home)
+        return
+    jobs.run_foreground("battery", {**params, "prompts": missing}, progress=progress_bar("prompts", unit="prompt"),
+                        label=f"battery {config.model}", home=args.home)
 
 
 def _print_extremes(table: pd.DataFrame, k: int) -> None:

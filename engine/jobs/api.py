@@ -212,12 +212,14 @@ def run_foreground(kind: str, params: dict, progress: Callable[[int, int], None]
 
 
 def cleanup(older_than_s: float = 30 * 86400, home=None) -> int:
-    """Delete jobs that ended more than `older_than_s` ago, and their logs; returns how many."""
+    """Delete jobs that ended more than `older_than_s` ago, with their logs and result files; returns how many."""
     store = JobStore(home)
     old = store.delete_finished_before(time.time() - older_than_s)
     for job in old:
         if job.log_path:
             Path(job.log_path).unlink(missing_ok=True)
+        for artifact in store.jobs_dir.glob(f"{job.id}.*"):  # e.g. <id>.implicit.pkl
+            artifact.unlink(missing_ok=True)
     return len(old)
 
 

@@ -6,18 +6,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from engine.errors import is_out_of_memory
+from engine.errors import Cancelled, UserError, is_out_of_memory
 from engine.jobs.liveness import HEARTBEAT_S
 from engine.jobs.store import Job, JobStore
 
 WRITE_INTERVAL_S = 0.25  # progress reaches the store at most 4 times a second
 CANCEL_POLL_S = 0.5  # cancelled() reads the store at most twice a second
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError)
-CANCELLATION_NAMES = {"JobCancelled", "Cancelled"}  # engine.errors.Cancelled, matched by name
-
-
-class JobCancelled(Exception):
-    """Raised by a target (or by the worker on SIGTERM) to stop: the job ends `cancelled`."""
+USER_ERRORS = (UserError, ValueError, KeyError, FileNotFoundError)
+JobCancelled = Cancelled  # raised by a target (or by the worker on SIGTERM) to stop: the job ends `cancelled`
 
 
 class JobContext:
@@ -118,15 +114,12 @@ class Heartbeat:
 
 
 def is_cancellation(exc: BaseException) -> bool:
-    return isinstance(exc, KeyboardInterrupt) or any(c.__name__ in CANCELLATION_NAMES for c in type(exc).__mro__)
+    return isinstance(exc, (KeyboardInterrupt, Cancelled))
 
 
 def is_user_error(exc: BaseException) -> bool:
-    """Errors whose message is meant for the user: bad input, missing files, and the engine's own
-    RuntimeError subclasses named *Error (ModelLoadError, CacheLockedError, ...)."""
-    cls = type(exc)
-    return isinstance(exc, USER_ERRORS) or (
-        isinstance(exc, RuntimeError) and cls.__name__.endswith("Error") and cls.__module__.split(".")[0] == "engine")
+    """Errors whose message is meant for the user (engine.errors.UserError and bad-input builtins)."""
+    return isinstance(exc, USER_ERRORS)
 
 
 def error_line(exc: BaseException, limit: int = 500) -> str:

@@ -10,7 +10,10 @@ params of `search`: {"config": SearchConfig fields, "prompt": text or battery ke
 """
 from __future__ import annotations
 
-from engine.errors import InputError
+import pickle
+from pathlib import Path
+
+from engine.errors import InputError, NotCachedError
 
 
 def _plain(value):
@@ -114,8 +117,9 @@ class _ReportingRunner:
     """The runner engine.workflows.implicit.run_implicit calls once per run: reports each run as progress,
     loads each model under a stage, and makes every run cancellable."""
 
-    def __init__(self, runner, ctx, total: int):
+    def __init__(self, runner, ctx, total: int, cached_only: bool = False):
         self.runner, self.ctx, self.total, self.calls, self.loaded = runner, ctx, total, 0, set()
+        self.cached_only = cached_only
 
     def run(self, config, prompt, words=None, candidates=None, progress=None, cancel=None, refresh=False):
         from engine.workflows.runner import RunRequest
@@ -123,6 +127,12 @@ class _ReportingRunner:
         self.ctx.check_cancelled()
         what = f"Run {self.calls + 1} of {self.total}: {config.model}, {candidates or 'vocab'}"
         self.ctx.progress(self.calls, self.total, what)
+        if self.cached_only:
+            hit = self.runner.cached_request(RunRequest.resolve(config, prompt, words, candidates))
+            if hit is None:
+                raise NotCachedError(f"{config.model} has no cached {candidates or 'vocab'} run for this prompt.")
+            self.calls += 1
+            return hit
         result = score_one(self.runner, self.ctx, RunRequest.resolve(config, prompt, words, candidates),
                            lambda d, t: self.ctx.progress(self.calls, self.total, f"{what}: {d:,} of {t:,} candidates"),
                            refresh=refresh, loaded=self.loaded)
@@ -132,7 +142,10 @@ class _ReportingRunner:
 
 
 def run_implicit(params: dict, ctx) -> dict:
-    """engine.workflows.implicit.run_implicit over the cache (computing missing runs); returns the runs it used."""
+    """engine.workflows.implicit.run_implicit over the cache, computing missing runs unless
+    params["cached_only"] (then a missing run fails the job with NotCachedError). The whole result is
+    saved beside the job's log as a pickle (written by this worker, read by the app); the job's result
+    names it and the runs used."""
     from engine.configs import SearchConfig
     from engine.workflows.implicit import run_implicit as implicit
     from engine.workflows.runner import Runner
@@ -146,11 +159,16 @@ def run_implicit(params: dict, ctx) -> dict:
         lexicon = load_lexicon(params["lexicon"], home=ctx.home)
     words, vocab = params.get("words") or None, params.get("vocab", True)
     per_prompt = int(bool(vocab)) + int(lexicon is not None) + int(bool(words))
-    runner = _ReportingRunner(Runner(home=ctx.home), ctx, len(pairs) * len(prompts) * 2 * per_prompt)
+    runner = _ReportingRunner(Runner(home=ctx.home), ctx, len(pairs) * len(prompts) * 2 * per_prompt,
+                              cached_only=bool(params.get("cached_only")))
     templates = [tuple(t) for t in params["templates"]] if params.get("templates") else None
     result = implicit(runner, pairs, prompts, lexicon=lexicon, words=words, vocab=vocab, templates=templates,
                       base=SearchConfig(**params.get("base", {})), seed=params.get("seed", 0),
                       resamples=params.get("resamples", 9999))
+    Path(ctx.log_dir).mkdir(parents=True, exist_ok=True)
+    artifact = Path(ctx.log_dir) / f"{ctx.job_id}.implicit.pkl"
+    with artifact.open("wb") as fh:
+        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
     runs = result.runs[["pair", "side", "model", "prompt_key", "candidates", "run_id", "from_cache"]]
     return {"runs": [{k: _plain(v) for k, v in row.items()} for row in runs.to_dict("records")],
-            "notes": result.notes, "seconds": result.seconds}
+            "notes": result.notes, "seconds": result.seconds, "artifact": str(artifact)}

@@ -96,17 +96,20 @@ class RunResult:
 
 
 def load_for(request: RunRequest, home=None):
-    """Load the model a request needs (engine.models.loading; imports torch)."""
+    """Load the model a request needs, after checking that its weights fit the free memory
+    (engine.models.loading; imports torch)."""
     from engine.models.loading import load_model
+    from engine.models.sizing import check_fits
 
     c = request.config
+    check_fits(request.spec, c.dtype, c.quantization, c.device)
     return load_model(request.spec, mode=request.mode, dtype=c.dtype, quantization=c.quantization, device=c.device,
                       home=home, head_seed=c.head_seed)
 
 
 class Runner:
     """Serves runs from the cache, loading each model at most once per Runner (or through `model_loader`,
-    a callable taking a RunRequest, e.g. a process-wide engine.models.pool.ModelPool)."""
+    a callable taking a RunRequest)."""
 
     def __init__(self, cache: Cache | None = None, home=None, model_loader=None):
         self.cache = cache or Cache(home)

@@ -1,0 +1,88 @@
+"""Long work from the pages runs as engine jobs (worker processes, engine/jobs); pages only poll status.
+
+A page submits a job keyed by what it computes (a search's request key), so a reload, another
+session or an app restart finds the same job again with `engine.jobs.latest_for_key`. The progress
+fragment reads one SQLite row about once a second and nothing else.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import streamlit as st
+
+import engine.jobs as jobs
+from app.ui.resources import home
+from engine.configs import SearchConfig
+
+POLL_S = 1.0
+STAGE_LABELS = {"queued": "Queued", "waiting": "Waiting for a free worker", "starting": "Starting",
+                "assembling": "Assembling", "converting": "Converting", "loading": "Loading", "scoring": "Scoring",
+                "writing": "Writing", "training": "Training", "evaluating": "Evaluating"}
+
+
+def search_key(config: SearchConfig, prompt: str, words=None, candidates=None) -> str:
+    from engine.workflows.runner import RunRequest
+
+    return RunRequest.resolve(config, prompt, words, candidates).key
+
+
+def submit_search(config: SearchConfig, prompt: str, words=None, candidates=None) -> jobs.Job:
+    """Start (or join) a search job for this request."""
+    params = {"config": dataclasses.asdict(config), "prompt": prompt, "words": words, "candidates": candidates}
+    return jobs.submit("search", params, key=search_key(config, prompt, words, candidates),
+                       label=f"search {config.model}", home=home())
+
+
+def live_job(key: str) -> jobs.Job | None:
+    """The newest job with this key, whatever its state (None if there never was one)."""
+    return jobs.latest_for_key(key, home=home())
+
+
+def describe(job: jobs.Job) -> str:
+    stage = STAGE_LABELS.get(job.stage or job.status, (job.stage or job.status).capitalize())
+    message = job.message or stage
+    return f"{message} ({job.elapsed_s():.0f} s)"
+
+
+@st.fragment(run_every=POLL_S)
+def job_progress(job_id: str, allow_cancel: bool = True) -> None:
+    """A live progress line with a Cancel button; reruns the whole page when the job ends."""
+    job = jobs.get(job_id, home=home())
+    if job is None:
+        return
+    st.progress(job.fraction(), text=describe(job))
+    if allow_cancel:
+        st.button("Cancel", key=f"cancel-{job.id}", icon=":material/stop:",
+                  on_click=lambda: jobs.cancel(job.id, home=home()), disabled=not job.live or job.cancel_requested)
+    if job.finished:
+        time.sleep(0.05)
+        st.rerun()
+
+
+@st.fragment(run_every=POLL_S * 2)
+def jobs_table(limit: int = 100, allow_cancel: bool = True) -> None:
+    """Running and recent jobs of this data folder (any session, the CLI's included), newest first."""
+    import pandas as pd
+
+    listed = jobs.list_jobs(limit=limit, home=home())
+    if not listed:
+        st.info("No jobs yet: searches, implicit-RM runs and training started here or from the CLI appear here.",
+                icon=":material/info:")
+        return
+    now = time.time()
+    table = pd.DataFrame([{
+        "job": j.id[:12], "kind": j.kind, "what": j.label, "status": j.status, "stage": j.stage,
+        "progress": j.fraction(), "message": j.error or j.message, "started": pd.Timestamp(j.created_at, unit="s"),
+        "seconds": round(j.elapsed_s(now)), "where": "CLI" if j.foreground else "worker"} for j in listed])
+    live = [j for j in listed if j.live]
+    st.caption(f"{len(live)} running or queued, {len(listed) - len(live)} finished (newest {limit} shown).")
+    st.dataframe(table, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(table)),
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
+                                "started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm:ss")})
+    if allow_cancel and live:
+        choice = st.selectbox("Cancel a running job", [None, *[j.id for j in live]], key="cancel_job_pick",
+                              format_func=lambda i: "…" if i is None else f"{i[:12]} {next(j.label for j in live if j.id == i)}")
+        if choice and st.button("Cancel job", icon=":material/stop:", key="cancel_job_button"):
+            jobs.cancel(choice, home=home())
+            st.toast("Cancel requested.", icon=":material/stop:")
