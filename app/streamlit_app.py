@@ -24,14 +24,23 @@ st.set_page_config(page_title="valuescope", page_icon=":material/balance:", layo
 # Less empty space above each page's title, so a 1280x800 window shows the results.
 st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.5rem}</style>")
 # Pages along the top: the whole 1280 px width is left for tables and charts.
+SEARCH = st.Page(PAGES / "token_search.py", title="Token search", icon=":material/search:", default=True)
+
+
+def _search_alias() -> None:
+    """/search: the default page lives at /, and Streamlit serves a default page under / only."""
+    st.switch_page(SEARCH, query_params=st.query_params.to_dict())
+
+
 page = st.navigation(
     [
-        st.Page(PAGES / "token_search.py", title="Token search", icon=":material/search:", url_path="search", default=True),
+        SEARCH,
         st.Page(PAGES / "values.py", title="Values", icon=":material/psychology:", url_path="values"),
         st.Page(PAGES / "base_models.py", title="Base models (implicit RM)", icon=":material/compare_arrows:",
                 url_path="base-models"),
         st.Page(PAGES / "training.py", title="Training", icon=":material/model_training:", url_path="training"),
         st.Page(PAGES / "runs.py", title="Runs", icon=":material/table_view:", url_path="runs"),
+        st.Page(_search_alias, title="Token search", url_path="search", visibility="hidden"),
     ],
     position="top",
 )

@@ -30,7 +30,8 @@ PETS = Lexicon(
 @pytest.mark.parametrize(
     "raw, word",
     [("▁Love", "love"), ("ĠLOVE", "love"), (" love\n", "love"), ("Ċ", ""), ("café", "caf"), ("❤", ""),
-     ("Self-Control", "self-control"), ("▁New▁York", "new york"), ("love.", "love."), ("  Won't ", "won't")],
+     ("Self-Control", "self-control"), ("▁New▁York", "new york"), ("love.", "love."), ("  Won't ", "won't"),
+     ("\x07Love\x00", "love"), ("\x1b", "")],
 )
 def test_normalize_token(raw, word):
     assert normalize_token(raw) == word
@@ -376,3 +377,12 @@ def test_analyze_errors_are_one_line(tmp_path, capsys):
     assert "No completed runs" in capsys.readouterr().err
     assert cli.main(["--home", str(tmp_path), "analyze", "--lexicon", "nope"]) == 2
     assert "No lexicon 'nope'" in capsys.readouterr().err
+
+
+def test_two_families_without_variance_are_not_tested():
+    medians = pd.DataFrame({"model_id": ["a1", "a2", "b1", "b2"], "family": ["a", "a", "b", "b"],
+                            "prompt_key": "p", "framing": "positive", "category": "Agency",
+                            "median_rank": [1.0, 1.0, 2.0, 2.0]})
+    row = compare_families(medians, families=["a", "b"], resamples=99).iloc[0]
+    assert np.isnan(row["p_perm"]) and np.isnan(row["t_welch"]) and row["note"].startswith("not tested")
+    assert row["diff"] == -1.0

@@ -3,6 +3,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -111,3 +112,21 @@ def test_threads_of_one_process_share_the_cache_safely():
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert all(n >= 4 for n in pool.map(write_and_read, range(16)))
     assert len(cache.list_runs(status="done")) == 16
+
+
+def test_a_model_resaved_into_the_same_folder_is_a_new_request(tmp_path):
+    """A local folder has no revision: its weights' fingerprint keeps a re-saved checkpoint from being
+    served the old scores (what training checkpoints do)."""
+    from helpers import make_tiny_model_dir
+
+    folder = tmp_path / "checkpoint"
+    make_tiny_model_dir(folder, "llama", seed=0)
+    config = SearchConfig(model=str(folder), mode="reward", device="cpu")
+    first = Runner().run(config, "What is the best thing ever?")
+    assert Runner().run(config, "What is the best thing ever?").from_cache
+
+    make_tiny_model_dir(folder, "llama", seed=1)  # different weights, same folder and file names
+    second = Runner().run(config, "What is the best thing ever?")
+    assert not second.from_cache
+    assert second.run["request_key"] != first.run["request_key"]
+    assert not np.allclose(second.scores.sort_values("token_id")["score"], first.scores.sort_values("token_id")["score"])

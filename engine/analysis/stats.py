@@ -82,6 +82,8 @@ def compare_families(
             row["note"] = "not tested: needs at least 2 observations per family"
         elif np.ptp(np.concatenate([a, b])) == 0:
             row["note"] = "not tested: all observations are equal"
+        elif np.ptp(a) == 0 and np.ptp(b) == 0:  # Welch's t would be infinite and its p-value 0
+            row["note"] = "not tested: no variance within either family"
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # zero variance in one group: t is inf/nan
@@ -89,9 +91,9 @@ def compare_families(
                                       method=stats.PermutationMethod(n_resamples=resamples, rng=seed))
             row["t_welch"], row["p_perm"] = float(res.statistic), float(res.pvalue)
             row["effect_size"] = hedges_g(a, b)
-            if not np.isfinite(row["p_perm"]):
+            if not (np.isfinite(row["p_perm"]) and np.isfinite(row["t_welch"])):
                 row["note"] = "not tested: the t statistic is undefined (no variance)"
-                row["p_perm"] = np.nan
+                row["p_perm"], row["t_welch"] = np.nan, np.nan
         rows.append(row)
     out = pd.DataFrame(rows, columns=["framing", "category", fam_a, fam_b, "diff", "p_perm", "effect_size",
                                       f"n_{fam_a}", f"n_{fam_b}", "t_welch", "note"])

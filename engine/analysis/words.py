@@ -3,7 +3,8 @@
 Normalisation (`normalize_token`, version `NORMALIZATION_VERSION`), in this order:
 1. the tokenizers' space markers become spaces: SentencePiece '▁' (U+2581), byte-level BPE 'Ġ'
    (U+0120, a space) and 'Ċ' (U+010A, a newline);
-2. non-ASCII characters are dropped (so "café" -> "caf" and an emoji-only token -> "");
+2. non-ASCII characters and ASCII control characters (other than whitespace) are dropped (so "café" ->
+   "caf", an emoji-only token -> "" and a byte token such as "<0x07>"'s character -> "");
 3. whitespace runs collapse to one space and surrounding whitespace is stripped;
 4. the result is lowercased.
 Punctuation is kept: "love." is not "love" (apostrophes and hyphens belong to lexicon entries such as
@@ -24,9 +25,10 @@ import pandas as pd
 from engine.errors import InputError
 from engine.options import DEFAULT_VARIANT_POLICY, VARIANT_POLICIES  # noqa: F401 (re-exported)
 
-NORMALIZATION_VERSION = "1"
+NORMALIZATION_VERSION = "2"  # 2: ASCII control characters dropped too
 NORMALIZATION = (
-    f"normalize_token v{NORMALIZATION_VERSION}: tokenizer space markers (▁ Ġ Ċ) to spaces, non-ASCII dropped, "
+    f"normalize_token v{NORMALIZATION_VERSION}: tokenizer space markers (▁ Ġ Ċ) to spaces, non-ASCII and control "
+    "characters dropped, "
     "whitespace collapsed and stripped, lowercased; punctuation kept"
 )
 VARIANT_POLICY_DOC = {
@@ -39,6 +41,7 @@ GROUP_COLUMNS = ("run_id", "model_id", "family", "revision", "source", "prompt_k
 
 _MARKERS = str.maketrans({"\u2581": " ", "\u0120": " ", "\u010a": " "})
 _SPACES = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # keeps \t \n \r: they are whitespace
 
 
 def normalize_token(text: str) -> str:
@@ -46,7 +49,7 @@ def normalize_token(text: str) -> str:
     if text is None:
         return ""
     value = str(text).translate(_MARKERS)
-    value = value.encode("ascii", "ignore").decode("ascii")
+    value = _CONTROL.sub("", value.encode("ascii", "ignore").decode("ascii"))
     return _SPACES.sub(" ", value).strip().lower()
 
 
