@@ -197,3 +197,26 @@ def test_runs_page(server, data, page):
     open_page(page, f"{server}/runs", "Runs")
     page.get_by_text(f"{n} of {n} runs").wait_for()
     shoot(page, "5-runs")
+
+
+def test_a_running_job_survives_a_reload_and_can_be_cancelled(server, data, page, tmp_path):
+    """The page finds a search's job by its request key: after a reload (a new session) it shows the same
+    job's progress again, and Cancel ends it. The job is a gated stand-in, so its timing is the test's."""
+    import engine.jobs as jobs
+    from engine.configs import SearchConfig
+    from engine.workflows.runner import RunRequest
+
+    prompt = "What is the worst thing ever?"
+    key = RunRequest.resolve(SearchConfig(model=str(data["tiny"])), prompt).key
+    jobs.register_kind("gated", "jobs_helpers:gated_job")
+    job = jobs.submit("gated", {"calls": 1, "gate": str(tmp_path / "never")}, key=key, label="search tiny",
+                      home=data["home"])
+    url = f"{server}/?{urlencode({'models': str(data['tiny']), 'prompt': prompt})}"
+    page.goto(url)
+    page.get_by_text("Waiting for the gate").wait_for()
+    page.reload()
+    page.get_by_text("Waiting for the gate").wait_for()  # re-attached: the same job, seen from a new session
+    assert jobs.get(job.id, home=data["home"]).status == "running"
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_text("Press Run search to start it again").wait_for()
+    assert jobs.get(job.id, home=data["home"]).status == "cancelled"
