@@ -118,10 +118,9 @@ class JobStore:
             con.close()
 
     def _migrate(self) -> None:
-        con = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
-        try:
+        with self.connect() as con:
             con.execute("PRAGMA journal_mode=WAL")  # persistent: set once, kept in the file
-            con.execute("BEGIN IMMEDIATE")  # two processes starting together migrate one after the other
+        with self.connect(write=True) as con:  # two processes starting together migrate one after the other
             con.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                         "(version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")
             applied = {r[0] for r in con.execute("SELECT version FROM schema_migrations")}
@@ -133,13 +132,6 @@ class JobStore:
                     if statement:
                         con.execute(statement)
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, time.time()])
-            con.execute("COMMIT")
-        except BaseException:
-            if con.in_transaction:
-                con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
 
     def schema_version(self) -> int:
         with self.connect() as con:
