@@ -11,7 +11,7 @@ from statsmodels.stats.multitest import multipletests
 
 from engine import cli
 from engine.analysis.stats import compare_families, hedges_g, kendall_tau, mixed_model, summarise_tau
-from engine.analysis.values import analyze_scores, attach_categories, category_medians, rank_words, top_bottom_words
+from engine.analysis.values import analyze_words, attach_categories, category_medians, rank_words, top_bottom_words
 from engine.store.queries import load_words, select_runs
 from engine.store.db import Cache
 from engine.reports.export import read_metadata, read_table
@@ -238,10 +238,10 @@ def test_top_bottom_words():
     assert top.set_index("word").loc["pet", "categories"] == "Cat; Dog"
 
 
-def test_analyze_scores_on_a_dataframe_with_one_family_skips_the_comparison():
+def test_analysis_of_a_score_table_with_one_family_skips_the_comparison():
     scores = pd.DataFrame({"model_id": "m", "family": "f", "prompt_key": "best_ever_one", "framing": "positive",
                            "text": ["▁Tabby", "tabby", "puppy", "rock"], "score": [1.0, 3.0, 2.0, 0.0]})
-    result = analyze_scores(scores, PETS, policy="max", resamples=99)
+    result = analyze_words(to_words(scores, "max"), PETS, resamples=99)
     assert result.family_summary is None and "two families" in result.notes[0]
     assert result.medians.set_index("category").loc["Cat", "median_rank"] == 1.0
 

@@ -41,7 +41,7 @@ import pandas as pd
 from engine.analysis.lexicons import Lexicon
 from engine.analysis.stats import (compare_families, framing_rank, kendall_tau, mixed_model, pick_families, plain_values,
                                    summarise_tau)
-from engine.analysis.words import DEFAULT_VARIANT_POLICY, to_words
+from engine.analysis.words import DEFAULT_VARIANT_POLICY
 from engine.errors import InputError
 from engine.prompts import BATTERY
 
@@ -201,11 +201,6 @@ def analyze_words(
         tau_summary=summarise_tau(tau), top_bottom=top_bottom_words(scope_ranked, top_k),
         families=chosen, variant_policy=policy, word_scope=word_scope, notes=notes,
     )
-
-
-def analyze_scores(scores: pd.DataFrame, lexicon: Lexicon, policy: str = DEFAULT_VARIANT_POLICY, **kwargs) -> ValueAnalysis:
-    """`analyze_words(to_words(scores, policy), lexicon, **kwargs)` for a long score table."""
-    return analyze_words(to_words(scores, policy), lexicon, **kwargs)
 
 
 def _check_one_run_per_ranking(words: pd.DataFrame, by) -> None:

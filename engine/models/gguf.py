@@ -81,10 +81,10 @@ def pending_conversion(spec: ModelSpec, home=None) -> str | None:
             module = __import__(target)
             if not (models_dir(home) / "gguf" / module.MODEL_NAME).exists():
                 return "assembling"
-        _, revision = locate_gguf(spec, home)
+        target = converted_target(spec, home)
     except (ImportError, OSError, RuntimeError):  # not installed or unreadable: the load will say so
         return None
-    return None if (_target(spec, revision, home) / MARKER).exists() else "converting"
+    return None if (target / MARKER).exists() else "converting"
 
 
 def converted_dir(spec: ModelSpec, home=None) -> tuple[Path, str]:
