@@ -171,6 +171,12 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
     A causal LM loaded in reward mode gets a one-label sequence-classification head; when the
     checkpoint has no trained head the head is random (seeded) and reported as untrained.
     """
+    # Trained reward-model checkpoints (engine/training): a folder with adapter_config.json holds a
+    # LoRA adapter + score head; its base loads through this function, then the adapter is merged.
+    if (Path(spec.source) / "adapter_config.json").is_file():
+        from .training.checkpoints import load_adapter_checkpoint
+
+        return load_adapter_checkpoint(spec, mode, dtype, quantization, device, home, head_seed)
     mode = mode or ("logprob" if spec.kind == CAUSAL_LM else "reward")
     if mode not in MODES:
         raise ValueError(f"Unknown mode {mode!r}; choose reward or logprob.")

@@ -101,6 +101,8 @@ def resolve_spec(name: str, kind: str | None = None, family: str | None = None, 
     if not name:
         raise ValueError("No model given: name a registry alias (valuescope models), a Hugging Face id or a local path.")
     spec = REGISTRY.get(name) or REGISTRY.get(name.lower())
+    if spec is None and not Path(name).expanduser().exists():
+        spec = trained_specs().get(name)  # a trained checkpoint's alias (see trained_specs below)
     if spec is None:
         path = Path(name).expanduser()
         if path.suffix == ".gguf":
@@ -120,3 +122,26 @@ def resolve_spec(name: str, kind: str | None = None, family: str | None = None, 
     if trust_remote_code:
         overrides["trust_remote_code"] = True
     return replace(spec, **overrides) if overrides else spec
+
+
+# ---- trained reward models (engine/training) ------------------------------------------------------
+def trained_specs(home=None) -> dict[str, ModelSpec]:
+    """Checkpoints written by `valuescope train`, found by their `valuescope-model.json` manifests under
+    `<home>/trained/` (runs written elsewhere are linked there), as alias -> ModelSpec. The revision is
+    the adapter's hash, so cached scores of an overwritten checkpoint are never served for the new one."""
+    from .paths import home_dir
+    from .training.checkpoints import adapter_revision, find_manifests, read_manifest
+
+    specs = {}
+    for folder in find_manifests(home_dir(home) / "trained"):
+        manifest = read_manifest(folder)
+        if not manifest.get("alias"):
+            continue
+        accuracy = (manifest.get("eval") or {}).get("accuracy")
+        notes = (f"Reward model trained from {manifest.get('base')} ({manifest.get('variant')}, "
+                 f"{manifest.get('n_train_pairs')} pairs), step {manifest.get('step')} of {manifest.get('total_steps')}"
+                 + (f", held-out accuracy {accuracy:.3f}" if accuracy is not None else "") + ".")
+        specs[manifest["alias"]] = ModelSpec(manifest["alias"], str(folder), manifest.get("family") or "unknown",
+                                             REWARD_MODEL, "reward", revision=adapter_revision(folder, manifest),
+                                             notes=notes)
+    return specs
