@@ -106,6 +106,8 @@ def test_unknown_format_and_missing_file(tmp_path):
     (tmp_path / "d.txt").write_text("chosen,rejected\n")
     assert "d.txt: unknown format; use one of .jsonl, .jsonl.gz, .json, .csv, .parquet" in _error(tmp_path / "d.txt")
     assert "No preference file" in _error(tmp_path / "nothing.jsonl")
+    (tmp_path / "plain.jsonl.gz").write_text('{"chosen": "a", "rejected": "b"}')
+    assert _error(tmp_path / "plain.jsonl.gz").startswith("plain.jsonl.gz, line 1: cannot read the file (BadGzipFile")
 
 
 def test_bad_pairs_stop_or_are_skipped_and_counted(tmp_path):

@@ -23,7 +23,7 @@ def trajectory_chart(trajectory: pd.DataFrame, value: str = "median_rank", title
     colors = [CATEGORY_COLORS.get(c, "#7570b3") for c in categories]
     label = "median rank (1 = best)" if value == "median_rank" else "median rank / words ranked"
     base = alt.Chart(data).encode(
-        x=alt.X("step:Q", scale=alt.Scale(type="symlog"), title="training step"),
+        x=alt.X("step:Q", scale=alt.Scale(type="symlog"), title="training step", axis=_step_axis(data)),
         y=alt.Y(f"{value}:Q", scale=alt.Scale(reverse=True, zero=False), title=label),
         color=alt.Color("category:N", scale=alt.Scale(domain=categories, range=colors), title="Big Two"),
         tooltip=["base", "variant", "step", "category", alt.Tooltip(f"{value}:Q", format=".1f"), "n_prompts"],
@@ -40,10 +40,17 @@ def accuracy_chart(checkpoints: pd.DataFrame):
     data = checkpoints.dropna(subset=["eval_accuracy"]).copy()
     data["run"] = data["base"].astype(str) + data["variant"].map(lambda v: "" if v == "all" else f" ({v})")
     return alt.Chart(data).mark_line(point=True).encode(
-        x=alt.X("step:Q", scale=alt.Scale(type="symlog"), title="training step"),
+        x=alt.X("step:Q", scale=alt.Scale(type="symlog"), title="training step", axis=_step_axis(data)),
         y=alt.Y("eval_accuracy:Q", scale=alt.Scale(domain=[0, 1]), title="held-out accuracy"),
         color=alt.Color("run:N", title=None), tooltip=["run", "step", alt.Tooltip("eval_accuracy:Q", format=".3f")],
     ).properties(width=320, height=220, title="Held-out preference accuracy")
+
+
+def _step_axis(data: pd.DataFrame):
+    """Ticks at the checkpoint steps (0, 1, 2, 4, ...) rather than the symlog scale's own crowded ones."""
+    import altair as alt
+
+    return alt.Axis(values=sorted(int(s) for s in data["step"].unique()), labelOverlap="greedy")
 
 
 def save_chart(chart, path_without_suffix) -> Path:

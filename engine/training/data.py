@@ -108,15 +108,20 @@ def _file_rows(path: Path):
 
 def _json_lines(path: Path, name: str):
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise PreferenceDataError(f"{name}, line {number}: not JSON ({exc.msg})") from None
-            yield f"{name}, line {number}", _object(row, f"{name}, line {number}")
+    number = 0
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise PreferenceDataError(f"{name}, line {number}: not JSON ({exc.msg})") from None
+                yield f"{name}, line {number}", _object(row, f"{name}, line {number}")
+    except (OSError, UnicodeDecodeError) as exc:  # not gzip, not UTF-8 text
+        raise PreferenceDataError(f"{name}, line {number + 1}: cannot read the file ({type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0][:120]})") from None
 
 
 def _object(row, where: str) -> dict:
