@@ -110,7 +110,7 @@ def category_trajectory(medians: pd.DataFrame) -> pd.DataFrame:
            .agg(median_rank=("median_rank", "mean"), median_rank_pct=("median_rank_pct", "mean"),
                 n_prompts=("prompt_key", "nunique"), n_words=("n_words", "first"))
            .reset_index())
-    return out.sort_values(["base", "variant", "step", "category"], kind="mergesort").reset_index(drop=True)
+    return _in_run_order(out, ["step", "category"])
 
 
 def trajectory_wide(trajectory: pd.DataFrame, value: str = "median_rank") -> pd.DataFrame:
@@ -125,7 +125,7 @@ def data_quantity_table(trajectory: pd.DataFrame) -> pd.DataFrame:
     """Fig 4b: the last checkpoint of every (base, data variant) against its number of training pairs."""
     last = trajectory.groupby(["base", "variant"], sort=False)["step"].transform("max")
     final = trajectory[trajectory["step"] == last]
-    return final.sort_values(["base", "n_train_pairs", "category"], kind="mergesort").reset_index(drop=True)
+    return _in_run_order(final, ["n_train_pairs", "category"], with_variant=False)
 
 
 def word_rank_changes(ranked: pd.DataFrame) -> pd.DataFrame:
@@ -138,7 +138,15 @@ def word_rank_changes(ranked: pd.DataFrame) -> pd.DataFrame:
     keys = ["base", "variant", "word", "categories"]
     out = first[[*keys, "step", "rank"]].merge(last[[*keys, "step", "rank"]], on=keys, suffixes=("_first", "_last"))
     out["rise"] = out["rank_first"] - out["rank_last"]
-    return out.sort_values(["base", "variant", "rise"], ascending=[True, True, False], kind="mergesort").reset_index(drop=True)
+    return _in_run_order(out.assign(fall=-out["rise"]), ["fall"]).drop(columns="fall")
+
+
+def _in_run_order(table: pd.DataFrame, then: list[str], with_variant: bool = True) -> pd.DataFrame:
+    """Rows grouped by base (and variant) in the order they were trained, then sorted by `then`."""
+    keys = ["base", "variant"] if with_variant else ["base"]
+    ranks = {key: table[key].map({v: i for i, v in enumerate(dict.fromkeys(table[key]))}) for key in keys}
+    order = pd.DataFrame({**{f"_{k}": r for k, r in ranks.items()}, **{c: table[c] for c in then}})
+    return table.loc[order.sort_values([f"_{k}" for k in keys] + then, kind="mergesort").index].reset_index(drop=True)
 
 
 def top_movers(changes: pd.DataFrame, k: int = 10) -> pd.DataFrame:
