@@ -10,7 +10,7 @@ COMMAND_MODULES = [
     "engine.cli_search",     # search, runs, export
     "engine.cli_analysis",   # import, analyze
     "engine.cli_implicit",   # implicit
-    "engine.cli_train",      # train (reward models from several bases; engine/training)
+    "engine.cli_train",      # train, trajectory (reward models from several bases; engine/training)
 ]
 
 

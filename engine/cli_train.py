@@ -1,4 +1,5 @@
-"""`valuescope train`: train reward models from several bases on the same pairs, then trace their values.
+"""`valuescope train`: train reward models from several bases on the same pairs, then trace their values;
+`valuescope trajectory RUN_DIR`: (re)score a run's checkpoints and rewrite its tables and charts.
 
 Every option comes from `engine.train_config.TrainConfig`; options not given keep the preset's value.
 Ctrl-C once stops training cleanly after the current step (checkpoints so far stay usable); twice aborts.
@@ -10,6 +11,7 @@ import dataclasses
 import signal
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -49,6 +51,13 @@ def register(sub) -> None:
     add_train_arguments(p)
     p.add_argument("--no-trajectory", action="store_true", help="Train only; do not score the checkpoints.")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("trajectory", help="(Re)score every checkpoint of a training run on the Big Two words and "
+                                          "write its tables and charts (cached scores are reused).")
+    p.add_argument("run_dir", help="The run's output folder (the --out of `valuescope train`).")
+    p.add_argument("--prompts", help="Comma-separated prompts (battery keys or text); default: the run's.")
+    p.add_argument("--candidates", choices=("lexicon", "vocab"), help="Default: the run's setting.")
+    p.set_defaults(func=cmd_trajectory)
 
 
 def config_from_args(args) -> TrainConfig:
@@ -112,33 +121,48 @@ def cmd_train(args) -> int:
     for run in result.runs:
         print(f"  {run.key}: {run.status}, {run.steps_done}/{run.total_steps} steps, training + held-out "
               f"evaluation {run.seconds:.0f} s", file=sys.stderr)
-    if args.no_trajectory or not any(run.checkpoints for run in result.runs):
-        return 0 if result.status == "done" else 1
-    return _trajectory(result, args.home)
+    if not args.no_trajectory and any(run.checkpoints for run in result.runs):
+        _trajectory(result.run_dir, args.home)
+    return 0 if result.status == "done" else 1
 
 
-def _trajectory(result, home) -> int:
+def cmd_trajectory(args) -> int:
+    from .training.runlog import read_summary
+
+    summary = read_summary(args.run_dir)  # fails with a clear error when the folder holds no run
+    prompts = parse_value("prompts", args.prompts) if args.prompts else None
+    code = _trajectory(Path(args.run_dir).resolve(), args.home, prompts, args.candidates)
+    return code if summary.get("status") == "done" else 1
+
+
+def _trajectory(run_dir: Path, home, prompts=None, candidates=None) -> int:
+    """Score every checkpoint of a run, write its tables and charts, print the Fig 4a/5 tables."""
     from .training.charts import accuracy_chart, save_chart, trajectory_chart
-    from .training.trajectory import top_movers, trajectory_tables, trajectory_wide, write_tables
+    from .training.runlog import read_summary
+    from .training.trajectory import checkpoint_table, top_movers, trajectory_tables, trajectory_wide, write_tables
 
+    summary = read_summary(run_dir)
+    settings = summary.get("settings", {})
     seconds: dict[str, float] = {}
-    aliases = {c["alias"]: run.key for run in result.runs for c in run.checkpoints}
+    checkpoints = checkpoint_table(run_dir)
+    bases = dict(zip(checkpoints["alias"], checkpoints["base"]))
     clock = [time.perf_counter()]
 
     def progress(done, total, info):
         now = time.perf_counter()
-        key = aliases.get(info.get("checkpoint"), "?")
+        key = bases.get(info.get("checkpoint"), "?")
         seconds[key] = seconds.get(key, 0.0) + now - clock[0]
         clock[0] = now
         _print_progress(done, total, info)
 
-    tables = trajectory_tables(result.run_dir, home=home, progress=progress)
-    meta = {"run": result.run_name, "data": result.config.data, "bases": result.config.bases,
-            "candidates": result.config.candidates, "prompts": result.config.prompts,
-            "lexicon": tables["word_ranks"].attrs.get("lexicon"), "rank": "1 = highest reward among matched words"}
-    written = write_tables(tables, result.run_dir / "tables", meta)
-    charts = [save_chart(trajectory_chart(tables["trajectory"]), result.run_dir / "trajectory"),
-              save_chart(accuracy_chart(tables["checkpoints"]), result.run_dir / "accuracy")]
+    tables = trajectory_tables(run_dir, home=home, progress=progress, prompts=prompts, candidates=candidates)
+    attrs = tables["word_ranks"].attrs
+    meta = {"run": summary.get("run_name"), "data": settings.get("data"), "bases": settings.get("bases"),
+            "candidates": attrs.get("candidates"), "prompts": attrs.get("prompts"), "lexicon": attrs.get("lexicon"),
+            "rank": "1 = highest reward among matched words"}
+    written = write_tables(tables, run_dir / "tables", meta)
+    charts = [save_chart(trajectory_chart(tables["trajectory"]), run_dir / "trajectory"),
+              save_chart(accuracy_chart(tables["checkpoints"]), run_dir / "accuracy")]
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 200):
         print("\nHeld-out preference accuracy per checkpoint:")
         print(tables["checkpoints"][["base", "variant", "step", "eval_accuracy", "eval_loss", "train_loss"]]
@@ -154,6 +178,6 @@ def _trajectory(result, home) -> int:
               .to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     for key, value in seconds.items():
         print(f"scoring {key}: {value:.0f} s", file=sys.stderr)
-    print(f"wrote {len(written)} tables to {result.run_dir / 'tables'}; charts: "
-          + ", ".join(str(c) for c in charts), file=sys.stderr)
-    return 0 if result.status == "done" else 1
+    print(f"wrote {len(written)} tables to {run_dir / 'tables'}; charts: " + ", ".join(str(c) for c in charts),
+          file=sys.stderr)
+    return 0

@@ -112,6 +112,7 @@ def resolve_spec(name: str, kind: str | None = None, family: str | None = None, 
         else:
             spec = ModelSpec(name, str(path.resolve()) if path.exists() else name, guess_family(name),
                              kind or _kind_from_local_config(path), variant="unknown")
+            spec = replace(spec, **_trained_checkpoint_fields(path))  # {} unless a trained checkpoint folder
     overrides = {}
     if kind:
         overrides["kind"] = kind
@@ -125,6 +126,20 @@ def resolve_spec(name: str, kind: str | None = None, family: str | None = None, 
 
 
 # ---- trained reward models (engine/training) ------------------------------------------------------
+def _trained_checkpoint_fields(path: Path) -> dict:
+    """A trained checkpoint folder given by path: its base's family and the adapter hash as revision
+    (the revision is part of cache keys, so a re-trained folder is never answered from old scores)."""
+    if not (path / "adapter_config.json").is_file():
+        return {}
+    from .training.checkpoints import adapter_revision, read_manifest
+
+    manifest = read_manifest(path)
+    return {"revision": adapter_revision(path, manifest), "variant": "reward",
+            **({"family": manifest["family"]} if manifest.get("family") else {}),
+            # scored in the template it was trained in (gemma3-270m: gemma_turns, which "auto" would miss)
+            **({"template": manifest["template"]} if manifest.get("template") else {})}
+
+
 def trained_specs(home=None) -> dict[str, ModelSpec]:
     """Checkpoints written by `valuescope train`, found by their `valuescope-model.json` manifests under
     `<home>/trained/` (runs written elsewhere are linked there), as alias -> ModelSpec. The revision is
@@ -143,5 +158,5 @@ def trained_specs(home=None) -> dict[str, ModelSpec]:
                  + (f", held-out accuracy {accuracy:.3f}" if accuracy is not None else "") + ".")
         specs[manifest["alias"]] = ModelSpec(manifest["alias"], str(folder), manifest.get("family") or "unknown",
                                              REWARD_MODEL, "reward", revision=adapter_revision(folder, manifest),
-                                             notes=notes)
+                                             template=manifest.get("template") or "auto", notes=notes)
     return specs

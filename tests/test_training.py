@@ -140,6 +140,26 @@ def test_trajectory_tables_rank_the_big_two_at_every_step(trained_home):
     assert (changes["rise"] == changes["rank_first"] - changes["rank_last"]).all()
     assert tables["checkpoints"]["eval_accuracy"].notna().all()
     assert len(tables["training_curves"]) == sum(r.total_steps for r in result.runs)
+    # each checkpoint was scored in the template it was trained in
+    from engine.cache import Cache
+
+    runs = Cache(home).list_runs(status="done")
+    trained_in = {c["path"]: c["template"] for r in result.runs for c in r.checkpoints}
+    assert {m: t for m, t in zip(runs["model_id"], runs["template"])} == trained_in
+
+
+def test_a_checkpoint_keeps_the_template_it_was_trained_in(trained_home, tmp_path):
+    """gemma3-270m trains in gemma_turns, which "auto" would miss (it ships no chat template)."""
+    import shutil
+
+    result, home, _ = trained_home
+    folder = shutil.copytree(result.runs[0].checkpoints[-1]["path"], tmp_path / "ckpt")
+    manifest = json.loads((folder / "valuescope-model.json").read_text())
+    (folder / "valuescope-model.json").write_text(json.dumps({**manifest, "template": "gemma_turns"}))
+    spec = resolve_spec(str(folder))
+    assert (spec.template, spec.family, spec.kind) == ("gemma_turns", "llama", "reward_model")
+    assert spec.revision == "adapter:" + manifest["adapter_sha256"][:16]
+    assert trained_specs(home)[manifest["alias"]].template == "chat"
 
 
 def test_cancel_stops_cleanly_and_keeps_checkpoints(tmp_path, tiny_llama_dir, valuescope_home):

@@ -29,7 +29,7 @@ def trajectory_chart(trajectory: pd.DataFrame, value: str = "median_rank", title
         tooltip=["base", "variant", "step", "category", alt.Tooltip(f"{value}:Q", format=".1f"), "n_prompts"],
     )
     chart = (base.mark_line() + base.mark_point(filled=True)).properties(width=320, height=220)
-    chart = chart.facet(column=alt.Column("panel:N", title=None))
+    chart = chart.facet(column=alt.Column("panel:N", title=None, sort=list(dict.fromkeys(data["panel"]))))  # run order
     return chart.properties(title=title or "Big Two median rank vs training step")
 
 
