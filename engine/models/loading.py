@@ -115,6 +115,15 @@ def _weights_location(spec: ModelSpec, home) -> tuple[str, str | None, dict]:
     return spec.source, None, {"revision": spec.revision}
 
 
+def load_tokenizer(spec: ModelSpec, home=None):
+    """The tokenizer of `spec` without its weights (embedded models are converted first)."""
+    location, _, kwargs = _weights_location(spec, home)
+    try:
+        return AutoTokenizer.from_pretrained(location, trust_remote_code=spec.trust_remote_code, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _explain_failure(spec, exc=exc) from exc
+
+
 def _in_hub_cache(spec: ModelSpec) -> bool:
     from huggingface_hub import try_to_load_from_cache
 
@@ -176,6 +185,12 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
     A causal LM loaded in reward mode gets a one-label sequence-classification head; when the
     checkpoint has no trained head the head is random (seeded) and reported as untrained.
     """
+    # Trained reward-model checkpoints (engine/training): a folder with adapter_config.json holds a
+    # LoRA adapter + score head; its base loads through this function, then the adapter is merged.
+    if (Path(spec.source) / "adapter_config.json").is_file():
+        from engine.models.adapters import load_adapter_checkpoint  # it loads the base through this function
+
+        return load_adapter_checkpoint(spec, mode, dtype, quantization, device, home, head_seed)
     mode = mode or ("logprob" if spec.kind == CAUSAL_LM else "reward")
     if mode not in MODES:
         raise InputError(f"Unknown mode {mode!r}; choose reward or logprob.")

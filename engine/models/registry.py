@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from engine.models.manifests import adapter_revision, find_manifests, read_manifest
+from engine.paths import home_dir
 from engine.errors import InputError, MissingFileError
 
 REWARD_MODEL = "reward_model"
@@ -103,6 +105,8 @@ def resolve_spec(name: str, kind: str | None = None, family: str | None = None, 
     if not name:
         raise InputError("No model given: name a registry alias (valuescope models), a Hugging Face id or a local path.")
     spec = REGISTRY.get(name) or REGISTRY.get(name.lower())
+    if spec is None and not Path(name).expanduser().exists():
+        spec = trained_specs().get(name)  # a trained checkpoint's alias (see trained_specs below)
     if spec is None:
         path = Path(name).expanduser()
         if path.suffix == ".gguf":
@@ -112,6 +116,7 @@ def resolve_spec(name: str, kind: str | None = None, family: str | None = None, 
         else:
             spec = ModelSpec(name, str(path.resolve()) if path.exists() else name, guess_family(name),
                              kind or _kind_from_local_config(path), variant="unknown")
+            spec = replace(spec, **_trained_checkpoint_fields(path))  # {} unless a trained checkpoint folder
     overrides = {}
     if kind:
         overrides["kind"] = kind
@@ -154,3 +159,35 @@ def check_model_name(name: str, allow_local_paths: bool = True) -> ModelSpec:
         raise InputError(f"{name!r} is not a registry alias, an existing local folder or a Hugging Face id "
                          f"(owner/name). Registry aliases: {', '.join(REGISTRY)}.")
     return spec
+
+
+# ---- trained reward models (engine/training) ------------------------------------------------------
+def _trained_checkpoint_fields(path: Path) -> dict:
+    """A trained checkpoint folder given by path: its base's family and the adapter hash as revision
+    (the revision is part of cache keys, so a re-trained folder is never answered from old scores)."""
+    if not (path / "adapter_config.json").is_file():
+        return {}
+    manifest = read_manifest(path)
+    return {"revision": adapter_revision(path, manifest), "variant": "reward",
+            **({"family": manifest["family"]} if manifest.get("family") else {}),
+            # scored in the template it was trained in (gemma3-270m: gemma_turns, which "auto" would miss)
+            **({"template": manifest["template"]} if manifest.get("template") else {})}
+
+
+def trained_specs(home=None) -> dict[str, ModelSpec]:
+    """Checkpoints written by `valuescope train`, found by their `valuescope-model.json` manifests under
+    `<home>/trained/` (runs written elsewhere are linked there), as alias -> ModelSpec. The revision is
+    the adapter's hash, so cached scores of an overwritten checkpoint are never served for the new one."""
+    specs = {}
+    for folder in find_manifests(home_dir(home) / "trained"):
+        manifest = read_manifest(folder)
+        if not manifest.get("alias"):
+            continue
+        accuracy = (manifest.get("eval") or {}).get("accuracy")
+        notes = (f"Reward model trained from {manifest.get('base')} ({manifest.get('variant')}, "
+                 f"{manifest.get('n_train_pairs')} pairs), step {manifest.get('step')} of {manifest.get('total_steps')}"
+                 + (f", held-out accuracy {accuracy:.3f}" if accuracy is not None else "") + ".")
+        specs[manifest["alias"]] = ModelSpec(manifest["alias"], str(folder), manifest.get("family") or "unknown",
+                                             REWARD_MODEL, "reward", revision=adapter_revision(folder, manifest),
+                                             template=manifest.get("template") or "auto", notes=notes)
+    return specs

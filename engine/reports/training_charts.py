@@ -1,0 +1,68 @@
+"""Altair charts of training trajectories, shared by the CLI (saved to files) and the app (shown).
+
+`trajectory_chart`: Fig 4a, median rank of each Big Two category vs training step, one panel per
+base (rank 1 = the reward model's favourite word, drawn at the top). Steps are 0, 1, 2, 4, ..., so the
+x axis is symlog. `save_chart` writes PNG when vl-convert-python is installed, else HTML.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+CATEGORY_COLORS = {"Agency": "#d95f02", "Communion": "#1b9e77"}
+
+
+def trajectory_chart(trajectory: pd.DataFrame, value: str = "median_rank", title: str | None = None):
+    """Line chart of `category_trajectory(...)` output: x = step, y = `value`, colour = category, panel = base."""
+    import altair as alt
+
+    data = trajectory.copy()
+    data["panel"] = data["base"].astype(str) + data["variant"].map(lambda v: "" if v == "all" else f" ({v})")
+    categories = list(dict.fromkeys(data["category"]))
+    colors = [CATEGORY_COLORS.get(c, "#7570b3") for c in categories]
+    label = "median rank (1 = best)" if value == "median_rank" else "median rank / words ranked"
+    base = alt.Chart(data).encode(
+        x=alt.X("step:Q", scale=alt.Scale(type="symlog"), title="training step", axis=_step_axis(data)),
+        y=alt.Y(f"{value}:Q", scale=alt.Scale(reverse=True, zero=False), title=label),
+        color=alt.Color("category:N", scale=alt.Scale(domain=categories, range=colors), title="Big Two"),
+        tooltip=["base", "variant", "step", "category", alt.Tooltip(f"{value}:Q", format=".1f"), "n_prompts"],
+    )
+    chart = (base.mark_line() + base.mark_point(filled=True)).properties(width=320, height=220)
+    chart = chart.facet(column=alt.Column("panel:N", title=None, sort=list(dict.fromkeys(data["panel"]))))  # run order
+    return chart.properties(title=title or "Big Two median rank vs training step")
+
+
+def accuracy_chart(checkpoints: pd.DataFrame):
+    """Held-out preference accuracy vs step, one line per base (and data variant)."""
+    import altair as alt
+
+    data = checkpoints.dropna(subset=["eval_accuracy"]).copy()
+    data["run"] = data["base"].astype(str) + data["variant"].map(lambda v: "" if v == "all" else f" ({v})")
+    return alt.Chart(data).mark_line(point=True).encode(
+        x=alt.X("step:Q", scale=alt.Scale(type="symlog"), title="training step", axis=_step_axis(data)),
+        y=alt.Y("eval_accuracy:Q", scale=alt.Scale(domain=[0, 1]), title="held-out accuracy"),
+        color=alt.Color("run:N", title=None), tooltip=["run", "step", alt.Tooltip("eval_accuracy:Q", format=".3f")],
+    ).properties(width=320, height=220, title="Held-out preference accuracy")
+
+
+def _step_axis(data: pd.DataFrame):
+    """Ticks at the checkpoint steps (0, 1, 2, 4, ...) rather than the symlog scale's own crowded ones."""
+    import altair as alt
+
+    return alt.Axis(values=sorted(int(s) for s in data["step"].unique()), labelOverlap="greedy")
+
+
+def save_chart(chart, path_without_suffix) -> Path:
+    """PNG (needs vl-convert-python) or, without it, a self-contained HTML file. Returns the path written."""
+    stem = Path(path_without_suffix)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import vl_convert  # noqa: F401
+    except ImportError:
+        path = stem.with_suffix(".html")
+        chart.save(str(path))
+        return path
+    path = stem.with_suffix(".png")
+    chart.save(str(path), scale_factor=2)
+    return path

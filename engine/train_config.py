@@ -1,0 +1,205 @@
+"""Settings of a reward-model training comparison: one dataclass drives the CLI and the app's form.
+
+Method (Christian et al., ICLR 2026, "Reward Models Inherit Value Biases from Pretraining"):
+Bradley-Terry reward models (loss -log sigmoid(r_chosen - r_rejected)) are trained from several
+base models on identical preference pairs with identical hyper-parameters, seed and data order;
+checkpoints along the way are scored on the Big Two (Agency vs Communion) words to see whether each
+keeps its base model's value bias. Presets:
+- "paper": the authors' settings (sequence-classification model with one label on an instruct base,
+  LoRA r=32, alpha=64, dropout 0.05 on q/k/v/o with the score head trained in full; AdamW lr 1e-5,
+  cosine schedule, warmup 3%, max grad norm 5; 16 pairs per optimiser step (4 x 4 accumulation);
+  2 epochs; max length 1024; bf16; gradient checkpointing; Skywork-Reward-Preference-80K-v0.2 with a
+  0.5% held-out split; checkpoints every 1000 steps plus step 0, powers of two and the last; every
+  vocabulary token scored as the reply to `greatest_ever_one`, matched to the expanded Big Two).
+- "cpu-demo": the same procedure shrunk to run in minutes per base on 2 CPU cores with the two
+  embedded models (a few hundred short HH-RLHF pairs, a larger learning rate, lexicon words only).
+
+This module imports nothing heavy (no torch), so the app can build its form without loading models.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from engine.paths import REPO_ROOT
+
+# The offline preference set shipped next to the repository (see ../shared/preference/SOURCES.md).
+LOCAL_HH_RLHF = REPO_ROOT.parent / "shared" / "preference" / "hh_rlhf_harmless_base_test.jsonl.gz"
+HUB_DATASETS = ("Skywork/Skywork-Reward-Preference-80K-v0.2", "llm-blender/Unified-Feedback", "Anthropic/hh-rlhf")
+SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
+CANDIDATES = ("lexicon", "vocab")
+
+
+def _f(default, help: str, choices: tuple | None = None):
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: json.loads(json.dumps(default)),  # a fresh copy per instance
+                     metadata={"help": help, "choices": choices})
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass
+class TrainConfig:
+    # Defaults are the "paper" preset; `preset_config("cpu-demo")` gives the CPU settings.
+    bases: list[str] = _f(["google/gemma-2-2b-it", "meta-llama/Llama-3.2-3B-Instruct"],
+                          "Base models to train from (registry aliases, hub ids or local folders); each gets the same "
+                          "data, seed and settings.")
+    data: str = _f("Skywork/Skywork-Reward-Preference-80K-v0.2", "Preference pairs: a local .jsonl/.jsonl.gz/.json/.csv/.parquet file (chosen/rejected, "
+                       "optional prompt; plain text or chat messages) or a hub dataset id: "
+                       + ", ".join(HUB_DATASETS) + ".")
+    preset: str = _f("paper", "Named settings this run started from (cpu-demo or paper); options given "
+                                 "explicitly override it.", ("cpu-demo", "paper"))
+    run_name: str | None = _f(None, "Name used in checkpoint aliases (rm-<run>-<base>-step<N>); default: the "
+                                    "output folder's name.")
+    pairs: list[int] = _f([0], "Train on the first K pairs (after the held-out split); 0 = all. Several values "
+                               "(e.g. 100,200,400) train one model per value: a data-quantity ablation.")
+    every_k: list[int] = _f([1], "Keep every k-th pair (deterministic, as the paper's Unified-Feedback ablation "
+                                 "k=64,32,16,8); several values train one model per value.")
+    eval_pairs: int = _f(0, "Held-out pairs for preference accuracy (drawn with the seed before any subsetting, "
+                            "the same for every base); 0 = use eval_fraction.")
+    eval_fraction: float = _f(0.005, "Held-out share when eval_pairs is 0 (the paper: 0.5%).")
+    steps: int = _f(0, "Stop after this many optimiser steps; 0 = run all epochs.")
+    epochs: float = _f(2.0, "Passes over the training pairs.")
+    lr: float = _f(1e-5, "Peak learning rate (AdamW).")
+    lora_r: int = _f(32, "LoRA rank.")
+    lora_alpha: int = _f(64, "LoRA alpha (scale = alpha / r).")
+    lora_dropout: float = _f(0.05, "Dropout on the LoRA input.")
+    target_modules: list[str] = _f(["q_proj", "k_proj", "v_proj", "o_proj"],
+                                   "Linear layers that get LoRA adapters; the score head is always trained in full.")
+    per_device_batch: int = _f(4, "Pairs per forward pass.")
+    grad_accum: int = _f(4, "Forward passes per optimiser step (pairs per step = per_device_batch x grad_accum).")
+    max_length: int = _f(1024, "Longest conversation in tokens, counted with each base's own tokenizer and template.")
+    overlong: str = _f("drop", "What to do with a pair longer than max_length for any base: drop it (TRL's rule; "
+                               "the same pairs are dropped for every base) or keep its last max_length tokens.",
+                       ("drop", "truncate_left"))
+    bad_rows: str = _f("skip", "Rows with an empty reply, identical chosen and rejected, or a conversation the "
+                               "template rejects: skip them (counted and reported) or stop with an error.",
+                       ("skip", "error"))
+    warmup_ratio: float = _f(0.03, "Share of steps with a linear warm-up.")
+    max_grad_norm: float = _f(5.0, "Gradient clipping norm.")
+    scheduler: str = _f("cosine", "Learning-rate schedule.", SCHEDULERS)
+    seed: int = _f(0, "Seed of the held-out split, the score head, the LoRA init and the data order.")
+    checkpoint_every: int = _f(1000, "Save a checkpoint every N steps (plus step 0, powers of two and the last); "
+                                     "0 = only those.")
+    quantization: str = _f("none", "Load the base in 4-bit (QLoRA; CUDA and bitsandbytes only).", ("none", "4bit"))
+    gradient_checkpointing: bool = _f(True, "Recompute activations in the backward pass (less memory, slower).")
+    dtype: str = _f("auto", "Weights dtype: auto = bfloat16 on GPU, float32 on CPU.", ("auto", "float32", "bfloat16"))
+    device: str | None = _f(None, "cpu, cuda or cuda:N; default cuda when available.")
+    prompts: list[str] = _f(["greatest_ever_one"], "Prompts (battery keys or text) each checkpoint is scored on.")
+    candidates: str = _f("vocab", "Replies scored per checkpoint: lexicon = the Big Two nouns as words (fast); "
+                                  "vocab = every vocabulary token matched to the expanded Big Two (the paper).",
+                         CANDIDATES)
+    trainer_args: dict = _f({}, "Further TRL RewardConfig / transformers TrainingArguments options as JSON, e.g. "
+                                '{"center_rewards_coefficient": 0.01}.')
+    out: str | None = _f(None, "Output folder (checkpoints, logs, tables); default <home>/trained/<run_name>.")
+
+
+PRESETS: dict[str, dict] = {
+    "paper": {
+        "bases": ["google/gemma-2-2b-it", "meta-llama/Llama-3.2-3B-Instruct"],
+        "data": "Skywork/Skywork-Reward-Preference-80K-v0.2",
+        "eval_pairs": 0, "eval_fraction": 0.005, "epochs": 2.0, "lr": 1e-5, "lora_r": 32, "lora_alpha": 64,
+        "lora_dropout": 0.05, "per_device_batch": 4, "grad_accum": 4, "max_length": 1024, "warmup_ratio": 0.03,
+        "max_grad_norm": 5.0, "scheduler": "cosine", "checkpoint_every": 1000, "gradient_checkpointing": True,
+        "dtype": "auto", "prompts": ["greatest_ever_one"], "candidates": "vocab",
+    },
+    # Tuned so that each embedded base trains and is evaluated in about 10 minutes on 2 CPU cores:
+    # short conversations (most HH-RLHF dialogues are longer and are dropped for every base alike),
+    # a learning rate that moves a small LoRA within tens of steps, no gradient checkpointing (it
+    # only costs time at this size), and the Big Two nouns as words rather than the whole vocabulary.
+    "cpu-demo": {
+        "bases": ["smollm2-135m-instruct", "gemma3-270m"],
+        "data": str(LOCAL_HH_RLHF), "pairs": [320], "every_k": [1], "eval_pairs": 48, "steps": 0,
+        "epochs": 1.0, "lr": 3e-4, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
+        "per_device_batch": 4, "grad_accum": 1, "max_length": 128, "overlong": "drop", "warmup_ratio": 0.03,
+        "max_grad_norm": 5.0, "scheduler": "cosine", "checkpoint_every": 0, "gradient_checkpointing": False,
+        "dtype": "float32", "device": "cpu", "prompts": ["greatest_ever_one", "best_ever_one", "good_ever_one"],
+        "candidates": "lexicon",
+    },
+}
+
+
+def preset_config(name: str, **overrides) -> TrainConfig:
+    """The preset's settings, then `overrides` (field name -> value); unknown names are an error."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"Unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
+    config = TrainConfig(**{**PRESETS[name], "preset": name, **overrides})
+    validate(config)
+    return config
+
+
+def validate(config: TrainConfig) -> None:
+    """Cheap checks that fail before any model loads, each in one line."""
+    if not config.bases or any(not str(b).strip() for b in config.bases):
+        raise ValueError("No base model given: name at least one (--base A,B).")
+    if len(set(config.bases)) != len(config.bases):
+        raise ValueError(f"A base model is listed twice: {', '.join(config.bases)}.")
+    if not str(config.data).strip():
+        raise ValueError("No preference data given: a local file or a hub dataset id (--data).")
+    for name in ("pairs", "every_k"):
+        values = getattr(config, name)
+        if not values or any(int(v) < (0 if name == "pairs" else 1) for v in values):
+            raise ValueError(f"{name} must list {'non-negative' if name == 'pairs' else 'positive'} integers, got {values}.")
+    positive = ("per_device_batch", "grad_accum", "max_length", "lora_r", "lora_alpha")
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}.")
+    if not 0 < config.lr < 1:
+        raise ValueError(f"lr must be between 0 and 1, got {config.lr}.")
+    if config.steps < 0 or config.epochs <= 0 or config.checkpoint_every < 0 or config.eval_pairs < 0:
+        raise ValueError("steps, checkpoint_every and eval_pairs must be >= 0 and epochs > 0.")
+    if not 0 <= config.eval_fraction < 1 or not 0 <= config.warmup_ratio < 1 or not 0 <= config.lora_dropout < 1:
+        raise ValueError("eval_fraction, warmup_ratio and lora_dropout must lie in [0, 1).")
+    if not config.prompts:
+        raise ValueError("Give at least one prompt to score the checkpoints on.")
+    for f in dataclasses.fields(TrainConfig):
+        choices = f.metadata.get("choices")
+        if choices and getattr(config, f.name) not in choices:
+            raise ValueError(f"{f.name} must be one of {', '.join(choices)}, got {getattr(config, f.name)!r}.")
+
+
+# ---- field kinds, shared by the CLI and the app's form ------------------------------------------
+def field_kind(f: dataclasses.Field) -> str:
+    """"bool", "int", "float", "str", "list[int]", "list[str]" or "dict" (annotations are strings here)."""
+    text = str(f.type).replace(" | None", "")
+    return text if text in ("bool", "int", "float", "str", "list[int]", "list[str]", "dict") else "str"
+
+
+def field_default(f: dataclasses.Field):
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def parse_value(name: str, text: str):
+    """A field's value from text (CLI or form): lists are comma-separated, dicts JSON, booleans yes/no."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    if name not in fields:
+        raise ValueError(f"Unknown training option {name!r}.")
+    kind, value = field_kind(fields[name]), str(text).strip()
+    try:
+        if kind == "list[str]":
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if kind == "list[int]":
+            return [int(v) for v in value.split(",") if v.strip()]
+        if kind == "dict":
+            parsed = json.loads(value or "{}")
+            if not isinstance(parsed, dict):
+                raise ValueError("expected a JSON object")
+            return parsed
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "bool":
+            return value.lower() in ("1", "true", "yes", "on")
+    except ValueError as exc:
+        raise ValueError(f"--{name.replace('_', '-')}: cannot read {value!r} as {kind} ({exc}).") from None
+    return (value or None) if fields[name].default is None else value
+
+
+def describe(config: TrainConfig) -> dict:
+    """The settings as plain JSON-able values (recorded with every checkpoint and run)."""
+    return dataclasses.asdict(config)

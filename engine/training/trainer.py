@@ -1,0 +1,194 @@
+"""Train Bradley-Terry reward models from several bases on identical data: TRL RewardTrainer + PEFT LoRA.
+
+Per base model and data variant: the base is loaded through the engine (`load_model`, reward mode:
+registry alias -> converted GGUF folder, hub id or local folder) as a one-label sequence
+classifier whose score head gets the engine's seeded init (the same procedure and seed for every
+base); PEFT `LoraConfig(task_type="SEQ_CLS")` adds LoRA to `target_modules` and trains the score
+head in full (modules_to_save); TRL's `RewardTrainer` minimises -log sigmoid(r_chosen - r_rejected)
+with AdamW and the configured schedule. The data are pre-tokenised in each base's own template
+(engine/training/formatting.py), so TRL applies no template of its own; every base sees the same
+pairs in the same order (Trainer sampler seeded with `seed`), with the same hyper-parameters.
+
+Checkpoints (step 0, powers of two, every `checkpoint_every` steps, the last): adapter + score head +
+manifest, written atomically (engine/training/checkpoints.py), each with its held-out preference
+accuracy (share of held-out pairs with r_chosen > r_rejected; ties count as wrong) and loss.
+`progress(step, total_steps, metrics)` is called after every step; `cancel()` is checked after every
+step and stops cleanly (finished checkpoints stay; the run is marked "stopped").
+"""
+from __future__ import annotations
+
+import gc
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.paths import home_dir
+from engine.train_config import TrainConfig, describe, validate
+from engine.training.data import load_pairs
+from engine.training.prepare import prepare_comparison
+from engine.training.runlog import RunLog
+
+Progress = Callable[[int, int, dict], None]
+Cancel = Callable[[], bool]
+
+
+@dataclass
+class TrainingRun:
+    """One base model trained on one data variant."""
+    key: str  # "<base slug>" or "<base slug>/<variant>"
+    base: str
+    family: str
+    variant: str
+    n_train_pairs: int
+    base_index: int = 0
+    variant_index: int = 0
+    status: str = "pending"  # pending, running, done, stopped, failed
+    total_steps: int = 0
+    steps_done: int = 0
+    seconds: float = 0.0
+    checkpoints: list[dict] = field(default_factory=list)  # manifests, plus "path"
+
+
+@dataclass
+class ComparisonResult:
+    run_name: str
+    run_dir: Path
+    status: str  # done, stopped, failed
+    runs: list[TrainingRun]
+    data: dict  # ComparisonData.report()
+    config: TrainConfig
+
+
+def slug(name: str) -> str:
+    """A model name as a folder/alias part: the last path component, other characters as '-'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(name).rstrip("/").split("/")[-1]).strip("-").lower() or "model"
+
+
+def run_folder(config: TrainConfig, home=None) -> tuple[str, Path]:
+    """(run name, output folder). Runs outside <home>/trained are linked there, so the engine finds them."""
+    trained = home_dir(home) / "trained"
+    out = Path(config.out).expanduser().resolve() if config.out else None
+    name = slug(config.run_name or (out.name if out else time.strftime("run-%Y%m%d-%H%M%S")))
+    run_dir = out or trained / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    link = trained / name
+    if link.resolve() != run_dir:
+        trained.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink():
+            link.unlink()
+        if not link.exists():
+            link.symlink_to(run_dir, target_is_directory=True)
+    return name, run_dir
+
+
+def _tokenizers(config: TrainConfig, home) -> dict[str, tuple[object, str, object]]:
+    """base -> (tokenizer, requested template, spec), loaded without the weights."""
+    from engine.models.loading import load_tokenizer
+    from engine.models.registry import resolve_spec
+
+    found = {}
+    for base in config.bases:
+        spec = resolve_spec(base)
+        found[base] = (load_tokenizer(spec, home), spec.template, spec)
+    return found
+
+
+def build_reward_config(config: TrainConfig, output_dir: Path, device: str, bf16: bool):
+    """TRL RewardConfig from TrainConfig; `trainer_args` passes any other RewardConfig field through."""
+    import dataclasses
+
+    from trl import RewardConfig
+
+    known = {f.name for f in dataclasses.fields(RewardConfig)}
+    unknown = sorted(set(config.trainer_args) - known)
+    if unknown:
+        raise ValueError(f"trainer_args: {', '.join(unknown)} is not a RewardConfig/TrainingArguments option.")
+    settings = dict(
+        output_dir=str(output_dir), per_device_train_batch_size=config.per_device_batch,
+        gradient_accumulation_steps=config.grad_accum, learning_rate=config.lr, num_train_epochs=config.epochs,
+        max_steps=config.steps or -1, lr_scheduler_type=config.scheduler, warmup_steps=config.warmup_ratio,
+        max_grad_norm=config.max_grad_norm, seed=config.seed, data_seed=config.seed,
+        gradient_checkpointing=config.gradient_checkpointing, bf16=bf16, fp16=False,
+        max_length=None,  # lengths were counted (and pairs dropped) for every base at once
+        disable_dropout=False,  # TRL would zero every dropout, LoRA's included; the bases have none of their own
+        logging_steps=1, save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
+        use_cpu=device == "cpu", dataloader_num_workers=0,
+    )
+    return RewardConfig(**{**settings, **config.trainer_args})
+
+
+def preference_metrics(model, columns: dict, pad_token_id: int, batch_pairs: int = 8) -> dict:
+    """Held-out accuracy (r_chosen > r_rejected), mean loss -log sigmoid(margin) and mean margin."""
+    import torch
+    from trl.trainer.reward_trainer import DataCollatorForPreference
+
+    collate = DataCollatorForPreference(pad_token_id=pad_token_id)
+    # Similar lengths batched together: far less padding; the metrics do not depend on the order.
+    pairs = sorted(zip(columns["chosen_ids"], columns["rejected_ids"]), key=lambda p: max(len(p[0]), len(p[1])))
+    if not pairs:
+        return {"accuracy": None, "loss": None, "margin": None, "n_pairs": 0}
+    device = next(p.device for p in model.parameters())
+    margins = []
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(pairs), batch_pairs):
+            chunk = [{"chosen_ids": c, "rejected_ids": r} for c, r in pairs[start:start + batch_pairs]]
+            batch = {k: v.to(device) for k, v in collate(chunk).items()}
+            rewards = model(**batch, use_cache=False).logits.squeeze(-1).float()
+            chosen, rejected = rewards.chunk(2)
+            margins.append(chosen - rejected)
+    model.train(was_training)
+    margin = torch.cat(margins)
+    return {"accuracy": (margin > 0).float().mean().item(), "loss": -torch.nn.functional.logsigmoid(margin).mean().item(),
+            "margin": margin.mean().item(), "n_pairs": len(pairs)}
+
+
+def train_comparison(config: TrainConfig, progress: Progress | None = None, cancel: Cancel | None = None,
+                     home=None, say: Callable[[str], None] | None = None) -> ComparisonResult:
+    """Train every base on every data variant of `config`, one after another; see the module docstring.
+
+    `say` receives one-line notes (data counts, per-run timing) for a log or the console.
+    """
+    from engine.training.loop import train_one  # torch, transformers, TRL and PEFT load here
+
+    validate(config)
+    say = say or (lambda line: None)
+    run_name, run_dir = run_folder(config, home)
+    log = RunLog(run_dir, run_name, describe(config))
+    runs: list[TrainingRun] = []
+    try:
+        pair_set = load_pairs(config.data, config.bad_rows)
+        tokenizers = _tokenizers(config, home)
+        data = prepare_comparison(config, pair_set, {b: (tok, tpl) for b, (tok, tpl, _) in tokenizers.items()})
+        log.set(data=data.report())
+        for line in data.summary_lines():
+            say(line)
+        slugs = {base: slug(base) if [slug(b) for b in config.bases].count(slug(base)) == 1 else f"{slug(base)}-{i}"
+                 for i, base in enumerate(config.bases)}
+        for v_index, variant in enumerate(data.variants):
+            for b_index, base in enumerate(config.bases):
+                key = slugs[base] + (f"/{variant.label}" if len(data.variants) > 1 else "")
+                runs.append(TrainingRun(key, base, tokenizers[base][2].family, variant.label, len(variant.train),
+                                        b_index, v_index))
+        for number, run in enumerate(runs):
+            if cancel is not None and cancel():
+                run.status = "stopped"
+                break
+            log.run(run.key, base=run.base, family=run.family, variant=run.variant, n_train_pairs=run.n_train_pairs,
+                    status="running")
+            train_one(run, config, data, run_dir, run_name, home, log, progress, cancel, (number, len(runs)))
+            say(f"{run.key}: {run.status} after {run.steps_done}/{run.total_steps} steps in {run.seconds:.0f} s; "
+                + ", ".join(f"step {c['step']}: acc {c['eval']['accuracy']:.3f}" for c in run.checkpoints
+                            if c["eval"]["accuracy"] is not None))
+            gc.collect()
+            if run.status == "stopped":
+                break
+        status = "stopped" if any(r.status in ("stopped", "pending") for r in runs) else "done"
+        log.finish(status)
+    except BaseException as exc:
+        log.finish("stopped" if isinstance(exc, KeyboardInterrupt) else "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    return ComparisonResult(run_name, run_dir, status, runs, log.summary["data"], config)

@@ -1,0 +1,177 @@
+"""Value trajectories of trained reward models: Big Two median ranks per checkpoint (Figs 4a, 4b, 5).
+
+Method (Christian et al., ICLR 2026, section 5): every checkpoint of every base is scored through
+the engine's `Runner` (reward mode, cached in DuckDB like any search) on each chosen prompt with
+- candidates "lexicon": the Big Two nouns (`big_two_nouns`) as whole replies, categories from that
+  list (fast; the CPU default), or
+- candidates "vocab": every vocabulary token as the reply, normalised to words (`to_words`, policy
+  "mean") and matched to the expanded Big Two dictionary (`big_two_expanded`, LIWC wildcards), as
+  the paper does.
+Within one (checkpoint, prompt) the matched words are ranked (1 = highest reward, ties averaged;
+`engine.analysis.rank_words`) and each category's median rank taken (`category_medians`).
+Tables: `category_trajectory` = median rank per category vs step per base, the mean over prompts
+when there are several (Fig 4a); `data_quantity_table` = the last checkpoint of each data variant vs
+its number of training pairs (Fig 4b); `word_rank_changes` = each word's rank at the first and last
+checkpoint, mean over prompts, and how far it rose (Fig 5); `training_curves` = loss and accuracy.
+With lexicon candidates every base ranks the same words, so ranks compare across bases directly;
+with the vocabulary they differ in count, and `median_rank_pct` (rank / words ranked) compares.
+"""
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pandas as pd
+
+from engine.analysis.values import attach_categories, category_medians, rank_words
+from engine.analysis.lexicons import load_lexicon
+from engine.analysis.words import to_words
+from engine.models.manifests import adapter_revision
+from engine.training.checkpoints import list_checkpoint_manifests
+from engine.training.runlog import read_log, read_summary
+
+CATEGORY_LEXICON = {"lexicon": "big_two_nouns", "vocab": "big_two_expanded"}
+_CHECKPOINT_COLUMNS = ["base", "family", "variant", "n_train_pairs", "step"]
+
+
+def checkpoint_table(run_dir) -> pd.DataFrame:
+    """One row per saved checkpoint: base, variant, step, alias, path, held-out accuracy and losses."""
+    rows = []
+    for m in list_checkpoint_manifests(Path(run_dir)):
+        evaluation = m.get("eval") or {}
+        rows.append({"base": m.get("base"), "family": m.get("family"), "variant": m.get("variant"),
+                     "n_train_pairs": m.get("n_train_pairs"), "step": m.get("step"), "total_steps": m.get("total_steps"),
+                     "alias": m.get("alias"), "eval_accuracy": evaluation.get("accuracy"),
+                     "eval_loss": evaluation.get("loss"), "eval_pairs": evaluation.get("n_pairs"),
+                     "train_loss": m.get("train_loss"), "revision": adapter_revision(m["path"], m), "path": m["path"]})
+    if not rows:
+        raise ValueError(f"No checkpoints in {run_dir} (folders with valuescope-model.json).")
+    return pd.DataFrame(rows)
+
+
+def score_checkpoints(run_dir, prompts: list[str] | None = None, candidates: str | None = None, home=None,
+                      progress=None, cancel=None, dtype: str = "auto", device: str | None = None) -> pd.DataFrame:
+    """Ranked Big Two words per (checkpoint, prompt); prompts/candidates default to the run's settings.
+
+    Columns: base, family, variant, n_train_pairs, step, model_id (checkpoint alias), prompt_key,
+    framing, word, score, categories, rank, n_ranked. `progress(done, total, info)` per (checkpoint, prompt).
+    """
+    from engine.store.db import Cache
+    from engine.configs import SearchConfig
+    from engine.workflows.runner import Runner
+
+    settings = read_summary(run_dir).get("settings", {})
+    prompts = prompts or settings.get("prompts") or ["greatest_ever_one"]
+    candidates = candidates or settings.get("candidates") or "lexicon"
+    if candidates not in CATEGORY_LEXICON:
+        raise ValueError(f"candidates must be lexicon or vocab, got {candidates!r}.")
+    lexicon = load_lexicon(CATEGORY_LEXICON[candidates])
+    words = lexicon.reply_words() if candidates == "lexicon" else None
+    checkpoints = checkpoint_table(run_dir)
+    cache, frames = Cache(home), []
+    total, done = len(checkpoints) * len(prompts), 0
+    for row in checkpoints.itertuples(index=False):
+        runner = Runner(cache=cache, home=home)  # one checkpoint in memory at a time
+        config = SearchConfig(model=row.path, mode="reward", family=row.family, revision=row.revision, dtype=dtype,
+                              device=device)
+        for prompt in prompts:
+            result = runner.run(config, prompt, words=words, cancel=cancel)
+            scores = result.scores[["text", "score"]].assign(
+                model_id=row.alias, family=row.family, prompt_key=result.run["prompt_key"] or result.run["prompt_text"],
+                framing=result.run.get("framing"))
+            frames.append(scores)
+            done += 1
+            if progress is not None:
+                progress(done, total, {"phase": "trajectory", "checkpoint": row.alias, "prompt": prompt,
+                                       "from_cache": result.from_cache})
+        del runner
+        gc.collect()
+    scored = pd.concat(frames, ignore_index=True)
+    word_table = to_words(scored, "mean", by=("model_id", "family", "prompt_key", "framing"))
+    ranked = rank_words(attach_categories(word_table, lexicon), by=("model_id", "prompt_key"))
+    info = checkpoints[["alias", *_CHECKPOINT_COLUMNS]].rename(columns={"alias": "model_id"}).drop(columns="family")
+    ranked = ranked.merge(info, on="model_id", how="left")
+    ranked.attrs.update(lexicon=lexicon.describe(), candidates=candidates, prompts=list(prompts))
+    return ranked[[*_CHECKPOINT_COLUMNS, "model_id", "prompt_key", "framing", "word", "score", "categories", "rank",
+                   "n_ranked"]]
+
+
+def medians_by_step(ranked: pd.DataFrame) -> pd.DataFrame:
+    """Median rank per (checkpoint, prompt, category), with the checkpoint's base, variant and step."""
+    categories = list(dict.fromkeys(c for cats in ranked["categories"] for c in cats.split("; ") if c))
+    medians = category_medians(ranked, sorted(categories))
+    info = ranked.drop_duplicates("model_id")[["model_id", *[c for c in _CHECKPOINT_COLUMNS if c != "family"]]]
+    return medians.merge(info, on="model_id", how="left")
+
+
+def category_trajectory(medians: pd.DataFrame) -> pd.DataFrame:
+    """Fig 4a: per (base, variant, step, category) the median rank (mean over prompts) and its share."""
+    keys = ["base", "family", "variant", "n_train_pairs", "step", "category"]
+    out = (medians.groupby(keys, sort=False, observed=True)
+           .agg(median_rank=("median_rank", "mean"), median_rank_pct=("median_rank_pct", "mean"),
+                n_prompts=("prompt_key", "nunique"), n_words=("n_words", "first"))
+           .reset_index())
+    return _in_run_order(out, ["step", "category"])
+
+
+def trajectory_wide(trajectory: pd.DataFrame, value: str = "median_rank") -> pd.DataFrame:
+    """Fig 4a as a table to print: one row per (base, variant, step), one column per category."""
+    wide = trajectory.pivot_table(index=["base", "variant", "step"], columns="category", values=value,
+                                  sort=False).reset_index()
+    wide.columns.name = None
+    return wide
+
+
+def data_quantity_table(trajectory: pd.DataFrame) -> pd.DataFrame:
+    """Fig 4b: the last checkpoint of every (base, data variant) against its number of training pairs."""
+    last = trajectory.groupby(["base", "variant"], sort=False)["step"].transform("max")
+    final = trajectory[trajectory["step"] == last]
+    return _in_run_order(final, ["n_train_pairs", "category"], with_variant=False)
+
+
+def word_rank_changes(ranked: pd.DataFrame) -> pd.DataFrame:
+    """Fig 5: each word's mean rank over prompts at the first and last checkpoint; `rise` > 0 = moved up."""
+    bounds = ranked.groupby(["base", "variant"], sort=False)["step"].agg(["min", "max"]).reset_index()
+    mean_rank = (ranked.groupby(["base", "variant", "step", "word", "categories"], sort=False, observed=True)["rank"]
+                 .mean().reset_index())
+    first = mean_rank.merge(bounds, on=["base", "variant"]).query("step == `min`")
+    last = mean_rank.merge(bounds, on=["base", "variant"]).query("step == `max`")
+    keys = ["base", "variant", "word", "categories"]
+    out = first[[*keys, "step", "rank"]].merge(last[[*keys, "step", "rank"]], on=keys, suffixes=("_first", "_last"))
+    out["rise"] = out["rank_first"] - out["rank_last"]
+    return _in_run_order(out.assign(fall=-out["rise"]), ["fall"]).drop(columns="fall")
+
+
+def _in_run_order(table: pd.DataFrame, then: list[str], with_variant: bool = True) -> pd.DataFrame:
+    """Rows grouped by base (and variant) in the order they were trained, then sorted by `then`."""
+    keys = ["base", "variant"] if with_variant else ["base"]
+    ranks = {key: table[key].map({v: i for i, v in enumerate(dict.fromkeys(table[key]))}) for key in keys}
+    order = pd.DataFrame({**{f"_{k}": r for k, r in ranks.items()}, **{c: table[c] for c in then}})
+    return table.loc[order.sort_values([f"_{k}" for k in keys] + then, kind="mergesort").index].reset_index(drop=True)
+
+
+def top_movers(changes: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+    """The k words that rose most and the k that fell most, per (base, variant)."""
+    parts = []
+    for _, group in changes.groupby(["base", "variant"], sort=False):
+        parts += [group.head(k).assign(direction="rose"), group.tail(k).iloc[::-1].assign(direction="fell")]
+    return pd.concat(parts, ignore_index=True) if parts else changes.assign(direction=[])
+
+
+def training_curves(run_dir) -> pd.DataFrame:
+    """Per optimiser step: run, step, loss, learning rate, training-batch accuracy (from training_log.jsonl)."""
+    rows = [e for e in read_log(run_dir) if e.get("kind") == "loss"]
+    columns = ["run", "step", "loss", "learning_rate", "train_accuracy", "margin", "grad_norm", "epoch"]
+    return pd.DataFrame(rows, columns=["kind", "time", *columns])[columns] if rows else pd.DataFrame(columns=columns)
+
+
+def trajectory_tables(run_dir, home=None, progress=None, cancel=None, prompts=None, candidates=None,
+                      dtype: str = "auto", device: str | None = None) -> dict[str, pd.DataFrame]:
+    """Every table of a run: checkpoints, word_ranks, medians, trajectory (4a), data_quantity (4b),
+    word_changes (5), training_curves."""
+    ranked = score_checkpoints(run_dir, prompts, candidates, home, progress, cancel, dtype, device)
+    medians = medians_by_step(ranked)
+    trajectory = category_trajectory(medians)
+    return {"checkpoints": checkpoint_table(run_dir), "word_ranks": ranked, "medians": medians,
+            "trajectory": trajectory, "data_quantity": data_quantity_table(trajectory),
+            "word_changes": word_rank_changes(ranked), "training_curves": training_curves(run_dir)}
