@@ -23,6 +23,7 @@ import json
 from dataclasses import dataclass, field
 
 from engine.paths import REPO_ROOT
+from engine.errors import InputError
 
 # The offline preference set shipped next to the repository (see ../shared/preference/SOURCES.md).
 LOCAL_HH_RLHF = REPO_ROOT.parent / "shared" / "preference" / "hh_rlhf_harmless_base_test.jsonl.gz"
@@ -122,11 +123,11 @@ PRESETS: dict[str, dict] = {
 def preset_config(name: str, **overrides) -> TrainConfig:
     """The preset's settings, then `overrides` (field name -> value); unknown names are an error."""
     if name not in PRESETS:
-        raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
+        raise InputError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ValueError(f"Unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
+        raise InputError(f"Unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
     config = TrainConfig(**{**PRESETS[name], "preset": name, **overrides})
     validate(config)
     return config
@@ -135,31 +136,31 @@ def preset_config(name: str, **overrides) -> TrainConfig:
 def validate(config: TrainConfig) -> None:
     """Cheap checks that fail before any model loads, each in one line."""
     if not config.bases or any(not str(b).strip() for b in config.bases):
-        raise ValueError("No base model given: name at least one (--base A,B).")
+        raise InputError("No base model given: name at least one (--base A,B).")
     if len(set(config.bases)) != len(config.bases):
-        raise ValueError(f"A base model is listed twice: {', '.join(config.bases)}.")
+        raise InputError(f"A base model is listed twice: {', '.join(config.bases)}.")
     if not str(config.data).strip():
-        raise ValueError("No preference data given: a local file or a hub dataset id (--data).")
+        raise InputError("No preference data given: a local file or a hub dataset id (--data).")
     for name in ("pairs", "every_k"):
         values = getattr(config, name)
         if not values or any(int(v) < (0 if name == "pairs" else 1) for v in values):
-            raise ValueError(f"{name} must list {'non-negative' if name == 'pairs' else 'positive'} integers, got {values}.")
+            raise InputError(f"{name} must list {'non-negative' if name == 'pairs' else 'positive'} integers, got {values}.")
     positive = ("per_device_batch", "grad_accum", "max_length", "lora_r", "lora_alpha")
     for name in positive:
         if getattr(config, name) < 1:
-            raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}.")
+            raise InputError(f"{name} must be at least 1, got {getattr(config, name)}.")
     if not 0 < config.lr < 1:
-        raise ValueError(f"lr must be between 0 and 1, got {config.lr}.")
+        raise InputError(f"lr must be between 0 and 1, got {config.lr}.")
     if config.steps < 0 or config.epochs <= 0 or config.checkpoint_every < 0 or config.eval_pairs < 0:
-        raise ValueError("steps, checkpoint_every and eval_pairs must be >= 0 and epochs > 0.")
+        raise InputError("steps, checkpoint_every and eval_pairs must be >= 0 and epochs > 0.")
     if not 0 <= config.eval_fraction < 1 or not 0 <= config.warmup_ratio < 1 or not 0 <= config.lora_dropout < 1:
-        raise ValueError("eval_fraction, warmup_ratio and lora_dropout must lie in [0, 1).")
+        raise InputError("eval_fraction, warmup_ratio and lora_dropout must lie in [0, 1).")
     if not config.prompts:
-        raise ValueError("Give at least one prompt to score the checkpoints on.")
+        raise InputError("Give at least one prompt to score the checkpoints on.")
     for f in dataclasses.fields(TrainConfig):
         choices = f.metadata.get("choices")
         if choices and getattr(config, f.name) not in choices:
-            raise ValueError(f"{f.name} must be one of {', '.join(choices)}, got {getattr(config, f.name)!r}.")
+            raise InputError(f"{f.name} must be one of {', '.join(choices)}, got {getattr(config, f.name)!r}.")
 
 
 # ---- field kinds, shared by the CLI and the app's form ------------------------------------------
@@ -177,7 +178,7 @@ def parse_value(name: str, text: str):
     """A field's value from text (CLI or form): lists are comma-separated, dicts JSON, booleans yes/no."""
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     if name not in fields:
-        raise ValueError(f"Unknown training option {name!r}.")
+        raise InputError(f"Unknown training option {name!r}.")
     kind, value = field_kind(fields[name]), str(text).strip()
     try:
         if kind == "list[str]":
@@ -187,7 +188,7 @@ def parse_value(name: str, text: str):
         if kind == "dict":
             parsed = json.loads(value or "{}")
             if not isinstance(parsed, dict):
-                raise ValueError("expected a JSON object")
+                raise InputError("expected a JSON object")
             return parsed
         if kind == "int":
             return int(value)
@@ -196,7 +197,7 @@ def parse_value(name: str, text: str):
         if kind == "bool":
             return value.lower() in ("1", "true", "yes", "on")
     except ValueError as exc:
-        raise ValueError(f"--{name.replace('_', '-')}: cannot read {value!r} as {kind} ({exc}).") from None
+        raise InputError(f"--{name.replace('_', '-')}: cannot read {value!r} as {kind} ({exc}).") from None
     return (value or None) if fields[name].default is None else value
 
 

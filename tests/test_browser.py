@@ -186,7 +186,7 @@ def test_base_models_page(server, data, page):
 
 def test_training_page(server, page):
     open_page(page, f"{server}/training", "Training")
-    page.get_by_text("What will be here").wait_for()
+    page.get_by_text("No training runs yet").wait_for()
     shoot(page, "4-training")
 
 

@@ -6,7 +6,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from engine.models.registry import CAUSAL_LM, DEFAULT_MODELS, REGISTRY
+from engine.models.registry import CAUSAL_LM, DEFAULT_MODELS, REGISTRY, trained_specs
 
 FILE_PREFIX = "valuescope"
 _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
@@ -60,13 +60,13 @@ def default_models() -> tuple[str, ...]:
 
 
 def registry_options() -> list[str]:
-    """Registry aliases, embedded defaults first."""
+    """Registry aliases, embedded defaults first, then reward models trained here (engine/training)."""
     first = list(DEFAULT_MODELS)
-    return first + [a for a in REGISTRY if a not in first]
+    return first + [a for a in REGISTRY if a not in first] + sorted(trained_specs())
 
 
 def describe_alias(alias: str) -> str:
-    spec = REGISTRY.get(alias)
+    spec = REGISTRY.get(alias) or trained_specs().get(alias)
     if spec is None:
         return alias
     kind = "reward model" if spec.kind != CAUSAL_LM else "causal LM"

@@ -1,31 +1,174 @@
-"""Training: the page that issue 5/6 fills (reward-model training from a base model). Until then it says
-what will be here, and links to what already works."""
+"""Training: reward models trained from several base models on identical preference pairs, and their value
+bias followed checkpoint by checkpoint (Christian et al., ICLR 2026, Figs 4-5). Training runs as a job in
+its own process (engine/jobs, kind "train"); this page starts it, follows it and shows finished runs."""
 from __future__ import annotations
 
+import dataclasses
+import time
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
+import engine.jobs as jobs
+from app import ui
+from engine.paths import home_dir
+from engine.train_config import PRESETS, TrainConfig, field_kind, parse_value, preset_config
+
 st.title("Training")
-st.info("This page arrives with the next milestone (issue 5/6). Nothing here runs yet.", icon=":material/construction:")
+st.caption("Train Bradley-Terry reward models from different base models on the same preference pairs, with the same "
+           "seed, data order and settings, then rank the Big Two words (Agency, Communion) at every checkpoint: does "
+           "each reward model keep its base model's value bias? Every checkpoint becomes a reward model you can use on "
+           "**Token search**, **Values** and **Runs** (its alias is `rm-<run>-<base>-step<N>`).")
 
-st.markdown(
-    """
-**What will be here**
+MAIN_FIELDS = ("bases", "data", "pairs", "steps", "lr", "max_length", "eval_pairs", "seed", "prompts", "candidates")
+trained_root = home_dir() / "trained"
 
-The ICLR 2026 paper shows that reward models inherit value biases from the base model they were trained from. This
-page will let you reproduce that on a small scale:
 
-- **Train** a reward model (a scalar head on a causal LM, Bradley–Terry loss) on human preference pairs, for
-  example Anthropic's HH-RLHF *harmless-base* split, starting from base models of different families.
-- **Follow** training: loss and preference accuracy on held-out pairs, and checkpoints saved along the way.
-- **Compare** each checkpoint's token rankings and Big Two / Moral Foundations category ranks with its base
-  model's, to see how much of the base model's value profile survives training.
-- Every trained checkpoint becomes a model id you can use on **Token search**, **Values** and **Runs**, with its
-  training settings recorded for reproducibility.
-"""
-)
+# ---- a training run in progress ----------------------------------------------------------------------
+def _run_dir(job) -> Path:
+    return trained_root / job.params["config"]["run_name"]
 
-st.markdown("**Meanwhile**")
-c1, c2, c3 = st.columns(3)
-c1.page_link("views/token_search.py", label="Token search: rank every token", icon=":material/search:")
-c2.page_link("views/values.py", label="Values: category ranks by family", icon=":material/psychology:")
-c3.page_link("views/base_models.py", label="Base models: implicit reward", icon=":material/compare_arrows:")
+
+def _curves(run_dir: Path):
+    from engine.training.trajectory import training_curves
+
+    try:
+        return training_curves(run_dir)
+    except (OSError, ValueError):
+        return pd.DataFrame()
+
+
+live = [j for j in jobs.list_jobs(kind="train", limit=20, home=ui.home()) if j.live]
+for job in live:
+    with st.container(border=True):
+        st.markdown(f"**Training** `{job.params['config']['run_name']}`: {', '.join(job.params['config']['bases'])}")
+        ui.job_progress(job.id)
+        curves = _curves(_run_dir(job))
+        if len(curves):
+            from engine.reports.training_charts import loss_chart
+
+            st.altair_chart(loss_chart(curves), width="stretch")
+
+# ---- start a run ---------------------------------------------------------------------------------
+with st.expander("Train reward models", expanded=not live):
+    preset = st.segmented_control("Preset", list(PRESETS), default="cpu-demo", key="preset", required=True,
+                                  help="cpu-demo: the two embedded models on real HH-RLHF pairs, minutes per base on a "
+                                       "laptop CPU. paper: the authors' recipe (LoRA r=32, lr 1e-5, 2 epochs, "
+                                       "max length 1024, bf16), for a GPU and hub models.")
+    base = preset_config(preset)
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    values: dict = {}
+
+    def field_input(name: str, column) -> None:
+        f, default = fields[name], getattr(base, name)
+        kind, label, help_text = field_kind(f), name.replace("_", " ").capitalize(), f.metadata.get("help")
+        key = f"train_{preset}_{name}"
+        with column:
+            if f.metadata.get("choices"):
+                values[name] = st.selectbox(label, f.metadata["choices"], index=list(f.metadata["choices"]).index(default),
+                                            help=help_text, key=key)
+            elif kind == "bool":
+                values[name] = st.checkbox(label, value=bool(default), help=help_text, key=key)
+            elif name == "bases":
+                options = list(dict.fromkeys([*default, *ui.registry_options()]))
+                values[name] = st.multiselect(label, options, default=default, help=help_text, key=key,
+                                              accept_new_options=True)
+            else:
+                shown = ",".join(map(str, default)) if isinstance(default, list) else ("" if default is None else str(default))
+                values[name] = st.text_input(label, value=shown, help=help_text, key=key)
+
+    columns = st.columns(5)
+    for i, name in enumerate(MAIN_FIELDS):
+        field_input(name, columns[i % 5])
+    with st.expander("All settings"):
+        more = st.columns(4)
+        others = [n for n in fields if n not in (*MAIN_FIELDS, "preset", "run_name", "out")]
+        for i, name in enumerate(others):
+            field_input(name, more[i % 4])
+    start = st.button("Start training", type="primary", icon=":material/model_training:")
+    if start:
+        with ui.guard("Training settings") as g:
+            overrides = {name: value if isinstance(value, (bool, list)) else parse_value(name, value)
+                         for name, value in values.items()}
+            overrides["run_name"] = time.strftime("run-%Y%m%d-%H%M%S")
+            config = preset_config(preset, **overrides)
+            job = jobs.submit("train", {"config": dataclasses.asdict(config)}, label=f"train {', '.join(config.bases)}",
+                              home=ui.home())
+        if not g.failed:
+            st.toast(f"Training started: {config.run_name}", icon=":material/model_training:")
+            time.sleep(0.3)
+            st.rerun()
+
+
+# ---- finished runs ----------------------------------------------------------------------------------
+def _runs() -> list[dict]:
+    from engine.training.runlog import read_summary
+
+    found = []
+    for folder in sorted(trained_root.glob("*"), reverse=True) if trained_root.is_dir() else []:
+        try:
+            summary = read_summary(folder)
+        except (OSError, ValueError):
+            continue
+        found.append({"run": folder.name, "status": summary.get("status"), "bases": ", ".join(summary.get("settings", {})
+                      .get("bases", [])), "folder": folder})
+    return found
+
+
+runs = _runs()
+st.subheader("Training runs", anchor=False)
+if not runs:
+    st.info("No training runs yet. The cpu-demo preset trains SmolLM2-135M-Instruct and Gemma 3 270M on 320 real "
+            "HH-RLHF pairs; the same from the command line: `valuescope train --preset cpu-demo`.", icon=":material/info:")
+    st.stop()
+pick = st.selectbox("Run", [r["run"] for r in runs], key="train_run", bind="query-params",
+                    format_func=lambda name: next(f"{r['run']} ({r['status']}; {r['bases']})" for r in runs if r["run"] == name))
+run_dir = next(r["folder"] for r in runs if r["run"] == pick)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _tables(folder: str, stamp: float) -> dict[str, tuple[pd.DataFrame, dict]]:
+    """Each table of a run with its provenance, as the run wrote them (reread when a file changes)."""
+    from engine.reports.export import read_metadata, read_table
+
+    return {p.stem: (read_table(p), read_metadata(p)) for p in sorted((Path(folder) / "tables").glob("*.csv"))}
+
+
+tables_dir = run_dir / "tables"
+stamp = max((p.stat().st_mtime for p in tables_dir.glob("*.csv")), default=0.0)
+provenance = _tables(str(run_dir), stamp)
+tables = {name: table for name, (table, _) in provenance.items()}
+if "trajectory" not in tables:
+    st.info("This run's checkpoints have not been scored yet (the job scores them when training ends; "
+            f"`valuescope trajectory {run_dir}` does it from the command line).", icon=":material/hourglass_empty:")
+    st.stop()
+
+from engine.reports.training_charts import accuracy_chart, trajectory_chart  # noqa: E402
+from engine.training.trajectory import top_movers, trajectory_wide  # noqa: E402
+
+st.caption("Fig 4a: median rank of each Big Two category among the matched words (1 = the reward model's favourite), "
+           "by training step, one panel per base.")
+st.altair_chart(trajectory_chart(tables["trajectory"]), width="content")
+c_table, c_acc = st.columns([3, 2])
+with c_table:
+    wide = trajectory_wide(tables["trajectory"])
+    st.dataframe(wide, hide_index=True, width="stretch", height=300, column_config=ui.number_columns(wide, "%.1f"))
+with c_acc:
+    st.altair_chart(accuracy_chart(tables["checkpoints"]), width="stretch")
+if "data_quantity" in tables and tables["data_quantity"]["variant"].nunique() > 1:
+    st.markdown("**Last checkpoint against the number of training pairs** (Fig 4b)")
+    st.dataframe(tables["data_quantity"], hide_index=True, width="stretch")
+if "word_changes" in tables:
+    st.markdown("**Words that rose and fell most from the first to the last checkpoint** (Fig 5)")
+    movers = top_movers(tables["word_changes"], 10)
+    st.dataframe(movers, hide_index=True, width="stretch", column_config=ui.number_columns(movers, "%.1f"))
+with st.expander("Checkpoints (each is a reward model in the registry)"):
+    st.dataframe(tables["checkpoints"].drop(columns=["path"], errors="ignore"), hide_index=True, width="stretch")
+
+st.markdown("**Export**")
+cols = st.columns(4)
+for i, (name, (table, meta)) in enumerate(provenance.items()):
+    with cols[i % 4]:
+        ui.download_csv(f"{name.replace('_', ' ').capitalize()} CSV", table, meta, ui.file_name("training", pick, name),
+                        key=f"dl-train-{name}")

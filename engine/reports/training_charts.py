@@ -46,6 +46,16 @@ def accuracy_chart(checkpoints: pd.DataFrame):
     ).properties(width=320, height=220, title="Held-out preference accuracy")
 
 
+def loss_chart(curves: pd.DataFrame):
+    """Training loss per optimiser step (the live view while a run trains), one line per run."""
+    import altair as alt
+
+    return alt.Chart(curves.dropna(subset=["loss"])).mark_line().encode(
+        x=alt.X("step:Q", title="optimiser step"), y=alt.Y("loss:Q", title="training loss", scale=alt.Scale(zero=False)),
+        color=alt.Color("run:N", title=None), tooltip=["run", "step", alt.Tooltip("loss:Q", format=".4f")],
+    ).properties(height=200)
+
+
 def _step_axis(data: pd.DataFrame):
     """Ticks at the checkpoint steps (0, 1, 2, 4, ...) rather than the symlog scale's own crowded ones."""
     import altair as alt

@@ -31,6 +31,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from engine.errors import InputError
 
 Conversation = tuple[tuple[str, str], ...]  # (role, content) turns; roles: system, user, assistant
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".csv", ".parquet")
@@ -40,7 +41,7 @@ _HH_TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
-class PreferenceDataError(ValueError):
+class PreferenceDataError(InputError):
     """A preference file or row that cannot be used; the message is one line naming where."""
 
 
@@ -218,7 +219,7 @@ def load_pairs(source: str, bad_rows: str = "skip", split: str = "train") -> Pai
     """All pairs of a local file or hub dataset, validated (see the module docstring)."""
     source = str(source).strip()
     if bad_rows not in ("skip", "error"):
-        raise ValueError(f"bad_rows must be skip or error, got {bad_rows!r}")
+        raise InputError(f"bad_rows must be skip or error, got {bad_rows!r}")
     path = Path(source).expanduser()
     if path.is_file():
         rows, label = _file_rows(path), path.name
@@ -260,7 +261,7 @@ def held_out_order(n_pairs: int, eval_pairs: int = 0, eval_fraction: float = 0.0
     """
     wanted = eval_pairs or (max(1, round(n_pairs * eval_fraction)) if eval_fraction > 0 else 0)
     if wanted >= n_pairs:
-        raise ValueError(f"Held-out size {wanted} leaves no training pairs (only {n_pairs} pairs).")
+        raise InputError(f"Held-out size {wanted} leaves no training pairs (only {n_pairs} pairs).")
     order = list(range(n_pairs))
     random.Random(seed).shuffle(order)
     return wanted, order

@@ -19,6 +19,7 @@ from collections import Counter
 
 from engine.scoring.templates import choose_template
 from engine.training.data import Conversation, PreferenceDataError, PreferencePair
+from engine.errors import InputError
 
 
 def render_conversation(tokenizer, template: str, conversation: Conversation) -> tuple[str, bool]:
@@ -38,7 +39,7 @@ def render_conversation(tokenizer, template: str, conversation: Conversation) ->
         return "<bos>" + "".join(turns), False
     if template == "plain":
         return "\n".join(content for _, content in conversation), True
-    raise ValueError(f"Unknown template {template!r}.")
+    raise InputError(f"Unknown template {template!r}.")
 
 
 def encode_conversation(tokenizer, template: str, conversation: Conversation) -> list[int]:
@@ -62,7 +63,7 @@ class ComparisonEncoder:
     def __init__(self, pairs: list[PreferencePair], tokenizers: dict[str, tuple[object, str]], max_length: int,
                  overlong: str = "drop", bad_rows: str = "skip"):
         if overlong not in ("drop", "truncate_left"):
-            raise ValueError(f"overlong must be drop or truncate_left, got {overlong!r}")
+            raise InputError(f"overlong must be drop or truncate_left, got {overlong!r}")
         self.pairs, self.max_length, self.overlong, self.bad_rows = pairs, max_length, overlong, bad_rows
         self.tokenizers = {base: tok for base, (tok, _) in tokenizers.items()}
         for tokenizer in self.tokenizers.values():

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from engine.train_config import TrainConfig
 from engine.training.data import PairSet, every_kth, held_out_order, subset_label
 from engine.training.formatting import ComparisonEncoder
+from engine.errors import InputError
 
 
 @dataclass
@@ -79,14 +80,14 @@ def prepare_comparison(config: TrainConfig, pair_set: PairSet, tokenizers: dict[
         held_out += kept
         held_dropped += dropped
     if wanted and not held_out:
-        raise ValueError(f"No held-out pair fits max_length {config.max_length} for every base; raise max_length.")
+        raise InputError(f"No held-out pair fits max_length {config.max_length} for every base; raise max_length.")
     rest = [i for i in range(len(pair_set.pairs)) if i not in seen]
     variants = []
     for every_k in config.every_k:
         for first_k in config.pairs:
             train, dropped = encoder.take(every_kth(rest, every_k), limit=first_k)
             if not train:
-                raise ValueError(f"No training pair is left for every {every_k}, first {first_k} (max_length "
+                raise InputError(f"No training pair is left for every {every_k}, first {first_k} (max_length "
                                  f"{config.max_length}: {dict(dropped)}).")
             variants.append(DataVariant(subset_label(first_k, every_k), first_k, every_k, sorted(train), dropped))
     return ComparisonData(pair_set, encoder, sorted(held_out), held_dropped, variants)

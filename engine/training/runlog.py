@@ -13,6 +13,7 @@ import json
 import os
 import time
 from pathlib import Path
+from engine.errors import InputError
 
 LOG_FILE = "training_log.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -50,7 +51,7 @@ class RunLog:
 
     def finish(self, status: str, error: str | None = None) -> None:
         if status not in STATUSES:
-            raise ValueError(f"Unknown status {status!r}.")
+            raise InputError(f"Unknown status {status!r}.")
         self.summary.update(status=status, finished_at=time.time(), error=error)
         self.event("status", status=status, error=error)
         self._write()

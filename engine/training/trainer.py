@@ -29,6 +29,7 @@ from engine.train_config import TrainConfig, describe, validate
 from engine.training.data import load_pairs
 from engine.training.prepare import prepare_comparison
 from engine.training.runlog import RunLog
+from engine.errors import InputError
 
 Progress = Callable[[int, int, dict], None]
 Cancel = Callable[[], bool]
@@ -104,7 +105,7 @@ def build_reward_config(config: TrainConfig, output_dir: Path, device: str, bf16
     known = {f.name for f in dataclasses.fields(RewardConfig)}
     unknown = sorted(set(config.trainer_args) - known)
     if unknown:
-        raise ValueError(f"trainer_args: {', '.join(unknown)} is not a RewardConfig/TrainingArguments option.")
+        raise InputError(f"trainer_args: {', '.join(unknown)} is not a RewardConfig/TrainingArguments option.")
     settings = dict(
         output_dir=str(output_dir), per_device_train_batch_size=config.per_device_batch,
         gradient_accumulation_steps=config.grad_accum, learning_rate=config.lr, num_train_epochs=config.epochs,

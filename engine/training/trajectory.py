@@ -29,6 +29,7 @@ from engine.analysis.words import to_words
 from engine.models.manifests import adapter_revision
 from engine.training.checkpoints import list_checkpoint_manifests
 from engine.training.runlog import read_log, read_summary
+from engine.errors import InputError
 
 CATEGORY_LEXICON = {"lexicon": "big_two_nouns", "vocab": "big_two_expanded"}
 _CHECKPOINT_COLUMNS = ["base", "family", "variant", "n_train_pairs", "step"]
@@ -45,7 +46,7 @@ def checkpoint_table(run_dir) -> pd.DataFrame:
                      "eval_loss": evaluation.get("loss"), "eval_pairs": evaluation.get("n_pairs"),
                      "train_loss": m.get("train_loss"), "revision": adapter_revision(m["path"], m), "path": m["path"]})
     if not rows:
-        raise ValueError(f"No checkpoints in {run_dir} (folders with valuescope-model.json).")
+        raise InputError(f"No checkpoints in {run_dir} (folders with valuescope-model.json).")
     return pd.DataFrame(rows)
 
 
@@ -64,7 +65,7 @@ def score_checkpoints(run_dir, prompts: list[str] | None = None, candidates: str
     prompts = prompts or settings.get("prompts") or ["greatest_ever_one"]
     candidates = candidates or settings.get("candidates") or "lexicon"
     if candidates not in CATEGORY_LEXICON:
-        raise ValueError(f"candidates must be lexicon or vocab, got {candidates!r}.")
+        raise InputError(f"candidates must be lexicon or vocab, got {candidates!r}.")
     lexicon = load_lexicon(CATEGORY_LEXICON[candidates])
     words = lexicon.reply_words() if candidates == "lexicon" else None
     checkpoints = checkpoint_table(run_dir)
