@@ -39,16 +39,31 @@ def _curves(run_dir: Path):
         return pd.DataFrame()
 
 
-live = [j for j in jobs.list_jobs(kind="train", limit=20, home=ui.home()) if j.live]
+@st.fragment(run_every=2.0)
+def _live_curves(job_id: str, run_dir: Path) -> None:
+    """Loss per step and held-out accuracy per checkpoint so far, redrawn while the job runs."""
+    from engine.reports.training_charts import loss_chart
+
+    job = jobs.get(job_id, home=ui.home())
+    curves = _curves(run_dir)
+    if len(curves):
+        st.altair_chart(loss_chart(curves), width="stretch")
+    if job is not None and not job.live:
+        st.rerun()
+
+
+recent = jobs.list_jobs(kind="train", limit=20, home=ui.home())
+live = [j for j in recent if j.live]
 for job in live:
     with st.container(border=True):
         st.markdown(f"**Training** `{job.params['config']['run_name']}`: {', '.join(job.params['config']['bases'])}")
         ui.job_progress(job.id)
-        curves = _curves(_run_dir(job))
-        if len(curves):
-            from engine.reports.training_charts import loss_chart
-
-            st.altair_chart(loss_chart(curves), width="stretch")
+        _live_curves(job.id, _run_dir(job))
+last = recent[0] if recent else None
+if last is not None and last.status in ("failed", "interrupted", "cancelled") and last.finished_at and \
+        time.time() - last.finished_at < 3600:
+    st.warning(f"The last training job ({last.params['config']['run_name']}) ended {last.status}: "
+               f"{last.error or last.message}. Checkpoints it finished stay usable.", icon=":material/warning:")
 
 # ---- start a run ---------------------------------------------------------------------------------
 with st.expander("Train reward models", expanded=not live):
@@ -106,7 +121,8 @@ def _runs() -> list[dict]:
     from engine.training.runlog import read_summary
 
     found = []
-    for folder in sorted(trained_root.glob("*"), reverse=True) if trained_root.is_dir() else []:
+    folders = sorted(trained_root.glob("*"), key=lambda f: f.stat().st_mtime, reverse=True) if trained_root.is_dir() else []
+    for folder in folders:  # newest first
         try:
             summary = read_summary(folder)
         except (OSError, ValueError):
