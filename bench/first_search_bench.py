@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -95,7 +96,8 @@ def browser_run(home: Path, shots: Path | None) -> dict:
                 elapsed = time.perf_counter() - started
                 main, whole = _cpu(server)
                 samples.append((elapsed, main - main0, whole - proc0))
-                texts = page.locator("[data-testid='stProgress']").all_inner_texts()
+                texts = [re.sub(r" \(\d+ s\)$", "", t.strip()) for t in
+                         page.locator("[data-testid='stProgress']").all_inner_texts()]  # stage changes only
                 if texts and (not stages or stages[-1][1] != texts):
                     stages.append((round(elapsed), texts))
                 if shots is not None and len(samples) == 20:
