@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "engine.cli.importing",  # import
     "engine.cli.analyze",    # analyze
     "engine.cli.implicit",   # implicit
+    "engine.cli.cache",      # cache check, cache repair
 ]
 
 
