@@ -26,10 +26,11 @@ import pandas as pd
 
 from engine.errors import CacheDamagedError, CacheError, CacheReadOnlyError, InputError, NotFoundError
 from engine.paths import db_path
+from engine.processes import process_started_at
 from engine.store.diagnosis import explain, is_lock_conflict, locked_error
 from engine.store.migrations import MIGRATIONS
-from engine.store.records import (INSERT_RUN, RUN_COLUMNS, SCORE_COLUMNS, RunRecord, process_started_at, rank_scores,
-                                  row_dict, score_frame, utc_now)
+from engine.store.records import (INSERT_RUN, RUN_COLUMNS, SCORE_COLUMNS, RunRecord, rank_scores, row_dict,
+                                  score_frame, utc_now)
 
 _FILE_LOCKS: dict[str, threading.RLock] = {}
 _FILE_LOCKS_GUARD = threading.Lock()

@@ -10,21 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import pandas as pd
-import psutil
 
 from engine.errors import InputError
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def process_started_at(pid: int) -> float | None:
-    """When process `pid` started (seconds since the epoch), None when there is no such process."""
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.Error, ValueError, OverflowError):
-        return None
 
 
 @dataclass
