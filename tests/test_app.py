@@ -394,6 +394,9 @@ def test_an_upload_over_the_limit_is_refused_and_none_is_left_behind(monkeypatch
     at.get("file_uploader")[0].set_value(("ok.csv", small, "text/csv")).run()
     next(b for b in at.button if b.label == "Import").click().run()
     assert any("ok" in s for s in texts(at.success)), texts(at.error)
+    from engine.store.db import Cache
+
+    assert set(Cache().list_runs()["model_source"]) == {"upload:ok.csv"}  # not the temporary file's server path
     folder = uploads._private_folder()
     assert oct(folder.stat().st_mode & 0o777) == "0o700"
     assert not [p for p in folder.rglob("*") if p.is_file()]  # the imported file is gone once read
