@@ -88,7 +88,10 @@ class Cache:
             try:
                 yield con
             except duckdb.Error as exc:
-                raise (explain(exc, self.path) or exc) from exc
+                error = explain(exc, self.path)
+                if error is None:  # not about the file: a bug, with its own traceback
+                    raise
+                raise error from exc
 
     @contextlib.contextmanager
     def _connect_across_processes(self):
