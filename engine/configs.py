@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 from dataclasses import dataclass, field
 
+from engine.errors import InputError
 from engine.options import (DEFAULT_VARIANT_POLICY, DTYPES, FRAMINGS, IMPORT_LAYOUTS, MODEL_KINDS, MODES,
                             QUANTIZATIONS, SCORE_KINDS, TABLE_FORMATS, TEMPLATES, VARIANT_POLICIES, VOCAB_FILTERS)
 
@@ -35,6 +36,11 @@ class SearchConfig:
     family: str | None = _f(None, "Model family for analyses (llama, gemma, ...); default from the registry.")
     trust_remote_code: bool = _f(False, "Run the model repository's own Python code. Off unless you trust it.")
     head_seed: int = _f(0, "Seed of the random head when a causal LM is used as an (untrained) reward model.")
+
+    def __post_init__(self):
+        # Checked here, before any work: 0 used to mean "auto" and a negative size failed mid-run.
+        if self.batch_size is not None and (isinstance(self.batch_size, bool) or self.batch_size < 1):
+            raise InputError(f"--batch-size {self.batch_size}: give at least 1, or leave it out to adapt to free memory.")
 
 
 @dataclass

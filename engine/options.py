@@ -10,7 +10,7 @@ RUN_STATUSES = ("running", "done", "failed", "cancelled", "interrupted")  # inte
 SCORE_KINDS = ("reward", "logprob")
 MODEL_KINDS = ("reward_model", "causal_lm")
 IMPORT_LAYOUTS = ("auto", "wide", "long")
-TABLE_FORMATS = ("csv", "parquet")
+TABLE_FORMATS = ("csv", "parquet", "xlsx")  # xlsx: spreadsheet-safe, every text cell stored as text
 # Names a one-label reward head goes by in transformers and TRL checkpoints (read as logits[:, 0]).
 REWARD_HEAD_NAMES = ("score", "classifier", "v_head")
 VARIANT_POLICIES = ("all_variants", "mean", "max")  # see engine.analysis.words

@@ -67,6 +67,8 @@ def framing_of(prompt_key: str | None) -> str | None:
 def resolve_prompt(text_or_key: str) -> tuple[str | None, str]:
     """Accept a battery key or free text; return (battery key or None, prompt text)."""
     value = (text_or_key or "").strip()
+    if "\x00" in value:  # a NUL cannot be typed; it only arrives by URL or file, and tokenizers mangle it
+        raise InputError("The prompt contains a NUL character (\\x00): remove it.")
     if not value:
         raise InputError("The prompt is empty: type a question, or give a battery key such as 'greatest_ever_one'.")
     if value in BATTERY:

@@ -58,3 +58,11 @@ def make_tiny_model_dir(path: Path, arch: str = "llama", vocab_size: int = 300, 
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def single_error_line(err: str) -> str:
+    """The one `error: ...` line a command printed on failure (asserting there is nothing else, no traceback;
+    progress bars, e.g. of a model load before a check that needs the model, do not count)."""
+    lines = [line for line in err.splitlines() if line.strip() and "%|" not in line]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]

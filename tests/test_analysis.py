@@ -297,10 +297,14 @@ def test_analyze_finds_the_constructed_family_preference(tmp_path, capsys):
     medians = read_table(out / "median_ranks.csv")
     assert len(medians) == 6 * len(PROMPTS) * 2 and (medians["n_ranked"] == 263).all()
     meta = read_metadata(out / "family_summary.csv")
-    assert meta["models"] == "agentic0, agentic1, agentic2, communal0, communal1, communal2"
+    assert meta["models"] == ["agentic0", "agentic1", "agentic2", "communal0", "communal1", "communal2"]
     assert meta["lexicon"].startswith("big_two_nouns") and "normalize_token" in meta["normalization"]
-    assert meta["variant_policy"].startswith("mean") and meta["resamples"] == "9999" and "Hedges" in meta["method"]
-    assert "revisions" in meta and meta["prompts"].split(", ") == PROMPTS
+    assert meta["variant_policy"].startswith("mean") and meta["resamples"] == 9999 and "Hedges" in meta["method"]
+    assert "revisions" in meta and meta["prompts"] == PROMPTS
+    assert len(meta["runs"]) == 6 * len(PROMPTS)  # every run id, in the sidecar rather than a header line
+    # the CSV starts with its header row: any CSV reader takes it as it is
+    pd.testing.assert_frame_equal(pd.read_csv(out / "family_summary.csv", keep_default_na=False), summary,
+                                  check_dtype=False)
     for name in ("word_ranks", "top_bottom_words", "kendall_tau", "kendall_tau_summary"):
         assert (out / f"{name}.csv").is_file()
 
@@ -344,7 +348,7 @@ def test_analyze_computed_vocab_runs_with_variant_policy(tmp_path, capsys):
     assert (ranks.loc[ranks.word == "tabby", "n_variants"] == 3).all()
     meta = read_metadata(out / "median_ranks.parquet")
     assert meta["revisions"] == "rm-one=abc123, rm-two=abc123" and meta["lexicon"].startswith("pets")
-    assert meta["candidates"] == "vocab" and meta["variant_policy"].startswith("all_variants")
+    assert meta["candidates"] == ["vocab"] and meta["variant_policy"].startswith("all_variants")
 
 
 @pytest.mark.parametrize("policy", ["mean", "max", "all_variants"])

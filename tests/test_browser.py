@@ -5,15 +5,18 @@ loads. Screenshots of every page at 1280x800 go to tests/artifacts/ (git-ignored
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 from urllib.parse import urlencode
 
+import openpyxl
 import pandas as pd
 import pytest
 
@@ -167,14 +170,25 @@ def test_cached_search_shows_top_tokens_and_downloads_the_csv(server, data, page
     with page.expect_download() as info:
         page.get_by_role("button", name="Ranking CSV").first.click()
     download = info.value
-    name = download.suggested_filename
-    assert name.startswith("valuescope_ranking_") and name.endswith(".csv") and "greatest" in name, name
-    text = Path(download.path()).read_text()
-    assert f"# run_id: {data['search'].run['run_id']}" in text and "# revision: local:" in text
-    table = pd.read_csv(io.StringIO(text), comment="#")
+    name = download.suggested_filename  # the CSV and its provenance, zipped
+    assert name.startswith("valuescope_ranking_") and name.endswith(".zip") and "greatest" in name, name
+    stem = name.removesuffix(".zip")
+    with zipfile.ZipFile(download.path()) as bundle:
+        text = bundle.read(f"{stem}.csv").decode("utf-8")
+        meta = json.loads(bundle.read(f"{stem}.meta.json"))
+    assert meta["run_id"] == data["search"].run["run_id"] and meta["revision"].startswith("local:")
+    table = pd.read_csv(io.StringIO(text), keep_default_na=False)  # header on line 1: no options needed to find it
     assert list(table.columns) == ["token_id", "token", "score", "rank"]
     assert len(table) == len(scores)
-    assert table["token_id"].tolist()[:10] == scores["token_id"].tolist()[:10]
+    assert table["token_id"].tolist() == scores["token_id"].tolist()
+    assert table["token"].tolist() == scores["text"].tolist()  # every token exactly as scored
+
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Ranking .xlsx").first.click()
+    assert info.value.suggested_filename == f"{stem}.xlsx"
+    book = openpyxl.load_workbook(io.BytesIO(Path(info.value.path()).read_bytes()))  # the path has no suffix
+    assert book.sheetnames == ["table", "provenance"] and book["table"].max_row == len(scores) + 1
+    assert not [c for row in book["table"].iter_rows() for c in row if c.data_type == "f"]
 
 
 def test_base_models_page(server, data, page):

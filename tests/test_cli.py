@@ -21,7 +21,10 @@ def test_search_writes_every_token_ranked_and_second_call_is_cached(tiny_llama_d
     assert meta["prompt_text"] == "What, in one word, is the greatest thing ever?"
     assert meta["template"] == "chat" and meta["head_status"].startswith("untrained")
 
-    assert main(args) == 0
+    assert main(args) == 2  # the file is there: refused before anything runs
+    err = capsys.readouterr().err
+    assert "--force" in err and "answered from the cache" not in err
+    assert main([*args, "--force"]) == 0
     assert "answered from the cache" in capsys.readouterr().err
     pd.testing.assert_frame_equal(read_table(out), table)
 

@@ -1,6 +1,6 @@
 """The Dockerfile of the Hugging Face Space, checked without a Docker engine: it parses, runs as uid 1000,
-serves the app on port 7860 with a health check, converts the embedded models at build time, and the
-commands it runs are the ones the README documents."""
+serves the app on port 7860 with a health check, in public mode with XSRF protection on, converts the
+embedded models at build time, and the commands it runs are the ones the README documents."""
 from __future__ import annotations
 
 import json
@@ -100,6 +100,8 @@ def test_cmd_is_the_readme_run_command_on_port_7860(steps):
     assert " ".join(cmd[:3]) == RUN_COMMAND
     options = dict(zip(cmd[3::2], cmd[4::2]))
     assert options["--server.port"] == "7860" and options["--server.address"] == "0.0.0.0"
+    assert options.get("--server.enableXsrfProtection", "true") == "true"  # uploads keep their token check
+    assert options["--server.xsrfCookieSameSite"] == "none"  # so the cookie reaches the Space's iframe
     from streamlit import config
 
     for flag in options:
@@ -151,7 +153,27 @@ def test_the_dockerfile_runs_the_readme_run_command(steps, readme):
         positions.append(found[0])
     assert positions == sorted(positions)
     cmd = json.loads(next(args for op, args in steps if op == "CMD"))
-    assert " ".join(cmd).startswith(app) and app == RUN_COMMAND
+    assert app.startswith(RUN_COMMAND) and " ".join(cmd).startswith(RUN_COMMAND)
+
+
+def test_readme_run_command_listens_on_this_machine_only(readme):
+    *_, app = readme_command("run-command")
+    options = app.removeprefix(RUN_COMMAND).split()
+    assert dict(zip(options[::2], options[1::2])).get("--server.address") == "127.0.0.1"
+
+
+def test_the_space_runs_in_public_mode_with_matching_upload_limits(steps):
+    from engine.policy import ServerPolicy
+
+    env = {}
+    for op, args in steps:
+        if op == "ENV":
+            env.update(item.split("=", 1) for item in shlex.split(args))
+    policy = ServerPolicy.from_env(env)
+    assert policy.public and not policy.allow_delete and not policy.allow_local_paths
+    cmd = json.loads(next(args for op, args in steps if op == "CMD"))
+    options = dict(zip(cmd[3::2], cmd[4::2]))
+    assert int(options["--server.maxUploadSize"]) == policy.max_upload_mb  # Streamlit refuses what the app would
 
 
 def test_readme_documents_the_build_time_conversion(readme):

@@ -165,7 +165,7 @@ def test_vocabulary_join_across_different_tokenizers(two_vocab_dirs, tmp_path):
     out = tmp_path / "out"
     assert cli.main(["implicit", "--model-a", a, "--model-b", b, "--template-a", "chat", "--template-b", "plain",
                      "--prompt", prompt, "--words", "freedom,love", "--top", "3", "--out", str(out)]) == 0
-    table = pd.read_csv(out / "vocab_words.csv", comment="#")
+    table = pd.read_csv(out / "vocab_words.csv")  # header on line 1, provenance in vocab_words.meta.json
     np.testing.assert_allclose(table.set_index("word")["mwlr"].reindex(joined.index), joined["mwlr"], rtol=1e-12)
     meta = read_metadata(out / "vocab_words.csv")
     assert meta["templates"] == f"A {a}=chat, B {b}=plain"

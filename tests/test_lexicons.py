@@ -194,3 +194,37 @@ def test_empty_and_unknown_files(tmp_path):
 def test_lexicon_dataclass_is_usable_directly():
     lex = Lexicon(name="x", categories=["A"], entries={"cat": frozenset({"A"})}, wildcards={"dog": frozenset({"A"})})
     assert lex.categories_of(" CAT ") == {"A"} and lex.categories_of("doggo") == {"A"} and lex.describe() == "x"
+
+
+# ---- encodings -------------------------------------------------------------------------------------
+DIC_TEXT = "%\n1\tcare\n2\tfairness\n%\nkindness\t1\njustice\t2\nfür\t1 2\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_utf16_and_other_unicode_dictionaries_are_decoded(encoding, tmp_path):
+    path = tmp_path / "care.dic"
+    path.write_bytes(DIC_TEXT.encode(encoding))  # "utf-16" and "utf-32" write a byte-order mark; -le/-be do not
+    lexicon = load_lexicon(path)
+    assert lexicon.categories == ["care", "fairness"]
+    assert lexicon.categories_of("für") == {"care", "fairness"} and lexicon.categories_of("justice") == {"fairness"}
+
+
+def test_a_binary_file_is_named_not_mistaken_for_a_missing_header(tmp_path, capsys):
+    from engine.cli import main
+    from helpers import single_error_line
+
+    path = tmp_path / "weights.dic"
+    path.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(LexiconError, match="weights.dic: holds NUL bytes"):
+        load_lexicon(path)
+    assert main(["search", "--model", "smollm2-135m-instruct", "--prompt", "hi", "--lexicon", str(path)]) == 2
+    assert "NUL bytes" in single_error_line(capsys.readouterr().err)
+
+
+def test_a_lexicon_keeps_its_checksum_when_its_file_goes(tmp_path):
+    path = tmp_path / "upload.dic"
+    path.write_text(DIC_TEXT)
+    lexicon = load_lexicon(path)
+    path.unlink()  # an uploaded file is removed once read
+    assert lexicon.sha256 == hashlib.sha256(DIC_TEXT.encode()).hexdigest()
+    assert lexicon.sha256[:12] in lexicon.describe()

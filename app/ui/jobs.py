@@ -14,6 +14,8 @@ import streamlit as st
 import engine.jobs as jobs
 from app.ui.resources import home
 from engine.configs import SearchConfig
+from engine.errors import InputError
+from engine.policy import ServerPolicy, check_search_config
 
 POLL_S = 1.0
 STAGE_LABELS = {"queued": "Queued", "waiting": "Waiting for a free worker", "starting": "Starting",
@@ -27,11 +29,24 @@ def search_key(config: SearchConfig, prompt: str, words=None, candidates=None) -
     return RunRequest.resolve(config, prompt, words, candidates).key
 
 
+def check_capacity(key: str | None = None) -> None:
+    """Refuse a new job when the server's limit of running jobs is reached (joining a live job is free)."""
+    policy = ServerPolicy.from_env()
+    if key is not None and (live := jobs.latest_for_key(key, home=home())) is not None and live.live:
+        return
+    running = jobs.list_jobs(status=jobs.LIVE, limit=None, home=home())
+    if len(running) >= policy.max_jobs:
+        raise InputError(f"{len(running)} jobs are already running on this server (the limit is {policy.max_jobs}): "
+                         "try again when one has finished.")
+
+
 def submit_search(config: SearchConfig, prompt: str, words=None, candidates=None) -> jobs.Job:
-    """Start (or join) a search job for this request."""
+    """Start (or join) a search job for this request, within the server's policy."""
+    check_search_config(config)
+    key = search_key(config, prompt, words, candidates)
+    check_capacity(key)
     params = {"config": dataclasses.asdict(config), "prompt": prompt, "words": words, "candidates": candidates}
-    return jobs.submit("search", params, key=search_key(config, prompt, words, candidates),
-                       label=f"search {config.model}", home=home())
+    return jobs.submit("search", params, key=key, label=f"search {config.model}", home=home())
 
 
 def live_job(key: str) -> jobs.Job | None:

@@ -1,22 +1,50 @@
-"""Errors as one readable message in the page; tracebacks go to the server log, never to the page."""
+"""Errors as one readable message in the page; tracebacks go to the server log, never to the page.
+In public mode (engine/policy.py) messages carry no server paths or process ids."""
 from __future__ import annotations
 
 import logging
+import re
 
 import streamlit as st
 
 from engine.errors import CacheLockedError, ModelTooLargeError, UserError, is_out_of_memory
+from engine.policy import ServerPolicy
 
 log = logging.getLogger("valuescope.app")
+
+# An absolute path: POSIX (not the "/" inside "owner/name", a URL or a fraction) or Windows (C:\...).
+_POSIX_PATH = re.compile(r"(?<![\w.:/~\\-])/(?:[^\s'\"`()<>,;:|]+/?)*")
+_WINDOWS_PATH = re.compile(r"\b[A-Za-z]:\\[^\s'\"`()<>,;|]*")
+_PID = re.compile(r"\b(PID|pid)(\s*[:=]?\s*)\d+")
+
+
+def scrub_server_details(text: str) -> str:
+    """`text` without absolute paths (each becomes …/<its last part>) and process ids."""
+    def last_part(match: re.Match) -> str:
+        parts = [p for p in re.split(r"[/\\]", match.group(0)) if p]
+        return "…/" + parts[-1] if parts else "…/"
+
+    text = _WINDOWS_PATH.sub(last_part, _POSIX_PATH.sub(last_part, text))
+    return _PID.sub(lambda m: f"{m.group(1)}{m.group(2)}(hidden)", text)
+
+
+def public_safe(text, policy: ServerPolicy | None = None) -> str:
+    """`text` as a visitor may see it: scrubbed of server details in public mode, unchanged otherwise."""
+    text = "" if text is None else str(text)
+    return scrub_server_details(text) if (policy or ServerPolicy.from_env()).public else text
 
 
 def friendly_message(exc: BaseException) -> str:
     """One paragraph for an exception the user can act on; never a traceback."""
+    return public_safe(_message(exc))
+
+
+def _message(exc: BaseException) -> str:
     if is_out_of_memory(exc) and not isinstance(exc, ModelTooLargeError):
         return ("The machine ran out of memory: this model (or batch) is too large for it. Try a smaller model, "
                 "4-bit/8-bit quantisation on a GPU, a smaller batch size, or the command line on a bigger machine.")
     if isinstance(exc, CacheLockedError):
-        return f"The cache is busy: {exc} Try again in a moment."
+        return f"The cache is busy: {exc}"
     if isinstance(exc, (UserError, ValueError, KeyError, FileNotFoundError, PermissionError)):
         return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     if isinstance(exc, OSError):

@@ -13,6 +13,7 @@ import streamlit as st
 from app import ui
 from engine.configs import SearchConfig
 from engine.models.registry import check_model_name
+from engine.policy import check_search_config
 from engine.analysis.lexicons import BUILTIN_LEXICONS
 from engine.analysis.words import NORMALIZATION
 from engine.prompts import BATTERY, resolve_prompt
@@ -150,7 +151,11 @@ params = {"pairs": [[model_a, model_b]], "templates": [[template_a, template_b]]
           "seed": seed, "resamples": resamples}
 compute_key = f"implicit:{signature}:compute"
 if run_clicked:
-    jobs.submit("implicit", params, key=compute_key, label=f"implicit {model_a} -> {model_b}", home=ui.home())
+    with ui.guard("Compute") as g:
+        for model in (model_a, model_b):
+            check_search_config(dataclasses.replace(base, model=model))
+        ui.check_capacity(compute_key)
+        jobs.submit("implicit", params, key=compute_key, label=f"implicit {model_a} -> {model_b}", home=ui.home())
 
 compute = jobs.latest_for_key(compute_key, home=ui.home())
 if compute is not None and compute.live:

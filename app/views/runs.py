@@ -4,6 +4,9 @@ from __future__ import annotations
 import streamlit as st
 
 from app import ui
+from app.ui.messages import public_safe
+from app.ui.uploads import uploaded_file
+from engine.policy import ServerPolicy
 from engine.reports.tables import ranking_table, rankings_of_runs, run_metadata
 from engine.options import IMPORT_LAYOUTS as LAYOUTS, SCORE_KINDS
 from engine.workflows.importer import import_scores
@@ -13,14 +16,16 @@ SHOWN = ["run_id", "status", "source", "model_id", "family", "score_kind", "cand
          "n_scores", "revision", "template", "dtype", "quantization", "vocab_filter", "head_status", "device",
          "seconds", "created_at", "error"]
 
+policy = ServerPolicy.from_env()
 st.title("Runs")
-st.caption(f"Every search and import in the cache `{ui.cache().path}`. Select rows to export their rankings or "
-           "delete them.")
+where = "" if policy.public else f" `{ui.cache().path}`"  # no server paths on a public server
+st.caption(f"Every search and import in the cache{where}. Select rows to export their rankings"
+           + (" or delete them." if policy.allow_delete else "."))
 
 tab_runs, tab_jobs, tab_import = st.tabs(["Cached runs", "Jobs", "Import score tables"], key="tab",
                                          bind="query-params")
 with tab_jobs:
-    ui.jobs_table()
+    ui.jobs_table(allow_cancel=not policy.public)  # on a public server, visitors cancel only their own page's jobs
 
 # ---- import -------------------------------------------------------------------------------------
 with tab_import:
@@ -31,7 +36,8 @@ with tab_import:
         "- **long**: columns `response, prompt, score`.\n\n"
         "A prompt may be a battery key, a battery question or your own key (then give its framing). Each (model, prompt) "
         "becomes one run, marked *imported*.")
-    upload = st.file_uploader("Score table", type=["csv", "parquet", "pq"], key="import_file")
+    upload = st.file_uploader("Score table", type=["csv", "parquet", "pq"], key="import_file",
+                              max_upload_size=policy.max_upload_mb)
     i1, i2, i3, i4 = st.columns(4)
     with i1:
         family = st.text_input("Family (required)", key="import_family", placeholder="llama, gemma, qwen…",
@@ -54,10 +60,10 @@ with tab_import:
                               help="Overwrite this model's imported scores for the same prompts.")
         do_import = st.button("Import", type="primary", icon=":material/upload:", disabled=upload is None)
     if do_import and upload is not None:
-        with ui.guard("Import") as g:
-            results = import_scores(ui.cache(), ui.save_upload(upload), family=family, model=model.strip() or None,
+        with ui.guard("Import") as g, uploaded_file(upload) as path:  # the copy is removed once imported
+            results = import_scores(ui.cache(), path, family=family, model=model.strip() or None,
                                     framing=framing, layout=layout, score_kind=score_kind,
-                                    revision=revision.strip() or None, replace=replace)
+                                    revision=revision.strip() or None, replace=replace, source=f"upload:{path.name}")
         if not g.failed:
             for r in results:
                 if r.unchanged:
@@ -97,8 +103,9 @@ with tab_runs:
         text = shown["prompt_text"].fillna("") + " " + shown["prompt_key"].fillna("")
         shown = shown[text.str.contains(query, case=False, regex=False)]
     shown = shown.sort_values("created_at", ascending=False).reset_index(drop=True)
+    shown["error"] = shown["error"].map(lambda e: None if e is None or e != e else public_safe(e))
 
-    st.caption(f"{len(shown):,} of {len(runs):,} runs. Tick rows to export or delete them.")
+    st.caption(f"{len(shown):,} of {len(runs):,} runs. Tick rows to export" + (" or delete them." if policy.allow_delete else " them."))
     event = st.dataframe(
         shown[SHOWN], key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
         width="stretch", height=min(420, 38 + 35 * len(shown)),
@@ -129,7 +136,7 @@ with tab_runs:
         else:
             st.caption("Select completed runs to export their rankings.")
     with a3:
-        if len(selected):
+        if len(selected) and policy.allow_delete:  # public mode: nobody deletes what others computed
             with st.popover(f"Delete {len(selected)} run(s)…", icon=":material/delete:"):
                 st.markdown(f"Delete **{len(selected)}** run(s) and their scores from the cache? This cannot be undone.")
                 if st.button("Delete", type="primary", key="confirm_delete"):
@@ -152,4 +159,4 @@ with tab_runs:
                 c_top.dataframe(scores.head(10)[["rank", "text", "score"]], hide_index=True, width="stretch")
                 c_bottom.dataframe(scores.tail(10).iloc[::-1][["rank", "text", "score"]], hide_index=True, width="stretch")
             elif run.get("error"):
-                st.error(run["error"], icon=":material/error:")
+                st.error(public_safe(run["error"]), icon=":material/error:")

@@ -61,7 +61,7 @@ with c_run:
     run_clicked = st.button("Run search", type="primary", icon=":material/play_arrow:", width="stretch")
 
 with st.expander("Settings: mode, template, dtype, quantisation, vocabulary, revision…"):
-    settings = ui.config_widgets(SearchConfig, skip=("model",))
+    settings = ui.config_widgets(SearchConfig, skip=("model",), models=models)
 
 words = [w.strip() for w in (words_text or "").split(",") if w.strip()]
 

@@ -13,6 +13,7 @@ import streamlit as st
 import engine.jobs as jobs
 from app import ui
 from engine.paths import home_dir
+from engine.policy import ServerPolicy
 from engine.train_config import PRESETS, TrainConfig, field_kind, parse_value, preset_config
 
 st.title("Training")
@@ -101,13 +102,17 @@ with st.expander("Train reward models", expanded=not live):
         others = [n for n in fields if n not in (*MAIN_FIELDS, "preset", "run_name", "out")]
         for i, name in enumerate(others):
             field_input(name, more[i % 4])
-    start = st.button("Start training", type="primary", icon=":material/model_training:")
+    public = ServerPolicy.from_env().public
+    start = st.button("Start training", type="primary", icon=":material/model_training:", disabled=public,
+                      help="Training is turned off on this public server: run valuescope yourself to train."
+                      if public else None)
     if start:
         with ui.guard("Training settings") as g:
             overrides = {name: value if isinstance(value, (bool, list)) else parse_value(name, value)
                          for name, value in values.items()}
             overrides["run_name"] = time.strftime("run-%Y%m%d-%H%M%S")
             config = preset_config(preset, **overrides)
+            ui.check_capacity()
             job = jobs.submit("train", {"config": dataclasses.asdict(config)}, label=f"train {', '.join(config.bases)}",
                               home=ui.home())
         if not g.failed:

@@ -11,6 +11,7 @@ from engine.analysis.stats import FAMILY_TEST_DOC, MIXED_DOC, TAU_DOC
 from engine.analysis.values import RANK_DOC
 from engine.analysis.words import DEFAULT_VARIANT_POLICY, NORMALIZATION, VARIANT_POLICIES, VARIANT_POLICY_DOC
 from engine.configs import AnalyzeConfig, field_help
+from engine.policy import ServerPolicy
 from engine.reports.analysis import analysis_tables
 
 LEXICON_LABELS = {
@@ -84,6 +85,7 @@ with st.expander("Analysis settings: variants, candidates, families, permutation
 lexicon_ref = lexicon_name
 if lexicon_name == UPLOAD:
     upload = st.file_uploader("Dictionary file", type=["dic", "dicx", "csv"],
+                              max_upload_size=ServerPolicy.from_env().max_upload_mb,
                               help="LIWC .dic (% header, then word and category ids), LIWC-22 .dicx (DicTerm,<category>,… "
                                    "with X marks) or a two-column Category,word CSV.")
     if upload is None:

@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "engine.cli.analyze",    # analyze
     "engine.cli.implicit",   # implicit
     "engine.cli.train",      # train, trajectory
+    "engine.cli.cache",      # cache check, cache repair
 ]
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from engine.analysis.words import VARIANT_POLICY_DOC
+from engine.cli.outputs import check_out_folder, table_files
 from engine.configs import AnalyzeConfig, add_dataclass_arguments, from_namespace
 from engine.store.db import Cache
 
@@ -13,14 +14,17 @@ from engine.store.db import Cache
 def register(sub) -> None:
     p = sub.add_parser("analyze", help="Rank lexicon words per (model, prompt), median rank per category, compare families.")
     add_dataclass_arguments(p, AnalyzeConfig)
+    p.add_argument("--force", action="store_true", help="Overwrite tables already in the --out folder.")
     p.set_defaults(func=cmd_analyze)
 
 
 def cmd_analyze(args) -> int:
-    from engine.reports.analysis import write_analysis_tables  # scipy/statsmodels: slow import
+    from engine.reports.analysis import OUTPUT_FILES, write_analysis_tables  # scipy/statsmodels: slow import
     from engine.workflows.analyze import run_analysis
 
     config = from_namespace(AnalyzeConfig, args)
+    if config.out:
+        check_out_folder(config.out, table_files(OUTPUT_FILES, config.format), args.force)
     analysis = run_analysis(Cache(args.home), config, home=args.home)
     _print_summary(analysis.result, analysis.runs, analysis.lexicon, args, analysis.notes)
     if config.out:

@@ -10,11 +10,13 @@ from pathlib import Path
 import pandas as pd
 
 import engine.jobs as jobs
+from engine.cli.outputs import check_out_folder, table_files
 from engine.cli.progress import progress_bar
 from engine.configs import ImplicitConfig, SearchConfig, add_dataclass_arguments, from_namespace
 from engine.errors import InputError
-from engine.prompts import BATTERY
-from engine.reports.implicit import MAX_PROMPTS_FOR_VOCAB_ROWS, output_tables, write_implicit_tables
+from engine.prompts import BATTERY, resolve_prompt
+from engine.reports.implicit import (MAX_PROMPTS_FOR_VOCAB_ROWS, OUTPUT_FILES, output_tables,
+                                     write_implicit_tables)
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -26,6 +28,7 @@ def register(sub) -> None:
     )
     add_dataclass_arguments(p, ImplicitConfig)
     add_dataclass_arguments(p, SearchConfig, skip=("model", "mode", "template", "revision", "family", "head_seed"))
+    p.add_argument("--force", action="store_true", help="Overwrite tables already in the --out folder.")
     p.set_defaults(func=cmd_implicit)
 
 
@@ -47,6 +50,14 @@ def cmd_implicit(args) -> int:
         raise InputError(f"--model-a and --model-b pair up in order: got {len(args.model_a)} A and {len(args.model_b)} B models.")
     if args.top < 1 or args.resamples < 1:
         raise InputError("--top and --resamples must be at least 1.")
+    base = from_namespace(SearchConfig, args)  # checks --batch-size
+    if args.prompt:
+        resolve_prompt(args.prompt)
+    check_out_folder(args.out, table_files(OUTPUT_FILES, args.format), args.force)
+    if base.device:
+        from engine.models.loading import check_device  # torch, only when a device is named
+
+        check_device(base.device)
     pairs = list(zip(args.model_a, args.model_b))
     templates = list(zip(_per_pair(args.template_a, len(pairs), "--template-a"),
                          _per_pair(args.template_b, len(pairs), "--template-b")))
@@ -58,7 +69,6 @@ def cmd_implicit(args) -> int:
 
         load_lexicon(args.lexicon, home=args.home)  # a bad lexicon fails here, before any model loads
     prompts = list(BATTERY) if args.battery else [args.prompt]
-    base = from_namespace(SearchConfig, args)
     params = {"pairs": [list(p) for p in pairs], "templates": [list(t) for t in templates], "prompts": prompts,
               "lexicon": args.lexicon, "words": words, "vocab": not args.no_vocab, "base": dataclasses.asdict(base),
               "seed": args.seed, "resamples": args.resamples}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from engine.cli.outputs import check_out_file
 from engine.options import RUN_STATUSES
 from engine.reports.export import write_table
 from engine.reports.tables import ranking_table, run_metadata
@@ -15,9 +16,11 @@ def register(sub) -> None:
     p.add_argument("--status", choices=RUN_STATUSES, help="Only runs with this status.")
     p.set_defaults(func=cmd_runs)
 
-    p = sub.add_parser("export", help="Write one cached run's ranking to CSV or Parquet.")
+    p = sub.add_parser("export", help="Write one cached run's ranking to CSV, Parquet or .xlsx.")
     p.add_argument("run_id", help="Run id (or a unique prefix), from `valuescope runs`.")
-    p.add_argument("--out", required=True, help="Output .csv or .parquet file.")
+    p.add_argument("--out", required=True, help="Output .csv (with its settings in a .meta.json beside it), .parquet "
+                                                "or .xlsx (for spreadsheets) file.")
+    p.add_argument("--force", action="store_true", help="Overwrite --out if it exists.")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("prepare", help="Convert the embedded default models once (done at Docker build time).")
@@ -40,6 +43,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_export(args) -> int:
+    check_out_file(args.out, args.force)
     cache = Cache(args.home)
     run = cache.get_run(args.run_id)
     table = ranking_table(run, cache.scores(run["run_id"]))

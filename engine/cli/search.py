@@ -6,10 +6,11 @@ import time
 
 import pandas as pd
 
+from engine.cli.outputs import check_out_file
 from engine.cli.progress import progress_bar
 from engine.configs import SearchConfig, add_dataclass_arguments, from_namespace
 from engine.errors import InputError, NotFoundError
-from engine.prompts import BATTERY
+from engine.prompts import BATTERY, resolve_prompt
 from engine.reports.export import write_table
 from engine.reports.tables import ranking_table, run_metadata
 
@@ -22,34 +23,55 @@ def register(sub) -> None:
     which.add_argument("--battery", action="store_true", help="All 54 prompts of the battery.")
     p.add_argument("--lexicon", help="Score this lexicon's words (built-in name or .dic/.dicx/.csv file) instead of tokens.")
     p.add_argument("--words", help="Comma-separated replies to score instead of tokens, e.g. 'love, freedom'.")
-    p.add_argument("--out", help="CSV or Parquet file for the ranking.")
+    p.add_argument("--out", help="File for the ranking: .csv (with its settings in a .meta.json beside it), .parquet "
+                                 "or .xlsx (for spreadsheets).")
+    p.add_argument("--force", action="store_true", help="Overwrite --out if it exists.")
     p.add_argument("--top", type=int, default=10, help="How many best and worst replies to print.")
     p.add_argument("--refresh", action="store_true", help="Recompute even if the cache has this run.")
     p.set_defaults(func=cmd_search)
 
 
 
-def _words(args) -> tuple[list[str] | None, str | None]:
+def _words(args) -> tuple[list[str] | None, str | None, dict]:
+    """The replies to score (None: the vocabulary), the run's candidates label, and provenance to export."""
     if args.lexicon and args.words:
         raise InputError("Give --lexicon or --words, not both.")
     if args.words is not None:
         words = [w.strip() for w in args.words.split(",") if w.strip()]
         if not words:
             raise InputError("--words holds no words.")
-        return words, "words"
+        return words, "words", {}
     if args.lexicon:
         from engine.analysis.lexicons import load_lexicon
 
-        lexicon = load_lexicon(args.lexicon)
-        return lexicon.reply_words(), f"lexicon:{lexicon.name}"
-    return None, None
+        lexicon = load_lexicon(args.lexicon, home=args.home)
+        return lexicon.reply_words(), f"lexicon:{lexicon.name}", {"lexicon": lexicon.describe()}
+    return None, None, {}
+
+
+def check_inputs(args, config: SearchConfig) -> None:
+    """Everything that can be wrong with the command line, found before any model loads."""
+    if args.top < 1:
+        raise InputError(f"--top {args.top}: give at least 1.")
+    if not args.battery:
+        resolve_prompt(args.prompt)
+    if args.out:
+        path = check_out_file(args.out, args.force)
+        if path.suffix.lower() == ".xlsx" and args.battery and not (args.lexicon or args.words):
+            raise InputError(f"--out {args.out}: the whole vocabulary for 54 prompts is more rows than a spreadsheet "
+                             "holds; use .csv or .parquet, or --lexicon / --words.")
+    if config.device:
+        from engine.models.loading import check_device  # torch, only when a device is named
+
+        check_device(config.device)
 
 
 def cmd_search(args) -> int:
     from engine.workflows.runner import Runner, RunRequest  # no torch until a model must be loaded
 
     config = from_namespace(SearchConfig, args)
-    words, candidates = _words(args)
+    check_inputs(args, config)
+    words, candidates, extra_meta = _words(args)
     runner = Runner(home=args.home)
     prompts = list(BATTERY) if args.battery else [args.prompt]
     requests = {prompt: RunRequest.resolve(config, prompt, words, candidates) for prompt in prompts}
@@ -57,7 +79,7 @@ def cmd_search(args) -> int:
     missing = [p for p, r in requests.items() if args.refresh or runner.cached_request(r) is None]
     if missing:
         _compute(config, missing, requests, words, candidates, args)
-    tables, first_meta = [], None
+    tables, first_meta, run_ids = [], None, []
     for prompt, request in requests.items():
         result = runner.cached_request(request)
         if result is None:
@@ -76,11 +98,14 @@ def cmd_search(args) -> int:
             table.insert(0, "prompt", run["prompt_text"])
             table.insert(0, "prompt_key", run["prompt_key"])
         tables.append(table)
+        run_ids.append(run["run_id"])
         first_meta = first_meta or run_metadata(run)
     print(f"{len(prompts)} prompt(s), {len(missing)} computed, in {time.perf_counter() - started:.2f} s", file=sys.stderr)
     if args.out:
-        meta = first_meta if not args.battery else {**first_meta, "run_id": "several", "prompt_key": "battery (54)",
-                                                   "prompt_text": "see prompt column"}
+        meta = {**first_meta, **extra_meta}
+        if args.battery:  # one table of 54 runs: their ids in the provenance, prompts in the table's columns
+            meta.pop("run_id")
+            meta.update(runs=run_ids, prompt_key="battery (54)", prompt_text="see the prompt column")
         path = write_table(pd.concat(tables, ignore_index=True), args.out, meta)
         print(f"wrote {path}", file=sys.stderr)
     return 0

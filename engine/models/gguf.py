@@ -1,8 +1,10 @@
 """Embedded GGUF models: find them in their PyPI packages and convert them once to safetensors.
 
 Dequantising a GGUF file on every load takes 25-95 s on a small CPU; a converted copy under the
-data folder reloads in seconds. Conversion writes into a temporary folder and renames it into
-place, so an interrupted conversion is never mistaken for a finished one.
+data folder reloads in seconds. Conversion writes into a temporary folder (`<name>.tmp-<pid>`) and
+renames it into place, so an interrupted conversion is never mistaken for a finished one; the folder
+of a conversion whose process died is removed by the next one. A file that is not GGUF, or is cut
+short, is reported as one ModelLoadError naming it.
 """
 from __future__ import annotations
 
@@ -12,11 +14,13 @@ import importlib.util
 import json
 import os
 import shutil
+import struct
 from pathlib import Path
 
-from engine.paths import models_dir
+from engine.errors import ModelLoadError, is_out_of_memory
 from engine.models.registry import ModelSpec
-from engine.errors import ModelLoadError
+from engine.paths import models_dir
+from engine.processes import process_started_at
 
 MARKER = "valuescope-conversion.json"
 
@@ -96,10 +100,17 @@ def converted_dir(spec: ModelSpec, home=None) -> tuple[Path, str]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    remove_stale_conversions(target)
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+    except (ValueError, OSError, EOFError, KeyError, IndexError, struct.error) as exc:  # not GGUF, or cut short
+        if is_out_of_memory(exc):
+            raise
+        raise ModelLoadError(f"{gguf_path.name}: cannot read it as a GGUF model, the file may be truncated or not "
+                             f"GGUF ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}).") from exc
     # The weights are dequantised now; without this, save_pretrained would try to re-quantise.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
@@ -112,3 +123,22 @@ def converted_dir(spec: ModelSpec, home=None) -> tuple[Path, str]:
     else:
         os.replace(tmp, target)
     return target, revision
+
+
+def remove_stale_conversions(target: Path) -> list[Path]:
+    """Remove `<target>.tmp-<pid>` folders left by conversions whose process is gone. A PID can be reused
+    (after a container restart), so a live process counts only if it started before the folder was last
+    written to."""
+    removed = []
+    for folder in target.parent.glob(f"{target.name}.tmp-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        started = process_started_at(int(pid)) if pid.isdigit() else None
+        try:
+            last_written = folder.stat().st_mtime
+        except OSError:
+            continue
+        if started is None or started > last_written:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+

@@ -3,20 +3,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
+import re
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification,
                           AutoTokenizer)
 
 from engine.models.gguf import converted_dir
 from engine.models.registry import CAUSAL_LM, REGISTRY, ModelSpec
 from engine.options import DTYPES, MODES, QUANTIZATIONS, REWARD_HEAD_NAMES
-from engine.errors import InputError, ModelLoadError
+from engine.errors import InputError, ModelLoadError, UserError, is_out_of_memory
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+# What unreadable weight files raise (a refused pickle, a truncated or foreign file); anything else is a bug.
+UNREADABLE_WEIGHTS = (OSError, ValueError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError, struct.error,
+                      SafetensorError)
 
 
 @dataclass
@@ -63,6 +71,40 @@ class LoadedModel:
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_device(device: str, option: str = "--device") -> str:
+    """`device` if this machine has it (cpu, cuda, cuda:N, mps), else an InputError naming `option`."""
+    name = (device or "").strip().lower()
+    if name == "cpu":
+        return name
+    index = re.fullmatch(r"cuda(?::(\d+))?", name)
+    if index:
+        if not torch.cuda.is_available():
+            why = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA device is visible"
+            raise InputError(f"{option} {device}: {why}; use {option} cpu.")
+        count, wanted = torch.cuda.device_count(), int(index.group(1) or 0)
+        if wanted >= count:
+            raise InputError(f"{option} {device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}.")
+        return name
+    if name == "mps":
+        if not torch.backends.mps.is_available():
+            raise InputError(f"{option} {device}: Apple's MPS is not available here; use {option} cpu.")
+        return name
+    raise InputError(f"{option} {device}: unknown device; use cpu, cuda or cuda:N.")
+
+
+def _weights_failure(spec: ModelSpec, location: str, exc: Exception) -> ModelLoadError:
+    """One line naming the weight file(s) that could not be read, and why."""
+    folder = Path(location)
+    files = sorted(p.name for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES) if folder.is_dir() else []
+    named = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "") if files else location
+    if type(exc).__name__ == "UnpicklingError":
+        why = ("a pickle that holds more than tensors, which torch refuses to load (weights_only); convert it to "
+               "safetensors where you trust its source")
+    else:
+        why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else 'unreadable'}"
+    return ModelLoadError(f"Cannot load the weights of {spec.alias!r} ({named}): {why}.")
 
 
 def resolve_dtype(dtype: str, device: str) -> torch.dtype:
@@ -194,7 +236,7 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
     mode = mode or ("logprob" if spec.kind == CAUSAL_LM else "reward")
     if mode not in MODES:
         raise InputError(f"Unknown mode {mode!r}; choose reward or logprob.")
-    device = device or default_device()
+    device = check_device(device, "device") if device else default_device()
     torch_dtype = resolve_dtype(dtype, device)
     started = time.perf_counter()
     try:
@@ -211,19 +253,26 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
     load_kwargs = dict(kwargs, dtype=torch_dtype, quantization_config=quant_config)
     if quant_config is not None and device.startswith("cuda"):
         load_kwargs["device_map"] = {"": device}
-    if mode == "reward":
-        if config.pad_token_id is None and tokenizer.pad_token_id is not None:
-            config.pad_token_id = tokenizer.pad_token_id
-        config.num_labels = 1  # a reward is one scalar; a checkpoint's trained 1-label head loads as is
-        model, info = AutoModelForSequenceClassification.from_pretrained(
-            location, config=config, output_loading_info=True, **load_kwargs)
-        head_missing = any(k.split(".")[0] in REWARD_HEAD_NAMES for k in info.get("missing_keys", []))
-        head_status = f"untrained (random, seed {head_seed})" if head_missing else "trained"
-        if head_missing:
-            _seed_head(model, config, head_seed)
-    else:
-        model = AutoModelForCausalLM.from_pretrained(location, config=config, **load_kwargs)
-        head_status = "n/a"
+    try:
+        if mode == "reward":
+            if config.pad_token_id is None and tokenizer.pad_token_id is not None:
+                config.pad_token_id = tokenizer.pad_token_id
+            config.num_labels = 1  # a reward is one scalar; a checkpoint's trained 1-label head loads as is
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                location, config=config, output_loading_info=True, **load_kwargs)
+            head_missing = any(k.split(".")[0] in REWARD_HEAD_NAMES for k in info.get("missing_keys", []))
+            head_status = f"untrained (random, seed {head_seed})" if head_missing else "trained"
+            if head_missing:
+                _seed_head(model, config, head_seed)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(location, config=config, **load_kwargs)
+            head_status = "n/a"
+    except UserError:
+        raise
+    except UNREADABLE_WEIGHTS as exc:  # one line naming the file, not a traceback
+        if is_out_of_memory(exc):
+            raise
+        raise _weights_failure(spec, location, exc) from exc
     if quant_config is None:
         model.to(device)
     model.eval().requires_grad_(False)

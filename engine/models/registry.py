@@ -26,7 +26,8 @@ class ModelSpec:
     revision: str | None = None  # hub commit or tag to pin; None = the hub's default branch
     score_reader: str = "logits0"  # how to read a reward: "logits0" = logits[:, 0] of a 1-label head
     template: str = "auto"  # "auto" = tokenizer's chat template; or a name in engine.scoring.templates.TEMPLATES
-    trust_remote_code: bool = False  # only ever True when a user asks for it for this model
+    trust_remote_code: bool = False  # run the repository's own code: only ever True when a user asks for it
+    needs_remote_code: bool = False  # the operator vouches for this repository's code: the app may offer it
     gguf_file: str | None = None  # file name inside a GGUF package
     notes: str = ""  # shown in the UI next to the model
 
@@ -137,10 +138,15 @@ def is_local(spec: ModelSpec) -> bool:
     return spec.source.startswith("gguf-file:") or Path(spec.source).is_absolute()
 
 
-def check_model_name(name: str, allow_local_paths: bool = True) -> ModelSpec:
+def check_model_name(name: str, allow_local_paths: bool | None = None) -> ModelSpec:
     """Resolve a registry alias, local path or hub id, rejecting at once what cannot be any of them
-    (before a background load would fail more slowly). `allow_local_paths=False` (public mode) refuses
-    folders and files on the server."""
+    (before a background load would fail more slowly). `allow_local_paths=False` refuses folders and
+    files on the server; None leaves it to the server's policy (refused in public mode)."""
+    if allow_local_paths is None:
+        # imported here: engine.policy builds on this module (its allow-list reads the registry)
+        from engine.policy import ServerPolicy
+
+        allow_local_paths = ServerPolicy.from_env().allow_local_paths
     name = (name or "").strip()
     if "\x00" in name:
         raise InputError("A model name cannot contain a NUL character.")

@@ -8,6 +8,9 @@ many sessions in threads) operations on one file take turns on a process-wide lo
 instance cache races when threads open and close connections to one file at the same moment, and
 every operation is short. Crash safety: a run's scores and its `done` status are written
 in one transaction, so a killed process leaves at most a `running` row, which is never served.
+
+A file or folder that cannot be written is opened read-only (runs can be listed and exported); a
+damaged file gets its own error naming `valuescope cache repair` (engine/store/diagnosis.py, repair.py).
 """
 from __future__ import annotations
 
@@ -15,15 +18,19 @@ import contextlib
 import os
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from engine.store.migrations import MIGRATIONS
-from engine.store.records import INSERT_RUN, RUN_COLUMNS, SCORE_COLUMNS, RunRecord, utc_now
+from engine.errors import CacheDamagedError, CacheError, CacheReadOnlyError, InputError, NotFoundError
 from engine.paths import db_path
-from engine.errors import CacheLockedError, InputError, NotFoundError
+from engine.processes import process_started_at
+from engine.store.diagnosis import explain, is_lock_conflict, locked_error
+from engine.store.migrations import MIGRATIONS
+from engine.store.records import (INSERT_RUN, RUN_COLUMNS, SCORE_COLUMNS, RunRecord, rank_scores, row_dict,
+                                  score_frame, utc_now)
 
 _FILE_LOCKS: dict[str, threading.RLock] = {}
 _FILE_LOCKS_GUARD = threading.Lock()
@@ -35,43 +42,73 @@ def _file_lock(path: Path) -> threading.RLock:
         return _FILE_LOCKS.setdefault(str(path), threading.RLock())
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
+def _run_process_alive(pid, pid_started_at, created_at) -> bool:
+    """Whether the process that wrote a `running` row still runs. A PID is reused (PID 1 after a container
+    restart), so the process now holding it must also have started when the run's process did, or, for
+    rows written before that was recorded, before the run was created."""
+    if pd.isna(pid) or not pid:
         return False
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, ValueError):
+    started = process_started_at(int(pid))
+    if started is None:
         return False
+    if not pd.isna(pid_started_at):
+        return abs(started - float(pid_started_at)) < 1.0
+    if isinstance(created_at, datetime):
+        return started <= created_at.replace(tzinfo=timezone.utc).timestamp() + 1.0
     return True
 
 
+def _open_read_only(path: Path) -> bool:
+    """Open read-only when the file or its folder cannot be written (DuckDB writes a .wal beside the file)."""
+    folder_writable = os.access(path.parent, os.W_OK)
+    if not path.exists():
+        if not folder_writable:
+            raise CacheReadOnlyError(f"Cannot create the cache {path}: its folder is not writable. Use another data "
+                                     "folder with --home / VALUESCOPE_HOME.")
+        return False
+    return not (os.access(path, os.W_OK) and folder_writable)
+
+
 class Cache:
-    def __init__(self, home: str | os.PathLike | None = None, lock_timeout_s: float = 30.0):
-        self.path: Path = db_path(home)
+    def __init__(self, home: str | os.PathLike | None = None, lock_timeout_s: float = 30.0,
+                 path: str | os.PathLike | None = None):
+        """The cache of data folder `home` (or the database file `path`)."""
+        self.path: Path = Path(path) if path is not None else db_path(home)
         self.lock_timeout_s = lock_timeout_s
+        self.read_only = _open_read_only(self.path)
         with self.connect() as con:
-            self._migrate(con)
+            if not self.read_only:  # a read-only cache of an older schema is still read (columns it lacks are absent)
+                self._migrate(con)
 
     @contextlib.contextmanager
     def connect(self):
+        """A short-lived connection; DuckDB errors that mean a damaged, read-only or unreadable file become
+        CacheErrors saying so."""
         with _file_lock(self.path), self._connect_across_processes() as con:
-            yield con
+            try:
+                yield con
+            except duckdb.Error as exc:
+                error = explain(exc, self.path)
+                if error is None:  # not about the file: a bug, with its own traceback
+                    raise
+                raise error from exc
 
     @contextlib.contextmanager
     def _connect_across_processes(self):
-        deadline = time.monotonic() + self.lock_timeout_s
+        started = time.monotonic()
         delay = 0.05
         while True:
             try:
-                con = duckdb.connect(str(self.path))
+                con = duckdb.connect(str(self.path), read_only=self.read_only)
                 break
-            except duckdb.IOException as exc:  # another process holds the file
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise CacheLockedError(
-                        f"The cache {self.path} is locked by another process: {exc}"
-                    ) from exc
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+            except duckdb.Error as exc:
+                if is_lock_conflict(exc):  # another process holds the file: wait for it, up to lock_timeout_s
+                    if time.monotonic() - started > self.lock_timeout_s:
+                        raise locked_error(self.path, exc, time.monotonic() - started) from exc
+                    time.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+                    continue
+                raise (explain(exc, self.path) or CacheError(f"Cannot open the cache {self.path}: {exc}")) from exc
         try:
             yield con
         finally:
@@ -104,13 +141,14 @@ class Cache:
         """Record a run as `running` (visible to other sessions, never served) and return its id."""
         record = record if isinstance(record, RunRecord) else RunRecord.from_meta(record)
         record.status, record.pid, record.created_at = "running", os.getpid(), utc_now()
+        record.pid_started_at = process_started_at(os.getpid())
         with self.connect() as con:
             con.execute(INSERT_RUN, record.values())
         return record.run_id
 
     def finish_run(self, run_id: str, scores: pd.DataFrame, seconds: float | None = None, **updates) -> None:
         """Write all scores and mark the run done, in one transaction."""
-        frame = _score_frame(scores)
+        frame = score_frame(scores)
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
             try:
@@ -152,7 +190,7 @@ class Cache:
         either all of it lands or none of it (an import is never half done)."""
         rows, frames = [], []
         for meta, scores in runs:
-            frame = _score_frame(scores)
+            frame = score_frame(scores)
             row = meta if isinstance(meta, RunRecord) else RunRecord.from_meta(meta)
             row.status, row.n_scores, row.finished_at = "done", len(frame), row.created_at
             rows.append(row)
@@ -192,16 +230,22 @@ class Cache:
                 "SELECT * FROM runs WHERE request_key = ? AND status = 'done' ORDER BY finished_at DESC LIMIT 1",
                 [request_key],
             ).df()
-        return None if df.empty else _row_dict(df.iloc[0])
+        return None if df.empty else row_dict(df.iloc[0])
 
     def get_run(self, run_id: str) -> dict:
+        """One run by its id or a unique prefix of it (matched literally: `%` and `_` are characters)."""
+        run_id = (run_id or "").strip()
+        if not run_id:
+            raise InputError("Give a run id (or a unique prefix of one): `valuescope runs` lists them.")
         with self.connect() as con:
-            df = con.execute("SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ?", [run_id, f"{run_id}%"]).df()
+            df = con.execute("SELECT * FROM runs WHERE starts_with(run_id, ?)", [run_id]).df()
+        exact = df[df["run_id"] == run_id]
+        df = exact if len(exact) else df
         if df.empty:
             raise NotFoundError(f"No run with id {run_id!r} in {self.path}. `valuescope runs` lists them.")
         if len(df) > 1:
             raise NotFoundError(f"Run id prefix {run_id!r} is ambiguous: {', '.join(df.run_id)}")
-        return _row_dict(df.iloc[0])
+        return row_dict(df.iloc[0])
 
     def list_runs(self, status: str | None = None, **equals) -> pd.DataFrame:
         where, args = [], []
@@ -223,7 +267,9 @@ class Cache:
         with self.connect() as con:
             df = con.execute(sql, args).df()
         # A `running` row whose process is gone was killed mid-run: say so rather than "running".
-        stale = (df["status"] == "running") & ~df["pid"].map(_pid_alive)
+        started = df["pid_started_at"] if "pid_started_at" in df else pd.Series(None, index=df.index, dtype=float)
+        alive = [_run_process_alive(*row) for row in zip(df["pid"], started, df["created_at"])]
+        stale = (df["status"] == "running") & ~pd.Series(alive, index=df.index, dtype=bool)
         df.loc[stale, "status"] = "interrupted"
         if status in ("running", "interrupted"):
             df = df[df["status"] == status].reset_index(drop=True)
@@ -234,10 +280,13 @@ class Cache:
         run = self.get_run(run_id)
         if run["status"] != "done":
             raise NotFoundError(f"Run {run['run_id']} is {run['status']}, not done: it has no complete scores.")
-        with self.connect() as con:
-            df = con.execute(
-                f"SELECT {', '.join(SCORE_COLUMNS)} FROM scores WHERE run_id = ?", [run["run_id"]]
-            ).df()
+        try:
+            with self.connect() as con:
+                df = con.execute(
+                    f"SELECT {', '.join(SCORE_COLUMNS)} FROM scores WHERE run_id = ?", [run["run_id"]]
+                ).df()
+        except CacheDamagedError as exc:
+            raise CacheDamagedError(f"Run {run['run_id']} cannot be read: {exc}") from exc
         return rank_scores(df)
 
     def scores_for_runs(self, run_ids: list[str]) -> pd.DataFrame:
@@ -250,31 +299,3 @@ class Cache:
                 f"WHERE r.status = 'done' AND s.run_id IN ({', '.join('?' * len(run_ids))})",
                 list(run_ids),
             ).df()
-
-
-def rank_scores(df: pd.DataFrame) -> pd.DataFrame:
-    """Sort best first and add `rank` (1 = best; ties broken by token id / text for a stable order)."""
-    tiebreak = "token_id" if df["token_id"].notna().all() and len(df) else "text"
-    out = df.sort_values(["score", tiebreak], ascending=[False, True], kind="mergesort").reset_index(drop=True)
-    out.insert(len(out.columns), "rank", range(1, len(out) + 1))
-    return out
-
-
-def _score_frame(scores: pd.DataFrame) -> pd.DataFrame:
-    frame = pd.DataFrame({c: scores[c] if c in scores else None for c in SCORE_COLUMNS})
-    if frame["text"].isna().any():
-        raise InputError("Every score needs its reply text.")
-    if not pd.api.types.is_numeric_dtype(frame["score"]) or frame["score"].isna().any():
-        raise InputError("Scores must be numbers, with none missing.")
-    frame["token_id"] = frame["token_id"].astype("Int64")
-    frame["n_tokens"] = frame["n_tokens"].astype("Int64")
-    frame["first_token_score"] = frame["first_token_score"].astype("float64")
-    frame["text"] = frame["text"].astype(str)
-    return frame
-
-
-def _row_dict(row: pd.Series) -> dict:
-    out = {}
-    for k, v in row.items():
-        out[k] = None if (not isinstance(v, (list, dict)) and pd.isna(v)) else v
-    return out

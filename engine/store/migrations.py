@@ -49,4 +49,10 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX scores_run ON scores(run_id);
         """,
     ),
+    (
+        2,
+        "start time of a run's process",
+        # With the PID it tells a live run from a dead one whose PID was reused (PID 1 after a container restart).
+        "ALTER TABLE runs ADD COLUMN pid_started_at DOUBLE;",
+    ),
 ]

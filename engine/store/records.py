@@ -1,4 +1,5 @@
-"""One `runs` row as a dataclass: the column list, the insert statement and new rows derive from it."""
+"""One `runs` row as a dataclass (the column list, the insert statement and new rows derive from it), and the
+checks and ranking of the rows of `scores`."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,6 +8,10 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+
+import pandas as pd
+
+from engine.errors import InputError
 
 
 def utc_now() -> datetime:
@@ -39,6 +44,7 @@ class RunRecord:
     status: str = "running"
     error: str | None = None
     pid: int | None = field(default_factory=os.getpid)
+    pid_started_at: float | None = None  # the process's start time: tells a reused PID from the run's process
     n_scores: int | None = None
     seconds: float | None = None
     device: str | None = None
@@ -62,3 +68,33 @@ class RunRecord:
 RUN_COLUMNS: list[str] = [f.name for f in dataclasses.fields(RunRecord)]
 SCORE_COLUMNS = ["token_id", "text", "score", "first_token_score", "n_tokens"]
 INSERT_RUN = f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"
+
+
+def rank_scores(df: pd.DataFrame) -> pd.DataFrame:
+    """Sort best first and add `rank` (1 = best; ties broken by token id / text for a stable order)."""
+    tiebreak = "token_id" if df["token_id"].notna().all() and len(df) else "text"
+    out = df.sort_values(["score", tiebreak], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+    out.insert(len(out.columns), "rank", range(1, len(out) + 1))
+    return out
+
+
+def score_frame(scores: pd.DataFrame) -> pd.DataFrame:
+    """`scores` as the columns of the scores table, checked: every reply has its text and a numeric score."""
+    frame = pd.DataFrame({c: scores[c] if c in scores else None for c in SCORE_COLUMNS})
+    if frame["text"].isna().any():
+        raise InputError("Every score needs its reply text.")
+    if not pd.api.types.is_numeric_dtype(frame["score"]) or frame["score"].isna().any():
+        raise InputError("Scores must be numbers, with none missing.")
+    frame["token_id"] = frame["token_id"].astype("Int64")
+    frame["n_tokens"] = frame["n_tokens"].astype("Int64")
+    frame["first_token_score"] = frame["first_token_score"].astype("float64")
+    frame["text"] = frame["text"].astype(str)
+    return frame
+
+
+def row_dict(row: pd.Series) -> dict:
+    """A runs row as a dict, with None for missing values."""
+    out = {}
+    for k, v in row.items():
+        out[k] = None if (not isinstance(v, (list, dict)) and pd.isna(v)) else v
+    return out

@@ -8,10 +8,12 @@ A prompt may be a battery key (its framing comes from the key), a battery questi
 key), or any other key, which then needs a framing from the user (`framing="positive"` for all of
 them, or {"my_key": "negative"} per key). Each (model, prompt) becomes one run with candidates='words'.
 
-Validation (a ValueError naming the file): empty file, no `response` column, empty responses,
-duplicate responses within a prompt, missing or non-numeric scores, unknown prompt keys without a
-framing. A file is imported in one transaction: all its runs or none. A directory is checked whole
-before anything is written.
+Validation (a ValueError naming the file): empty file, no `response` column, a column name given twice
+(read from the file's own header, before pandas would rename the copy `name.1`), empty responses,
+duplicate responses within a prompt, missing or non-numeric scores, empty or NUL prompt keys, unknown
+prompt keys without a framing (reading and cell checks: engine/workflows/score_tables.py). A file is
+imported in one transaction: all its runs or none. A directory is checked whole before anything is
+written.
 """
 from __future__ import annotations
 
@@ -23,13 +25,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.options import IMPORT_LAYOUTS as LAYOUTS, SCORE_KINDS
-from engine.prompts import BATTERY, BATTERY_BY_TEXT, FRAMINGS
+from engine.options import SCORE_KINDS
+from engine.prompts import BATTERY, BATTERY_BY_TEXT, FRAMINGS, resolve_prompt
 from engine.errors import InputError, MissingFileError
-
-IMPORT_SUFFIXES = (".csv", ".parquet", ".pq")
-LONG_COLUMNS = ("response", "prompt", "score")
-_MAX_LISTED = 5
+from engine.workflows.score_tables import IMPORT_SUFFIXES, no_duplicates, numbers_of, read_score_table, responses_of
 
 
 @dataclass
@@ -69,8 +68,10 @@ def import_scores(
     model_kind: str | None = None,
     revision: str | None = None,
     replace: bool = False,
+    source: str | None = None,
 ) -> list[ImportResult]:
-    """Import a file, or every .csv/.parquet file of a directory (model name = file stem), into `cache`."""
+    """Import a file, or every .csv/.parquet file of a directory (model name = file stem), into `cache`.
+    `source`: what to record as the scores' origin (default: the file's absolute path)."""
     path = Path(path).expanduser()
     if not path.exists():
         raise MissingFileError(f"No such file or directory: {path}")
@@ -88,7 +89,7 @@ def import_scores(
         model_id = (model or file.stem).strip()
         table = read_score_table(file, layout)
         prepared.append(_prepare(file, table, model_id, str(family).strip(), defaults, per_key,
-                                 score_kind, model_kind, revision))
+                                 score_kind, model_kind, revision, source))
     seen: dict[str, Path] = {}
     for item in prepared:
         if item.model_id in seen:
@@ -108,72 +109,31 @@ def import_scores(
 
 
 # ---- reading and validating -----------------------------------------------------------------------
-def read_score_table(path: str | os.PathLike, layout: str = "auto") -> tuple[str, pd.DataFrame]:
-    """(layout, table) of one file; CSV cells are read as text so replies like "NA" or "null" survive."""
-    path = Path(path)
-    if layout not in LAYOUTS:
-        raise InputError(f"Unknown layout {layout!r}: use {', '.join(LAYOUTS)}.")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
-        elif suffix in (".parquet", ".pq"):
-            df = pd.read_parquet(path)
-        else:
-            raise InputError(f"{path.name}: cannot import a {suffix or 'suffix-less'} file; use .csv or .parquet.")
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path.name}: the file is empty.") from None
-    except (pd.errors.ParserError, OSError, UnicodeDecodeError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise InputError(f"{path.name}: cannot read it as {suffix[1:].upper()}: {exc}") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    if df.empty or len(df.columns) == 0:
-        raise InputError(f"{path.name}: the file has no rows.")
-    lower = [c.lower() for c in df.columns]
-    if "response" not in lower:
-        raise InputError(f"{path.name}: no `response` column (the reply text); columns: {', '.join(df.columns[:8])}"
-                         + (" ..." if len(df.columns) > 8 else ""))
-    df = df.rename(columns={c: c.lower() for c in df.columns if c.lower() in LONG_COLUMNS})
-    if len(set(df.columns)) != len(df.columns):
-        dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
-        raise InputError(f"{path.name}: duplicate column(s) {', '.join(dupes)}.")
-    if layout == "auto":
-        layout = "long" if set(LONG_COLUMNS) <= set(df.columns) else "wide"
-    if layout == "long":
-        missing = [c for c in LONG_COLUMNS if c not in df.columns]
-        extra = [c for c in df.columns if c not in LONG_COLUMNS]
-        if missing or extra:
-            raise InputError(f"{path.name}: a long table has exactly the columns response, prompt, score"
-                             + (f"; missing {', '.join(missing)}" if missing else "")
-                             + (f"; unexpected {', '.join(extra)}" if extra else "") + ".")
-    elif len(df.columns) < 2:
-        raise InputError(f"{path.name}: a wide table needs a `response` column and at least one prompt column.")
-    return layout, df
 
 
-def _prepare(path, loaded, model_id, family, defaults, per_key, score_kind, model_kind, revision) -> PreparedFile:
+def _prepare(path, loaded, model_id, family, defaults, per_key, score_kind, model_kind, revision,
+             source=None) -> PreparedFile:
     layout, df = loaded
     if not model_id:
         raise InputError(f"{path.name}: empty model name.")
-    responses = _responses(df["response"], path)
+    responses = responses_of(df["response"], path)
     if layout == "wide":
         bad = [c for c in df.columns if c != "response" and (not c or c.lower().startswith("unnamed:"))]
         if bad:
             raise InputError(f"{path.name}: a column has no name (an exported index?); every column after `response` must be a prompt key.")
-        _no_duplicates(responses, path, "")
-        per_prompt = {col: pd.DataFrame({"text": responses, "score": _numbers(df[col], path, col)}) for col in df.columns if col != "response"}
+        no_duplicates(responses, path, "")
+        per_prompt = {col: pd.DataFrame({"text": responses, "score": numbers_of(df[col], path, col)}) for col in df.columns if col != "response"}
     else:
         prompts = df["prompt"].astype(str).str.strip()
         if (prompts == "").any() or df["prompt"].isna().any():
             row = int(np.flatnonzero((prompts == "").to_numpy() | df["prompt"].isna().to_numpy())[0])
             raise InputError(f"{path.name}: empty prompt on row {row + 2}.")
-        scores = _numbers(df["score"], path, "score")
+        scores = numbers_of(df["score"], path, "score")
         per_prompt = {}
         for prompt in pd.unique(prompts):
             mask = (prompts == prompt).to_numpy()
             part = pd.DataFrame({"text": responses[mask].to_numpy(), "score": scores[mask].to_numpy()})
-            _no_duplicates(part["text"], path, f" for prompt {prompt!r}")
+            no_duplicates(part["text"], path, f" for prompt {prompt!r}")
             per_prompt[prompt] = part
 
     resolved = _resolve_prompts(list(per_prompt), defaults, per_key, path)
@@ -186,49 +146,26 @@ def _prepare(path, loaded, model_id, family, defaults, per_key, score_kind, mode
         key, text, framing = resolved[column]
         meta = {
             "request_key": "import:" + hashlib.sha256(f"{model_id}|{family}|{key}|{framing}|{digest}".encode()).hexdigest()[:32],
-            "model_id": model_id, "model_source": str(path.resolve()), "family": family,
+            "model_id": model_id, "model_source": source or str(path.resolve()), "family": family,
             "model_kind": model_kind or ("reward_model" if score_kind == "reward" else "causal_lm"),
             "score_kind": score_kind, "revision": revision, "prompt_key": key, "prompt_text": text,
             "framing": framing, "candidates": "words", "head_status": "n/a", "scorer_version": "import",
             "source": "imported", "device": None,
-            "params": {"file": str(path.resolve()), "sha256": digest, "layout": layout, "column": column},
+            "params": {"file": source or str(path.resolve()), "sha256": digest, "layout": layout, "column": column},
         }
         runs.append((meta, frame.assign(token_id=None, first_token_score=None, n_tokens=None)))
     n_responses = len(responses) if layout == "wide" else int(responses.nunique())  # long: distinct replies
     return PreparedFile(path=path, model_id=model_id, layout=layout, runs=runs, n_responses=n_responses)
 
 
-def _responses(column: pd.Series, path: Path) -> pd.Series:
-    text = column.astype(object)
-    empty = text.isna().to_numpy() | (text.astype(str).str.strip() == "").to_numpy()
-    if empty.any():
-        rows = [str(i + 2) for i in np.flatnonzero(empty)[:_MAX_LISTED]]
-        raise InputError(f"{path.name}: empty response on row(s) {', '.join(rows)} (row 1 is the header).")
-    return text.astype(str).reset_index(drop=True)
-
-
-def _no_duplicates(responses: pd.Series, path: Path, where: str) -> None:
-    dupes = responses[responses.duplicated(keep=False)]
-    if len(dupes):
-        listed = ", ".join(repr(v) for v in pd.unique(dupes)[:_MAX_LISTED])
-        raise InputError(f"{path.name}: duplicate response(s){where}: {listed}. Each reply may be scored once per prompt.")
-
-
-def _numbers(column: pd.Series, path: Path, name: str) -> pd.Series:
-    raw = column.reset_index(drop=True)
-    values = pd.to_numeric(raw, errors="coerce").astype("float64")
-    bad = ~np.isfinite(values.to_numpy())
-    if bad.any():
-        idx = np.flatnonzero(bad)[:_MAX_LISTED]
-        cells = ", ".join(f"row {i + 2}: {raw.iloc[i]!r}" for i in idx)
-        raise InputError(f"{path.name}: column {name!r} holds missing or non-numeric scores ({cells}).")
-    return values
-
-
 def _resolve_prompts(columns, defaults, per_key, path) -> dict[str, tuple[str, str, str]]:
     """column -> (prompt key, prompt text, framing)."""
     out, unknown = {}, []
     for column in columns:
+        try:
+            resolve_prompt(column)  # an empty or NUL prompt is refused here as everywhere
+        except InputError as exc:
+            raise InputError(f"{path.name}: prompt {column!r}: {exc}") from None
         battery = BATTERY.get(column) or BATTERY_BY_TEXT.get(column)
         if battery:
             if column in per_key and per_key[column] != battery.framing:
