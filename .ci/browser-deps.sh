@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What tests/test_browser.py needs: Debian's chromium and Playwright's Python package.
+# What tests/app/test_browser.py needs: Debian's chromium and Playwright's Python package.
 # Only the Python package: `playwright install` downloads a browser build of its own, which fails
 # on machines that reach nothing but PyPI and Debian. The test drives /usr/bin/chromium instead.
 # About a minute on a fresh machine (apt), a second when both are already there.

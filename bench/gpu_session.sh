@@ -15,10 +15,10 @@ python3 bench/random_weights.py /tmp/src-smol /tmp/smol
 python3 bench/random_weights.py /tmp/src-gemma /tmp/gemma
 echo "== SmolLM2-135M shape, bf16"; python3 bench/search_bench.py --model /tmp/smol --subset 4096 --naive-batch 64 --full
 echo "== Gemma 3 270M shape, bf16"; python3 bench/search_bench.py --model /tmp/gemma --template gemma_turns --subset 4096 --naive-batch 64 --full
-echo "== GPU tests"; python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_search.py -x
+echo "== GPU tests"; python3 -m pytest -q -p no:cacheprovider tests/scoring/test_gpu.py tests/scoring/test_search.py -x
 exit 0
 fi
-echo "== GPU tests"; python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py || true
+echo "== GPU tests"; python3 -m pytest -q -p no:cacheprovider tests/scoring/test_gpu.py || true
 python3 bench/random_weights.py /tmp/src-smol /tmp/smol --dtype float32
 echo "== SmolLM2-135M shape, fp32 (agreement of the two methods)"; python3 bench/search_bench.py --model /tmp/smol --dtype float32 --subset 4096 --naive-batch 64
 python3 bench/random_weights.py /tmp/src-smol /tmp/llama8b --override hidden_size=4096 intermediate_size=14336 \

@@ -1,7 +1,15 @@
-"""Tiny random models and tokenizers for tests (deterministic, offline)."""
+"""Shared test helpers: tiny random models and tokenizers (deterministic, offline), a cache of demo
+runs, and the app under streamlit.testing."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+APP = str(ROOT / "app" / "streamlit_app.py")
 
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
@@ -66,3 +74,82 @@ def single_error_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip() and "%|" not in line]
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     return lines[0]
+
+
+DEMO_MODELS = (("demo-llama-rm", "llama", 1, 0.8), ("demo-llama-rm-b", "llama", 4, 0.5),
+               ("demo-gemma-rm", "gemma", 2, -0.5))  # name, family, seed, agency bias
+DEMO_PROMPTS = ("greatest_ever_one", "best_world_single", "good_time_please",
+                "worst_ever_one", "bad_world_single", "terrible_time_please")
+
+
+# ---- a cache with demo runs, for the app and browser tests --------------------------------------
+def demo_score_table(seed: int, agency_bias: float) -> pd.DataFrame:
+    """A wide score table (response + one column per battery prompt) over the Big Two nouns plus a few
+    other words; `agency_bias` > 0 makes Agency words score higher on positive prompts."""
+    from engine.analysis.lexicons import load_lexicon
+
+    lexicon = load_lexicon("big_two_nouns")
+    words = list(lexicon.entries)[:120] + ["pizza", "sunshine", "table", "music", "weather"]
+    rng = np.random.default_rng(seed)
+    table = {"response": words}
+    base = rng.normal(0, 1, len(words))
+    agency = np.array(["Agency" in lexicon.categories_of(w) for w in words])
+    for key in DEMO_PROMPTS:
+        sign = 1 if key.split("_")[0] in ("greatest", "best", "good") else -1
+        table[key] = np.round(base * sign + agency * agency_bias * sign + rng.normal(0, 0.6, len(words)), 4)
+    return pd.DataFrame(table)
+
+
+def seed_demo_cache(folder: Path, home: Path | None = None) -> None:
+    """Import three synthetic reward models of two families into the cache (default: $VALUESCOPE_HOME)."""
+    from engine.store.db import Cache
+    from engine.workflows.importer import import_scores
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cache = Cache(home)
+    for name, family, seed, bias in DEMO_MODELS:
+        path = folder / f"{name}.csv"
+        demo_score_table(seed, bias).to_csv(path, index=False)
+        import_scores(cache, path, family=family, model=name, revision="demo-1")
+
+
+def cached_tiny_search(model_dir: Path, prompt: str, home: Path | None = None):
+    """A completed vocabulary search on a tiny local model, through the engine (no real model loads)."""
+    from engine.configs import SearchConfig
+    from engine.workflows.runner import Runner
+
+    return Runner(home=home).run(SearchConfig(model=str(model_dir), mode="logprob"), prompt)
+
+
+# ---- the app under streamlit.testing -----------------------------------------------------------
+def app(page: str | None = None, **params):
+    """The app (streamlit AppTest) as opened from a URL: on `page` (default: Token search) with these query
+    parameters."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    if page:
+        at.run()
+        at.switch_page(f"views/{page}.py")
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def wait_for(at, done, timeout: float = 60.0):
+    """Rerun the app until `done(at)` (background searches report through reruns)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert not at.exception, [e.value for e in at.exception]
+        if done(at):
+            return at
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; errors: {[e.value for e in at.error]}, infos: {[i.value for i in at.info]}")
+        time.sleep(0.2)
+        at.run()
+
+
+def texts(elements) -> list[str]:
+    return [str(e.value) for e in elements]

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 README = ROOT / "README.md"
 RUN_COMMAND = "streamlit run app/streamlit_app.py"

@@ -20,12 +20,11 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from helpers import make_tiny_model_dir
-from test_app import DEMO_MODELS, cached_tiny_search, seed_demo_cache
+from helpers import ROOT, make_tiny_model_dir
+from helpers import DEMO_MODELS, cached_tiny_search, seed_demo_cache
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 PROMPT = "What, in one word, is the greatest thing ever?"

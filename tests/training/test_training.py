@@ -23,9 +23,9 @@ from engine.training.formatting import encode_conversation
 from engine.training.runlog import is_alive, read_log, read_summary
 from engine.training.trainer import preference_metrics, train_comparison
 from engine.training.trajectory import trajectory_tables
-from helpers import make_tiny_model_dir
+from helpers import ROOT, make_tiny_model_dir
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = ROOT
 GOOD = ["Love.", "Peace of mind.", "Family and friends.", "Kindness.", "Honesty."]
 BAD = ["War.", "Hate.", "Cruelty.", "Betrayal.", "Harm."]
 QUESTIONS = ["What, in one word, is the greatest thing ever?", "What is the best thing in the world?",

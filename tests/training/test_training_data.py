@@ -13,9 +13,9 @@ from engine.train_config import TrainConfig, parse_value, preset_config
 from engine.training.data import PreferenceDataError, every_kth, held_out_order, load_pairs, parse_hh_dialogue
 from engine.training.formatting import ComparisonEncoder, encode_conversation, render_conversation
 from engine.training.prepare import prepare_comparison
-from helpers import make_tokenizer
+from helpers import ROOT, make_tokenizer
 
-REAL_HH = Path(__file__).resolve().parents[1].parent / "shared" / "preference" / "hh_rlhf_harmless_base_test.jsonl.gz"
+REAL_HH = ROOT.parent / "shared" / "preference" / "hh_rlhf_harmless_base_test.jsonl.gz"
 Q = "What, in one word, is the greatest thing ever?"
 
 

@@ -13,6 +13,7 @@ from jobs_helpers import TIMEOUT_S, registered_kinds, wait_for_stage, wait_until
 
 import engine.jobs as jobs
 from engine.jobs.liveness import process_state
+from helpers import ROOT
 
 pytestmark = pytest.mark.usefixtures("registered_kinds")
 
@@ -138,5 +139,5 @@ def test_kinds_are_named_by_trusted_code_only():
 def test_importing_engine_jobs_loads_neither_torch_nor_duckdb():
     code = "import sys, engine.jobs; print(sorted(m for m in ('torch', 'duckdb', 'streamlit') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1])
+                         cwd=ROOT)
     assert out.stdout.strip() == "[]"

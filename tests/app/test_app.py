@@ -4,97 +4,16 @@ from __future__ import annotations
 
 import json
 import struct
-import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from helpers import make_tiny_model_dir
+from helpers import (DEMO_PROMPTS, app, cached_tiny_search, demo_score_table, make_tiny_model_dir, seed_demo_cache,
+                     texts, wait_for)
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app" / "streamlit_app.py")
 PAGES = ("token_search", "values", "base_models", "training", "runs")
-DEMO_MODELS = (("demo-llama-rm", "llama", 1, 0.8), ("demo-llama-rm-b", "llama", 4, 0.5),
-               ("demo-gemma-rm", "gemma", 2, -0.5))  # name, family, seed, agency bias
-DEMO_PROMPTS = ("greatest_ever_one", "best_world_single", "good_time_please",
-                "worst_ever_one", "bad_world_single", "terrible_time_please")
-
-
-# ---- fixtures shared with test_browser.py --------------------------------------------------------
-def demo_score_table(seed: int, agency_bias: float) -> pd.DataFrame:
-    """A wide score table (response + one column per battery prompt) over the Big Two nouns plus a few
-    other words; `agency_bias` > 0 makes Agency words score higher on positive prompts."""
-    from engine.analysis.lexicons import load_lexicon
-
-    lexicon = load_lexicon("big_two_nouns")
-    words = list(lexicon.entries)[:120] + ["pizza", "sunshine", "table", "music", "weather"]
-    rng = np.random.default_rng(seed)
-    table = {"response": words}
-    base = rng.normal(0, 1, len(words))
-    agency = np.array(["Agency" in lexicon.categories_of(w) for w in words])
-    for key in DEMO_PROMPTS:
-        sign = 1 if key.split("_")[0] in ("greatest", "best", "good") else -1
-        table[key] = np.round(base * sign + agency * agency_bias * sign + rng.normal(0, 0.6, len(words)), 4)
-    return pd.DataFrame(table)
-
-
-def seed_demo_cache(folder: Path, home: Path | None = None) -> None:
-    """Import three synthetic reward models of two families into the cache (default: $VALUESCOPE_HOME)."""
-    from engine.store.db import Cache
-    from engine.workflows.importer import import_scores
-
-    folder.mkdir(parents=True, exist_ok=True)
-    cache = Cache(home)
-    for name, family, seed, bias in DEMO_MODELS:
-        path = folder / f"{name}.csv"
-        demo_score_table(seed, bias).to_csv(path, index=False)
-        import_scores(cache, path, family=family, model=name, revision="demo-1")
-
-
-def cached_tiny_search(model_dir: Path, prompt: str, home: Path | None = None):
-    """A completed vocabulary search on a tiny local model, through the engine (no real model loads)."""
-    from engine.configs import SearchConfig
-    from engine.workflows.runner import Runner
-
-    return Runner(home=home).run(SearchConfig(model=str(model_dir), mode="logprob"), prompt)
-
-
-# ---- helpers -------------------------------------------------------------------------------------
-def app(page: str | None = None, **params) -> AppTest:
-    """The app as opened from a URL: on `page` (default: Token search) with these query parameters."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    if page:
-        at.run()
-        at.switch_page(f"views/{page}.py")
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def wait_for(at: AppTest, done, timeout: float = 60.0) -> AppTest:
-    """Rerun the app until `done(at)` (background searches report through reruns)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        assert not at.exception, [e.value for e in at.exception]
-        if done(at):
-            return at
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out; errors: {[e.value for e in at.error]}, infos: {[i.value for i in at.info]}")
-        time.sleep(0.2)
-        at.run()
-
-
-def texts(elements) -> list[str]:
-    return [str(e.value) for e in elements]
-
-
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory) -> Path:
     return make_tiny_model_dir(tmp_path_factory.mktemp("app") / "tiny-llama", "llama")
@@ -164,7 +83,7 @@ def test_a_running_search_shows_progress_and_can_be_cancelled(tiny_dir, monkeypa
 
 
 def test_a_shared_address_opens_the_same_view(tiny_dir, tmp_path):
-    # the browser writes widget values into the URL (tests/test_browser.py checks that); here the reverse
+    # the browser writes widget values into the URL (tests/app/test_browser.py checks that); here the reverse
     at = app(models=[str(tiny_dir)], words="love, freedom", k="5", dtype="bfloat16", template="plain")
     assert at.multiselect(key="models").value == [str(tiny_dir)]
     assert at.text_input(key="words").value == "love, freedom" and at.number_input(key="k").value == 5

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from helpers import make_tiny_model_dir
-from test_app import app, demo_score_table, seed_demo_cache, texts, wait_for
+from helpers import app, demo_score_table, seed_demo_cache, texts, wait_for
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402

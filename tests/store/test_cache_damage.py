@@ -15,9 +15,8 @@ import pytest
 from engine.cli import main
 from engine.errors import CacheDamagedError, CacheLockedError
 from engine.store.db import Cache
-from helpers import single_error_line
+from helpers import ROOT, single_error_line
 
-ROOT = Path(__file__).resolve().parent.parent
 ROW_GROUP = 122_880  # DuckDB's rows per row group: one run per group, so a damaged block hits one run only
 HEADER_BYTES = 3 * 4096  # a DuckDB file's headers; block b starts at HEADER_BYTES + b * block_size
 

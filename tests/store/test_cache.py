@@ -11,6 +11,7 @@ from engine.store.db import Cache
 from engine.configs import SearchConfig
 from engine.store.migrations import MIGRATIONS
 from engine.workflows.runner import Runner
+from helpers import ROOT
 
 SCORES = pd.DataFrame({"token_id": [5, 6, 7], "text": [" a", " b", " c"], "score": [0.1, 0.9, 0.5]})
 
@@ -49,7 +50,7 @@ def test_process_killed_mid_write_leaves_no_served_run(valuescope_home):
     """A process dies (os._exit, no cleanup) after inserting scores but before committing."""
     script = textwrap.dedent(f"""
         import os, sys
-        sys.path.insert(0, {str(__import__('pathlib').Path(__file__).resolve().parents[1])!r})
+        sys.path.insert(0, {str(ROOT)!r})
         import duckdb
         import pandas as pd
         from engine.store.db import Cache
