@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from pathlib import Path
 
 from engine.errors import UserError
 
@@ -32,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.home:  # one data folder for everything this command touches (trained aliases, worker processes)
+        os.environ["VALUESCOPE_HOME"] = str(Path(args.home).expanduser().resolve())
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
