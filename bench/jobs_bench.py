@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psutil  # noqa: E402
 
 import engine.jobs as jobs  # noqa: E402
-from engine.jobs.liveness import process_start_time  # noqa: E402
+from engine.processes import process_started_at  # noqa: E402
 from engine.jobs.store import JobStore  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def status_reads(home: str, finished: int, n: int) -> None:
             store.insert(con, id=f"old{i}", kind="search", key=f"k{i}", params="{}", target="m:f", status="done",
                          created_at=now - 1000 + i, finished_at=now - 999 + i, result='{"run_id": "x"}')
         store.insert(con, id="live", kind="search", key="live", params="{}", target="m:f", status="running",
-                     pid=os.getpid(), pid_started_at=process_start_time(os.getpid()), foreground=1,
+                     pid=os.getpid(), pid_started_at=process_started_at(os.getpid()), foreground=1,
                      created_at=now, heartbeat_at=now + 3600)
     print(f"status reads with {finished} finished jobs and 1 running (liveness checked), {n} calls each:")
     print(f"  get(running job)        {timed(lambda: jobs.get('live', home), n)}")

@@ -3,6 +3,7 @@ the command line) drives both the CLI parser and the app's forms, so the two can
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -11,31 +12,35 @@ from engine.options import (DEFAULT_VARIANT_POLICY, DTYPES, FRAMINGS, IMPORT_LAY
                             QUANTIZATIONS, SCORE_KINDS, TABLE_FORMATS, TEMPLATES, VARIANT_POLICIES, VOCAB_FILTERS)
 
 
-def _f(default, help: str, choices: tuple | None = None, **cli):
-    """A field with its help text and choices. `cli` keys: positional, required, many ("+": one or more
-    values; "append": the flag repeated), flag (another flag name)."""
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help, "choices": choices, **cli})
-    return field(default=default, metadata={"help": help, "choices": choices, **cli})
+def setting(default, help: str, choices: tuple | None = None, **cli):
+    """A settings field with its help text and choices (every command's dataclass, TrainConfig too).
+    A list or dict default is copied for each instance. `cli` keys: positional, required, many ("+": one
+    or more values; "append": the flag repeated), flag (another flag name)."""
+    metadata = {"help": help, "choices": choices, **cli}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 
 
 @dataclass
 class SearchConfig:
-    model: str = _f("smollm2-135m-instruct", "Registry alias, Hugging Face id, local folder or .gguf file.")
-    mode: str | None = _f(None, "reward: scalar reward head; logprob: log-probability of the reply. "
+    model: str = setting("smollm2-135m-instruct", "Registry alias, Hugging Face id, local folder or .gguf file.")
+    mode: str | None = setting(None, "reward: scalar reward head; logprob: log-probability of the reply. "
                                 "Default: reward for reward models, logprob for causal LMs.", MODES)
-    template: str = _f("auto", "How prompt and reply are framed: auto (the model's chat template, else the "
+    template: str = setting("auto", "How prompt and reply are framed: auto (the model's chat template, else the "
                                "registry's choice), chat, gemma_turns or plain.", ("auto", *TEMPLATES))
-    dtype: str = _f("auto", "Weights dtype: auto = float32 on CPU, bfloat16 on GPU.", DTYPES)
-    quantization: str = _f("none", "bitsandbytes quantisation: none, 8bit or 4bit (NF4).", QUANTIZATIONS)
-    vocab_filter: str = _f("all", "Vocabulary search: all = every token id; alpha = only word-initial tokens: "
+    dtype: str = setting("auto", "Weights dtype: auto = float32 on CPU, bfloat16 on GPU.", DTYPES)
+    quantization: str = setting("none", "bitsandbytes quantisation: none, 8bit or 4bit (NF4).", QUANTIZATIONS)
+    vocab_filter: str = setting("all", "Vocabulary search: all = every token id; alpha = only word-initial tokens: "
                                   "a space then ASCII letters, e.g. ' love' (faster, for interactive use).", VOCAB_FILTERS)
-    batch_size: int | None = _f(None, "Candidates per forward pass (at least 1); default adapts to free memory.")
-    device: str | None = _f(None, "cpu, cuda or cuda:N; default cuda when available.")
-    revision: str | None = _f(None, "Hub revision (commit or tag) to pin; recorded with every run.")
-    family: str | None = _f(None, "Model family for analyses (llama, gemma, ...); default from the registry.")
-    trust_remote_code: bool = _f(False, "Run the model repository's own Python code. Off unless you trust it.")
-    head_seed: int = _f(0, "Seed of the random head when a causal LM is used as an (untrained) reward model.")
+    batch_size: int | None = setting(None, "Candidates per forward pass (at least 1); default adapts to free memory.")
+    device: str | None = setting(None, "cpu, cuda or cuda:N; default cuda when available.")
+    revision: str | None = setting(None, "Hub revision (commit or tag) to pin; recorded with every run.")
+    family: str | None = setting(None, "Model family for analyses (llama, gemma, ...); default from the registry.")
+    trust_remote_code: bool = setting(False, "Run the model repository's own Python code. Off unless you trust it.")
+    head_seed: int = setting(0, "Seed of the random head when a causal LM is used as an (untrained) reward model.")
 
     def __post_init__(self):
         # Checked here, before any work: 0 used to mean "auto" and a negative size failed mid-run.
@@ -45,64 +50,65 @@ class SearchConfig:
 
 @dataclass
 class AnalyzeConfig:
-    lexicon: str = _f("big_two_nouns", "Built-in lexicon name (big_two_nouns, big_two_expanded, mfd2.0, ...) or a "
+    lexicon: str = setting("big_two_nouns", "Built-in lexicon name (big_two_nouns, big_two_expanded, mfd2.0, ...) or a "
                                        ".dic/.dicx/.csv file.")
-    by: str = _f("family", "Grouping for the comparison.", ("family",))
-    models: list[str] | None = _f(None, "Only these model ids.", many="+")
-    families: list[str] | None = _f(None, "Only these families; with two, the first is family A of the comparison.",
+    by: str = setting("family", "Grouping for the comparison.", ("family",))
+    models: list[str] | None = setting(None, "Only these model ids.", many="+")
+    families: list[str] | None = setting(None, "Only these families; with two, the first is family A of the comparison.",
                                     many="+")
-    prompts: list[str] | None = _f(None, "Only these prompt keys (default: every prompt with completed runs).", many="+")
-    candidates: list[str] | None = _f(None, "Only runs with these candidate sets (vocab, words, lexicon:<name>).",
+    prompts: list[str] | None = setting(None, "Only these prompt keys (default: every prompt with completed runs).",
+                                        many="+")
+    candidates: list[str] | None = setting(None, "Only runs with these candidate sets (vocab, words, lexicon:<name>).",
                                       many="+")
-    variants: str = _f(DEFAULT_VARIANT_POLICY, "Tokens that normalise to the same word: rank all variants, or one "
+    variants: str = setting(DEFAULT_VARIANT_POLICY, "Tokens that normalise to the same word: rank all variants, or one "
                                                "score per word (mean or max; mean does not favour words with many "
                                                "variants).", VARIANT_POLICIES)
-    word_scope: str = _f("lexicon", "Words for Kendall's tau and top/bottom words: lexicon words only or every word.",
+    word_scope: str = setting("lexicon", "Words for Kendall's tau and top/bottom words: lexicon words only or every word.",
                          ("lexicon", "all"))
-    seed: int = _f(0, "Seed of the permutation tests.")
-    resamples: int = _f(9999, "Permutation resamples per panel (at least 1).")
-    top_k: int = _f(10, "Best and worst words listed per (model, framing) (at least 1).")
-    out: str | None = _f(None, "Folder for the tables (median_ranks, family_summary, mixed_model, ...).")
-    format: str = _f("csv", "Table format for --out.", TABLE_FORMATS)
+    seed: int = setting(0, "Seed of the permutation tests.")
+    resamples: int = setting(9999, "Permutation resamples per panel (at least 1).")
+    top_k: int = setting(10, "Best and worst words listed per (model, framing) (at least 1).")
+    out: str | None = setting(None, "Folder for the tables (median_ranks, family_summary, mixed_model, ...).")
+    format: str = setting("csv", "Table format for --out.", TABLE_FORMATS)
 
 
 @dataclass
 class ImportConfig:
-    path: str = _f("", "A .csv/.parquet file, or a directory of them (one file per model).", positional=True)
-    family: str = _f("", "Model family, e.g. llama or gemma (the analysis compares families).", required=True)
-    model: str | None = _f(None, "Model name (default: the file's stem; leave out for a directory of several files).")
-    framing: list[str] | None = _f(None, f"Framing ({'|'.join(FRAMINGS)}) of prompt keys outside the 54-prompt "
+    path: str = setting("", "A .csv/.parquet file, or a directory of them (one file per model).", positional=True)
+    family: str = setting("", "Model family, e.g. llama or gemma (the analysis compares families).", required=True)
+    model: str | None = setting(None, "Model name (default: the file's stem; leave out for a directory of several files).")
+    framing: list[str] | None = setting(None, f"Framing ({'|'.join(FRAMINGS)}) of prompt keys outside the 54-prompt "
                                          "battery: one for all, or KEY=FRAMING per key; repeatable. Battery keys "
                                          "take their framing from the key.", many="append")
-    layout: str = _f("auto", "wide: `response` then one column per prompt key; long: response, prompt, score; "
+    layout: str = setting("auto", "wide: `response` then one column per prompt key; long: response, prompt, score; "
                              "auto: detect.", IMPORT_LAYOUTS)
-    score_kind: str = _f("reward", "What the scores are: a reward model's rewards or a causal LM's log-probabilities.",
+    score_kind: str = setting("reward", "What the scores are: a reward model's rewards or a causal LM's log-probabilities.",
                          SCORE_KINDS)
-    model_kind: str | None = _f(None, "Default: from the score kind.", MODEL_KINDS)
-    revision: str | None = _f(None, "Model revision to record, if known.")
-    replace: bool = _f(False, "Overwrite this model's earlier imported scores for the same prompts.")
+    model_kind: str | None = setting(None, "Default: from the score kind.", MODEL_KINDS)
+    revision: str | None = setting(None, "Model revision to record, if known.")
+    replace: bool = setting(False, "Overwrite this model's earlier imported scores for the same prompts.")
 
 
 @dataclass
 class ImplicitConfig:
-    model_a: list[str] = _f([], "Model A (pi_1): registry alias, hub id, local folder or .gguf file. Repeat for "
+    model_a: list[str] = setting([], "Model A (pi_1): registry alias, hub id, local folder or .gguf file. Repeat for "
                                 "more pairs.", many="append", required=True)
-    model_b: list[str] = _f([], "Model B (pi_2), paired with --model-a in order.", many="append", required=True)
-    template_a: list[str] | None = _f(None, "Template of model A (one for all pairs, or one per pair). Default auto: "
+    model_b: list[str] = setting([], "Model B (pi_2), paired with --model-a in order.", many="append", required=True)
+    template_a: list[str] | None = setting(None, "Template of model A (one for all pairs, or one per pair). Default auto: "
                                             "plain (the raw prompt) for pretrained models, chat for instruct ones.",
                                       ("auto", *TEMPLATES), many="append")
-    template_b: list[str] | None = _f(None, "Template of model B, as for model A.", ("auto", *TEMPLATES), many="append")
-    prompt: str | None = _f(None, "Prompt text, or a battery key such as greatest_ever_one.")
-    battery: bool = _f(False, "All 54 prompts of the battery (results are battery means).")
-    lexicon: str | None = _f(None, "Also score this lexicon's words as whole replies and summarise its categories "
+    template_b: list[str] | None = setting(None, "Template of model B, as for model A.", ("auto", *TEMPLATES), many="append")
+    prompt: str | None = setting(None, "Prompt text, or a battery key such as greatest_ever_one.")
+    battery: bool = setting(False, "All 54 prompts of the battery (results are battery means).")
+    lexicon: str | None = setting(None, "Also score this lexicon's words as whole replies and summarise its categories "
                                    "(built-in name or .dic/.dicx/.csv file).")
-    words: str | None = _f(None, "Comma-separated words for the named-word comparison, e.g. 'freedom,love'.")
-    no_vocab: bool = _f(False, "Skip the whole-vocabulary join (lexicon and named words only).")
-    top: int = _f(10, "How many top and bottom words to list (at least 1).")
-    seed: int = _f(0, "Seed of the permutation tests.")
-    resamples: int = _f(9999, "Permutation resamples per test (at least 1).")
-    out: str = _f("", "Folder for the tables.", required=True)
-    format: str = _f("csv", "Table format.", TABLE_FORMATS)
+    words: str | None = setting(None, "Comma-separated words for the named-word comparison, e.g. 'freedom,love'.")
+    no_vocab: bool = setting(False, "Skip the whole-vocabulary join (lexicon and named words only).")
+    top: int = setting(10, "How many top and bottom words to list (at least 1).")
+    seed: int = setting(0, "Seed of the permutation tests.")
+    resamples: int = setting(9999, "Permutation resamples per test (at least 1).")
+    out: str = setting("", "Folder for the tables.", required=True)
+    format: str = setting("csv", "Table format.", TABLE_FORMATS)
 
 
 def field_help(cls, name: str) -> str:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from engine.configs import setting
 from engine.paths import REPO_ROOT
 from engine.errors import InputError
 
@@ -32,67 +33,63 @@ SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 CANDIDATES = ("lexicon", "vocab")
 
 
-def _f(default, help: str, choices: tuple | None = None):
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: json.loads(json.dumps(default)),  # a fresh copy per instance
-                     metadata={"help": help, "choices": choices})
-    return field(default=default, metadata={"help": help, "choices": choices})
 
 
 @dataclass
 class TrainConfig:
     # Defaults are the "paper" preset; `preset_config("cpu-demo")` gives the CPU settings.
-    bases: list[str] = _f(["google/gemma-2-2b-it", "meta-llama/Llama-3.2-3B-Instruct"],
+    bases: list[str] = setting(["google/gemma-2-2b-it", "meta-llama/Llama-3.2-3B-Instruct"],
                           "Base models to train from (registry aliases, hub ids or local folders); each gets the same "
                           "data, seed and settings.")
-    data: str = _f("Skywork/Skywork-Reward-Preference-80K-v0.2", "Preference pairs: a local .jsonl/.jsonl.gz/.json/.csv/.parquet file (chosen/rejected, "
+    data: str = setting("Skywork/Skywork-Reward-Preference-80K-v0.2",
+                        "Preference pairs: a local .jsonl/.jsonl.gz/.json/.csv/.parquet file (chosen/rejected, "
                        "optional prompt; plain text or chat messages) or a hub dataset id: "
                        + ", ".join(HUB_DATASETS) + ".")
-    preset: str = _f("paper", "Named settings this run started from (cpu-demo or paper); options given "
+    preset: str = setting("paper", "Named settings this run started from (cpu-demo or paper); options given "
                                  "explicitly override it.", ("cpu-demo", "paper"))
-    run_name: str | None = _f(None, "Name used in checkpoint aliases (rm-<run>-<base>-step<N>); default: the "
+    run_name: str | None = setting(None, "Name used in checkpoint aliases (rm-<run>-<base>-step<N>); default: the "
                                     "output folder's name.")
-    pairs: list[int] = _f([0], "Train on the first K pairs (after the held-out split); 0 = all. Several values "
+    pairs: list[int] = setting([0], "Train on the first K pairs (after the held-out split); 0 = all. Several values "
                                "(e.g. 100,200,400) train one model per value: a data-quantity ablation.")
-    every_k: list[int] = _f([1], "Keep every k-th pair (deterministic, as the paper's Unified-Feedback ablation "
+    every_k: list[int] = setting([1], "Keep every k-th pair (deterministic, as the paper's Unified-Feedback ablation "
                                  "k=64,32,16,8); several values train one model per value.")
-    eval_pairs: int = _f(0, "Held-out pairs for preference accuracy (drawn with the seed before any subsetting, "
+    eval_pairs: int = setting(0, "Held-out pairs for preference accuracy (drawn with the seed before any subsetting, "
                             "the same for every base); 0 = use eval_fraction.")
-    eval_fraction: float = _f(0.005, "Held-out share when eval_pairs is 0 (the paper: 0.5%).")
-    steps: int = _f(0, "Stop after this many optimiser steps; 0 = run all epochs.")
-    epochs: float = _f(2.0, "Passes over the training pairs.")
-    lr: float = _f(1e-5, "Peak learning rate (AdamW).")
-    lora_r: int = _f(32, "LoRA rank.")
-    lora_alpha: int = _f(64, "LoRA alpha (scale = alpha / r).")
-    lora_dropout: float = _f(0.05, "Dropout on the LoRA input.")
-    target_modules: list[str] = _f(["q_proj", "k_proj", "v_proj", "o_proj"],
+    eval_fraction: float = setting(0.005, "Held-out share when eval_pairs is 0 (the paper: 0.5%).")
+    steps: int = setting(0, "Stop after this many optimiser steps; 0 = run all epochs.")
+    epochs: float = setting(2.0, "Passes over the training pairs.")
+    lr: float = setting(1e-5, "Peak learning rate (AdamW).")
+    lora_r: int = setting(32, "LoRA rank.")
+    lora_alpha: int = setting(64, "LoRA alpha (scale = alpha / r).")
+    lora_dropout: float = setting(0.05, "Dropout on the LoRA input.")
+    target_modules: list[str] = setting(["q_proj", "k_proj", "v_proj", "o_proj"],
                                    "Linear layers that get LoRA adapters; the score head is always trained in full.")
-    per_device_batch: int = _f(4, "Pairs per forward pass.")
-    grad_accum: int = _f(4, "Forward passes per optimiser step (pairs per step = per_device_batch x grad_accum).")
-    max_length: int = _f(1024, "Longest conversation in tokens, counted with each base's own tokenizer and template.")
-    overlong: str = _f("drop", "What to do with a pair longer than max_length for any base: drop it (TRL's rule; "
+    per_device_batch: int = setting(4, "Pairs per forward pass.")
+    grad_accum: int = setting(4, "Forward passes per optimiser step (pairs per step = per_device_batch x grad_accum).")
+    max_length: int = setting(1024, "Longest conversation in tokens, counted with each base's own tokenizer and template.")
+    overlong: str = setting("drop", "What to do with a pair longer than max_length for any base: drop it (TRL's rule; "
                                "the same pairs are dropped for every base) or keep its last max_length tokens.",
                        ("drop", "truncate_left"))
-    bad_rows: str = _f("skip", "Rows with an empty reply, identical chosen and rejected, or a conversation the "
+    bad_rows: str = setting("skip", "Rows with an empty reply, identical chosen and rejected, or a conversation the "
                                "template rejects: skip them (counted and reported) or stop with an error.",
                        ("skip", "error"))
-    warmup_ratio: float = _f(0.03, "Share of steps with a linear warm-up.")
-    max_grad_norm: float = _f(5.0, "Gradient clipping norm.")
-    scheduler: str = _f("cosine", "Learning-rate schedule.", SCHEDULERS)
-    seed: int = _f(0, "Seed of the held-out split, the score head, the LoRA init and the data order.")
-    checkpoint_every: int = _f(1000, "Save a checkpoint every N steps (plus step 0, powers of two and the last); "
+    warmup_ratio: float = setting(0.03, "Share of steps with a linear warm-up.")
+    max_grad_norm: float = setting(5.0, "Gradient clipping norm.")
+    scheduler: str = setting("cosine", "Learning-rate schedule.", SCHEDULERS)
+    seed: int = setting(0, "Seed of the held-out split, the score head, the LoRA init and the data order.")
+    checkpoint_every: int = setting(1000, "Save a checkpoint every N steps (plus step 0, powers of two and the last); "
                                      "0 = only those.")
-    quantization: str = _f("none", "Load the base in 4-bit (QLoRA; CUDA and bitsandbytes only).", ("none", "4bit"))
-    gradient_checkpointing: bool = _f(True, "Recompute activations in the backward pass (less memory, slower).")
-    dtype: str = _f("auto", "Weights dtype: auto = bfloat16 on GPU, float32 on CPU.", ("auto", "float32", "bfloat16"))
-    device: str | None = _f(None, "cpu, cuda or cuda:N; default cuda when available.")
-    prompts: list[str] = _f(["greatest_ever_one"], "Prompts (battery keys or text) each checkpoint is scored on.")
-    candidates: str = _f("vocab", "Replies scored per checkpoint: lexicon = the Big Two nouns as words (fast); "
+    quantization: str = setting("none", "Load the base in 4-bit (QLoRA; CUDA and bitsandbytes only).", ("none", "4bit"))
+    gradient_checkpointing: bool = setting(True, "Recompute activations in the backward pass (less memory, slower).")
+    dtype: str = setting("auto", "Weights dtype: auto = bfloat16 on GPU, float32 on CPU.", ("auto", "float32", "bfloat16"))
+    device: str | None = setting(None, "cpu, cuda or cuda:N; default cuda when available.")
+    prompts: list[str] = setting(["greatest_ever_one"], "Prompts (battery keys or text) each checkpoint is scored on.")
+    candidates: str = setting("vocab", "Replies scored per checkpoint: lexicon = the Big Two nouns as words (fast); "
                                   "vocab = every vocabulary token matched to the expanded Big Two (the paper).",
                          CANDIDATES)
-    trainer_args: dict = _f({}, "Further TRL RewardConfig / transformers TrainingArguments options as JSON, e.g. "
+    trainer_args: dict = setting({}, "Further TRL RewardConfig / transformers TrainingArguments options as JSON, e.g. "
                                 '{"center_rewards_coefficient": 0.01}.')
-    out: str | None = _f(None, "Output folder (checkpoints, logs, tables); default <home>/trained/<run_name>.")
+    out: str | None = setting(None, "Output folder (checkpoints, logs, tables); default <home>/trained/<run_name>.")
 
 
 PRESETS: dict[str, dict] = {

@@ -17,7 +17,8 @@ from typing import Callable
 
 from engine.paths import REPO_ROOT
 from engine.jobs.context import JobContext
-from engine.jobs.liveness import CANCEL_GRACE_S, KILL_AFTER_S, process_start_time, refresh, refresh_all, signal_job
+from engine.jobs.liveness import CANCEL_GRACE_S, KILL_AFTER_S, refresh, refresh_all, signal_job
+from engine.processes import process_started_at
 from engine.jobs.store import Job, JobStore
 from engine.jobs.execution import execute
 
@@ -109,7 +110,7 @@ def _spawn(store: JobStore, job_id: str) -> None:
         proc = subprocess.Popen([sys.executable, "-m", "engine.jobs.worker", job_id, "--home", str(store.home)],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True, env=env)
-    store.update(job_id, only_if_status=("queued",), pid=proc.pid, pid_started_at=process_start_time(proc.pid))
+    store.update(job_id, only_if_status=("queued",), pid=proc.pid, pid_started_at=process_started_at(proc.pid))
     # Reap it when it ends (a zombie would look alive to os.kill); the thread only sits in waitpid.
     threading.Thread(target=proc.wait, name=f"reap-{job_id}", daemon=True).start()
 
@@ -202,7 +203,7 @@ def run_foreground(kind: str, params: dict, progress: Callable[[int, int], None]
     store = JobStore(home)
     now, pid = time.time(), os.getpid()
     row = _new_row(store, kind, params, key, label, status="running", stage="starting", message="Starting",
-                   pid=pid, pid_started_at=process_start_time(pid), foreground=1, heartbeat_at=now, started_at=now)
+                   pid=pid, pid_started_at=process_started_at(pid), foreground=1, heartbeat_at=now, started_at=now)
     row["log_path"] = None  # its output is the caller's terminal
     with store.connect(write=True) as con:
         store.insert(con, **row)

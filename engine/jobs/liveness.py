@@ -22,13 +22,6 @@ CANCEL_GRACE_S = 5.0  # a cancelled job gets this long to stop at its next check
 KILL_AFTER_S = 3.0  # ... then SIGTERM, and SIGKILL this long after that
 
 
-def process_start_time(pid: int) -> float | None:
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
 def process_state(pid: int | None, started_at: float | None) -> str:
     """"alive", "gone" (no such process, or a zombie awaiting its parent) or "reused" (another process)."""
     if not pid:

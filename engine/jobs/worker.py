@@ -16,7 +16,8 @@ import time
 
 from engine.jobs.context import JobCancelled, JobContext
 from engine.jobs.execution import execute
-from engine.jobs.liveness import process_start_time, process_state
+from engine.jobs.liveness import process_state
+from engine.processes import process_started_at
 from engine.jobs.store import JobStore
 
 SLOT_POLL_S = 1.0
@@ -41,10 +42,10 @@ def _claim(store: JobStore, job_id: str) -> str:
         busy = sum(process_state(j.pid, j.pid_started_at) == "alive" for j in running)
         pid = os.getpid()
         if busy >= max_jobs():
-            store.update(job_id, con=con, pid=pid, pid_started_at=process_start_time(pid), heartbeat_at=now,
+            store.update(job_id, con=con, pid=pid, pid_started_at=process_started_at(pid), heartbeat_at=now,
                          stage="waiting", message=f"Waiting for a free worker ({busy} jobs running)")
             return "wait"
-        store.update(job_id, con=con, status="running", pid=pid, pid_started_at=process_start_time(pid),
+        store.update(job_id, con=con, status="running", pid=pid, pid_started_at=process_started_at(pid),
                      started_at=now, heartbeat_at=now, stage="starting", message="Starting")
     return "run"
 

@@ -10,6 +10,7 @@ import hashlib
 import threading
 from pathlib import Path
 
+from engine.models.manifests import file_sha256
 from engine.models.registry import ModelSpec
 
 _SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".gguf", ".json", ".model", ".txt", ".jinja"}
@@ -23,13 +24,10 @@ def _file_digest(path: Path) -> str:
     with _memo_lock:
         if key in _memo:
             return _memo[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
+    value = file_sha256(path)
     with _memo_lock:
-        _memo[key] = digest.hexdigest()
-    return _memo[key]
+        _memo[key] = value
+    return value
 
 
 def weights_fingerprint(spec: ModelSpec) -> str | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from engine.errors import ModelLoadError, is_out_of_memory
 from engine.models.registry import ModelSpec
 from engine.paths import models_dir
+from engine.models.manifests import file_sha256
 from engine.processes import process_started_at
 
 MARKER = "valuescope-conversion.json"
@@ -43,7 +44,7 @@ def locate_gguf(spec: ModelSpec, home=None) -> tuple[Path, str]:
     kind, _, target = spec.source.partition(":")
     if kind == "gguf-file":
         path = Path(target)
-        return path, f"file-sha256:{_sha256(path)[:16]}"
+        return path, f"file-sha256:{file_sha256(path)[:16]}"
     package_dir = _package_dir(target)
     version = importlib.metadata.version(target.replace("_", "-"))
     if spec.gguf_file:
@@ -54,14 +55,6 @@ def locate_gguf(spec: ModelSpec, home=None) -> tuple[Path, str]:
     out = models_dir(home) / "gguf" / module.MODEL_NAME
     path = module.assemble(output_path=out) if not out.exists() else out
     return Path(path), f"{target}=={version} sha256:{module.EXPECTED_SHA256[:16]}"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _target(spec: ModelSpec, revision: str, home) -> Path:

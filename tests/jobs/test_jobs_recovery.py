@@ -12,7 +12,8 @@ import pytest
 from jobs_helpers import TIMEOUT_S, registered_kinds, wait_for_stage, wait_until  # noqa: F401 - fixture
 
 import engine.jobs as jobs
-from engine.jobs.liveness import process_start_time, process_state
+from engine.jobs.liveness import process_state
+from engine.processes import process_started_at
 from engine.jobs.store import JobStore
 
 pytestmark = pytest.mark.usefixtures("registered_kinds")
@@ -62,14 +63,14 @@ def _insert_running(store: JobStore, job_id: str, **values) -> None:
 
 def test_liveness_catches_reused_pids_silent_processes_and_jobs_that_never_started():
     store, me = JobStore(), os.getpid()
-    my_start = process_start_time(me)
+    my_start = process_started_at(me)
     _insert_running(store, "healthy", pid=me, pid_started_at=my_start, foreground=1)
     _insert_running(store, "reused", pid=me, pid_started_at=my_start - 3600)  # e.g. pid 1 after a restart
     _insert_running(store, "silent-cli", pid=me, pid_started_at=my_start, foreground=1, heartbeat_at=time.time() - 60)
     _insert_running(store, "never-started", status="queued", pid=None, created_at=time.time() - 60, heartbeat_at=None)
     hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
     try:
-        _insert_running(store, "hung-worker", pid=hung.pid, pid_started_at=process_start_time(hung.pid),
+        _insert_running(store, "hung-worker", pid=hung.pid, pid_started_at=process_started_at(hung.pid),
                         heartbeat_at=time.time() - 60)
         status = {j.id: j for j in jobs.list_jobs()}
         assert hung.wait(timeout=TIMEOUT_S) == -signal.SIGKILL  # a hung worker of ours is stopped for good
