@@ -25,6 +25,8 @@ def _print_check(check) -> None:
     print(f"{len(check.runs)} runs: {len(check.clean)} read cleanly ({scores:,} scores), {len(check.lost)} do not.")
     for run in check.lost:
         print(f"  {run.run_id}  {run.model_id or '?'}  {run.status or '?'}: {run.problem}")
+    for part in check.damaged_parts:  # holds no run: a rebuilt file has it afresh
+        print(f"  damaged, rebuilt by repair: {part}")
 
 
 def cmd_check(args) -> int:

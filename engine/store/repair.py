@@ -1,9 +1,15 @@
 """Check a cache file run by run, and rebuild a damaged one from every run that still reads cleanly.
 
-`check_cache` opens the file read-only and reads each run's row and all its scores (a damaged block
-shows only when it is read); a `done` run must also have as many scores as it recorded. `repair_cache`
-copies every clean run, with its scores, into a new file, sets the damaged file aside as
+`check_cache` opens the file read-only and reads what the commands read: the schema record
+(`schema_migrations`), each run's row and all its scores (a damaged block shows only when it is read),
+and each lookup through the indexes (run id, request key, the scores' run id); a `done` run must also
+have as many scores as it recorded. Runs are read with a prefix match on their id, which DuckDB answers
+by scanning (skipping row groups by their min/max) rather than through an index, so a damaged index
+makes the file need repair without losing any run. `repair_cache` copies every clean run, with its
+scores, into a new file (fresh schema record and indexes), sets the damaged file aside as
 `valuescope.duckdb.damaged-<timestamp>` (kept: nothing is deleted) and puts the new file in its place.
+A file that cannot be opened for another reason (permission denied, locked) is not damaged: check and
+repair raise that error and change nothing.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ import pandas as pd
 
 from engine.errors import CacheError
 from engine.store.db import Cache
-from engine.store.diagnosis import damage_of, is_lock_conflict, locked_error
+from engine.store.diagnosis import damage_of, explain, is_lock_conflict, locked_error
 from engine.store.records import SCORE_COLUMNS
 
 
@@ -35,6 +41,7 @@ class CacheCheck:
     path: Path
     problem: str | None = None  # why the file as a whole cannot be read (then `runs` is empty)
     runs: list[RunCheck] = field(default_factory=list)
+    damaged_parts: list[str] = field(default_factory=list)  # unreadable parts that hold no run (schema record, indexes)
 
     @property
     def clean(self) -> list[RunCheck]:
@@ -46,7 +53,7 @@ class CacheCheck:
 
     @property
     def healthy(self) -> bool:
-        return self.problem is None and not self.lost
+        return self.problem is None and not self.lost and not self.damaged_parts
 
 
 @dataclass
@@ -62,34 +69,64 @@ def _short(exc: BaseException) -> str:
 
 
 def _open_read_only(path: Path):
+    """A read-only connection; an error that does not mean damage (permission denied, a lock) is raised as
+    the CacheError it stands for, never taken for damage."""
     try:
         return duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         if is_lock_conflict(exc):  # a live writer: it is not this tool's file to judge now
             raise locked_error(path, exc, 0) from exc
-        raise
+        if damage_of(exc):
+            raise
+        raise (explain(exc, path) or exc) from exc
+
+
+# (what it is, a lookup through it): what the commands look up by an indexed column
+_INDEX_LOOKUPS = [
+    ("the index of runs by id", "SELECT count(*) FROM runs WHERE run_id = ?", "run_id"),
+    ("the index of runs by request", "SELECT count(*) FROM runs WHERE request_key = ?", "request_key"),
+    ("the index of scores by run", "SELECT count(*) FROM scores WHERE run_id = ?", "run_id"),
+]
 
 
 def _read_run(con, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    row = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]).df()
-    scores = con.execute(f"SELECT {', '.join(SCORE_COLUMNS)} FROM scores WHERE run_id = ?", [run_id]).df()
-    return row, scores
+    """A run's row and scores, read by scanning (see the module docstring), never through an index."""
+    row = con.execute("SELECT * FROM runs WHERE starts_with(run_id, ?)", [run_id]).df()
+    scores = con.execute(f"SELECT run_id, {', '.join(SCORE_COLUMNS)} FROM scores WHERE starts_with(run_id, ?)",
+                         [run_id]).df()
+    return row[row.run_id == run_id].reset_index(drop=True), \
+        scores[scores.run_id == run_id].drop(columns="run_id").reset_index(drop=True)
 
 
 def _check_run(con, run_id: str) -> RunCheck:
     check = RunCheck(run_id)
     try:
-        record = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]).df().iloc[0]
-        check.model_id, check.status = record["model_id"], record["status"]
-        check.n_scores = len(con.execute(f"SELECT {', '.join(SCORE_COLUMNS)} FROM scores WHERE run_id = ?",
-                                         [run_id]).df())
+        row, scores = _read_run(con, run_id)
     except duckdb.Error as exc:
         check.problem = _short(exc)
         return check
+    record = row.iloc[0]
+    check.model_id, check.status, check.n_scores = record["model_id"], record["status"], len(scores)
     expected = record["n_scores"]
     if check.status == "done" and not pd.isna(expected) and int(expected) != check.n_scores:
         check.problem = f"{check.n_scores} of its {int(expected)} scores are left"
     return check
+
+
+def _damaged_indexes(path: Path, rows: pd.DataFrame) -> list[str]:
+    """The indexes a lookup of some run fails through (each probed on its own connection, so a failure
+    leaves the others' probes and the run reads unaffected)."""
+    damaged = []
+    for what, sql, column in _INDEX_LOOKUPS:
+        con = _open_read_only(path)
+        try:
+            for value in rows[column].dropna().unique():
+                con.execute(sql, [value]).fetchone()
+        except duckdb.Error as exc:
+            damaged.append(f"{what} ({_short(exc)})")
+        finally:
+            con.close()
+    return damaged
 
 
 def check_cache(path: str | os.PathLike) -> CacheCheck:
@@ -103,12 +140,21 @@ def check_cache(path: str | os.PathLike) -> CacheCheck:
         return CacheCheck(path, problem=_short(exc))
     try:
         try:
-            run_ids = [r[0] for r in con.execute("SELECT run_id FROM runs").fetchall()]
+            rows = con.execute("SELECT run_id, request_key FROM runs").df()
         except duckdb.Error as exc:
             return CacheCheck(path, problem=f"its list of runs cannot be read ({_short(exc)})")
-        return CacheCheck(path, runs=[_check_run(con, run_id) for run_id in run_ids])
+        check = CacheCheck(path, runs=[_check_run(con, run_id) for run_id in rows.run_id])
     finally:
         con.close()
+    con = _open_read_only(path)
+    try:
+        con.execute("SELECT * FROM schema_migrations").fetchall()
+    except duckdb.Error as exc:
+        check.damaged_parts.append(f"its schema record ({_short(exc)})")
+    finally:
+        con.close()
+    check.damaged_parts += _damaged_indexes(path, rows)
+    return check
 
 
 def repair_cache(path: str | os.PathLike) -> RepairResult:
