@@ -69,6 +69,22 @@ def _open_read_only(path: Path) -> bool:
     return not (os.access(path, os.W_OK) and folder_writable)
 
 
+@contextlib.contextmanager
+def transaction(con):
+    """BEGIN ... COMMIT, rolled back on any error. When the error already ended the transaction (a failed
+    COMMIT on a full disk), the ROLLBACK's own failure is dropped so that the first error is the one raised."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        raise
+
+
 class Cache:
     def __init__(self, home: str | os.PathLike | None = None, lock_timeout_s: float = 30.0,
                  path: str | os.PathLike | None = None):
@@ -123,14 +139,9 @@ class Cache:
         for version, name, sql in MIGRATIONS:
             if version in applied:
                 continue
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(con):
                 con.execute(sql)
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utc_now()])
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
 
     def schema_version(self) -> int:
         with self.connect() as con:
@@ -149,24 +160,18 @@ class Cache:
     def finish_run(self, run_id: str, scores: pd.DataFrame, seconds: float | None = None, **updates) -> None:
         """Write all scores and mark the run done, in one transaction."""
         frame = score_frame(scores)
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
-                con.register("new_scores", frame)
-                con.execute(
-                    f"INSERT INTO scores SELECT ? AS run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores", [run_id]
-                )
-                con.unregister("new_scores")
-                sets = {"status": "done", "n_scores": len(frame), "seconds": seconds, "finished_at": utc_now(), **updates}
-                con.execute(
-                    f"UPDATE runs SET {', '.join(f'{k} = ?' for k in sets)} WHERE run_id = ?",
-                    [*sets.values(), run_id],
-                )
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with self.connect() as con, transaction(con):
+            con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
+            con.register("new_scores", frame)
+            con.execute(
+                f"INSERT INTO scores SELECT ? AS run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores", [run_id]
+            )
+            con.unregister("new_scores")
+            sets = {"status": "done", "n_scores": len(frame), "seconds": seconds, "finished_at": utc_now(), **updates}
+            con.execute(
+                f"UPDATE runs SET {', '.join(f'{k} = ?' for k in sets)} WHERE run_id = ?",
+                [*sets.values(), run_id],
+            )
 
     def fail_run(self, run_id: str, error: str, status: str = "failed") -> None:
         """Mark a run failed (or `cancelled`); its scores, if any were written, are never served."""
@@ -197,29 +202,21 @@ class Cache:
             frames.append(frame.assign(run_id=row.run_id))
         if not rows and not replace_run_ids:
             return []
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for run_id in replace_run_ids:
-                    con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
-                    con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
-                if rows:
-                    con.executemany(INSERT_RUN, [row.values() for row in rows])
-                    con.register("new_scores", pd.concat(frames, ignore_index=True))
-                    con.execute(f"INSERT INTO scores SELECT run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores")
-                    con.unregister("new_scores")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with self.connect() as con, transaction(con):
+            for run_id in replace_run_ids:
+                con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
+                con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+            if rows:
+                con.executemany(INSERT_RUN, [row.values() for row in rows])
+                con.register("new_scores", pd.concat(frames, ignore_index=True))
+                con.execute(f"INSERT INTO scores SELECT run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores")
+                con.unregister("new_scores")
         return [row.run_id for row in rows]
 
     def delete_run(self, run_id: str) -> bool:
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
+        with self.connect() as con, transaction(con):
             con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
             n = con.execute("DELETE FROM runs WHERE run_id = ? RETURNING run_id", [run_id]).fetchall()
-            con.execute("COMMIT")
         return bool(n)
 
     # ---- reading -------------------------------------------------------------------------------

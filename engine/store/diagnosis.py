@@ -3,7 +3,7 @@
 DuckDB says what went wrong only in its messages (every failure is an IOException or a plain Error),
 so they are matched here, once: a file that is not a DuckDB database (empty, overwritten), one cut
 short (a read past its end), one whose blocks fail their checksums, a file or folder that cannot be
-written or read, and a lock held by another process (DuckDB names its PID).
+written or read, a full disk, and a lock held by another process (DuckDB names its PID).
 """
 from __future__ import annotations
 
@@ -62,6 +62,10 @@ def explain(exc: BaseException, path: Path) -> CacheError | None:
         return CacheReadOnlyError(f"The cache {path} is read-only (the file or its folder cannot be written): runs "
                                   "can be listed and exported, not added or deleted. Make it writable, or use another "
                                   "data folder with --home / VALUESCOPE_HOME.")
+    if "no space left on device" in text or "disk quota exceeded" in text:
+        return CacheError(f"The disk holding the cache {path} is full: nothing of this change was saved (runs "
+                          "already cached are intact). Free some space and run it again, or use another data folder "
+                          "with --home / VALUESCOPE_HOME.")
     if "permission denied" in text:
         return CacheError(f"The cache {path} cannot be opened: permission denied (the file, its folder or its .wal "
                           "file belongs to another user). Fix its permissions, or use another data folder with "
