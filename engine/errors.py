@@ -51,6 +51,10 @@ class CacheReadOnlyError(CacheError):
     """The cache can be read but not written (read-only file or folder)."""
 
 
+class JobStoreError(UserError, RuntimeError):
+    """The job store (jobs.sqlite) cannot be used as it is: damaged, read-only or on a full disk."""
+
+
 class NotCachedError(NotFoundError):
     """A cached-only request asked for a run that is not in the cache."""
 

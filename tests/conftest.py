@@ -21,6 +21,23 @@ def valuescope_home(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
+def small_disk(tmp_path):
+    """A 512 KiB tmpfs to fill up, where the test may mount one (root); else None (then fake the error)."""
+    import subprocess
+
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        yield None
+        return
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.fixture
 def tiny_llama_dir(tmp_path) -> Path:
     return make_tiny_model_dir(tmp_path / "tiny-llama", "llama")
 

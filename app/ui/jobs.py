@@ -12,6 +12,7 @@ import time
 import streamlit as st
 
 import engine.jobs as jobs
+from app.ui.messages import guard, public_safe
 from app.ui.resources import home
 from engine.configs import SearchConfig
 from engine.errors import InputError
@@ -56,7 +57,7 @@ def live_job(key: str) -> jobs.Job | None:
 
 def describe(job: jobs.Job) -> str:
     stage = STAGE_LABELS.get(job.stage or job.status, (job.stage or job.status).capitalize())
-    message = job.message or stage
+    message = public_safe(job.message or stage)
     return f"{message} ({job.elapsed_s():.0f} s)"
 
 
@@ -80,7 +81,10 @@ def jobs_table(limit: int = 100, allow_cancel: bool = True) -> None:
     """Running and recent jobs of this data folder (any session, the CLI's included), newest first."""
     import pandas as pd
 
-    listed = jobs.list_jobs(limit=limit, home=home())
+    with guard("Jobs") as g:  # a damaged or read-only job store is one message, never a traceback
+        listed = jobs.list_jobs(limit=limit, home=home())
+    if g.failed:
+        return
     if not listed:
         st.info("No jobs yet: searches, implicit-RM runs and training started here or from the CLI appear here.",
                 icon=":material/info:")
@@ -88,7 +92,7 @@ def jobs_table(limit: int = 100, allow_cancel: bool = True) -> None:
     now = time.time()
     table = pd.DataFrame([{
         "job": j.id[:12], "kind": j.kind, "what": j.label, "status": j.status, "stage": j.stage,
-        "progress": j.fraction(), "message": j.error or j.message, "started": pd.Timestamp(j.created_at, unit="s"),
+        "progress": j.fraction(), "message": public_safe(j.error or j.message), "started": pd.Timestamp(j.created_at, unit="s"),
         "seconds": round(j.elapsed_s(now)), "where": "CLI" if j.foreground else "worker"} for j in listed])
     live = [j for j in listed if j.live]
     st.caption(f"{len(live)} running or queued, {len(listed) - len(live)} finished (newest {limit} shown).")

@@ -34,6 +34,19 @@ def public_safe(text, policy: ServerPolicy | None = None) -> str:
     return scrub_server_details(text) if (policy or ServerPolicy.from_env()).public else text
 
 
+SERVER_DETAIL_COLUMNS = ("model_id", "model_source", "error", "params")  # run columns that can name server paths
+
+
+def public_safe_table(table, columns=SERVER_DETAIL_COLUMNS, policy: ServerPolicy | None = None):
+    """`table` (a DataFrame of runs or jobs) as a visitor may see it: its text `columns` scrubbed in public mode."""
+    if not (policy or ServerPolicy.from_env()).public:
+        return table
+    table = table.copy()
+    for column in (c for c in columns if c in table.columns):
+        table[column] = table[column].map(lambda v: v if v is None or v != v else scrub_server_details(v))
+    return table
+
+
 def friendly_message(exc: BaseException) -> str:
     """One paragraph for an exception the user can act on; never a traceback."""
     return public_safe(_message(exc))

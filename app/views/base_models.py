@@ -163,18 +163,22 @@ if compute is not None and compute.live:
     ui.job_progress(compute.id)
     st.stop()
 if compute is not None and compute.status == "failed":
-    st.error(compute.error, icon=":material/error:")
+    st.error(ui.public_safe(compute.error), icon=":material/error:")
     st.stop()
 if compute is not None and compute.status in ("cancelled", "interrupted"):
-    st.info(compute.message or compute.status.capitalize(), icon=":material/cancel:")
+    st.info(ui.public_safe(compute.message or compute.status.capitalize()), icon=":material/cancel:")
 
 # The tables come from a cache-only job keyed by the cache's state: recomputed only when runs change.
 reader_key = f"implicit:{signature}:{generation}:cached"
 reader = jobs.latest_for_key(reader_key, home=ui.home())
 if reader is None or reader.status in ("cancelled", "interrupted") or (
         reader.status == "done" and not Path(reader.result.get("artifact", "")).is_file()):
-    reader = jobs.submit("implicit", {**params, "cached_only": True}, key=reader_key,
-                         label=f"implicit {model_a} -> {model_b} (from the cache)", home=ui.home())
+    with ui.guard("Reading the cache") as g:  # a reader is a worker too: within the server's job limit
+        ui.check_capacity(reader_key)
+        reader = jobs.submit("implicit", {**params, "cached_only": True}, key=reader_key,
+                             label=f"implicit {model_a} -> {model_b} (from the cache)", home=ui.home())
+    if g.failed:
+        st.stop()
 if reader.live:
     ui.job_progress(reader.id)
     st.stop()
@@ -184,7 +188,7 @@ if reader.status == "failed":
                 "both models (the embedded ones work offline; their first use converts them, up to a minute or two).",
                 icon=":material/hourglass_empty:")
     else:
-        st.error(reader.error, icon=":material/error:")
+        st.error(ui.public_safe(reader.error), icon=":material/error:")
     st.stop()
 result = _load_result(reader.result["artifact"])
 

@@ -76,7 +76,7 @@ with tab_import:
 
 # ---- cached runs --------------------------------------------------------------------------------
 with tab_runs:
-    runs = ui.cache().list_runs()
+    runs = ui.public_safe_table(ui.cache().list_runs())  # no server paths (trained checkpoints) in public mode
     if runs.empty:
         st.info("No runs cached yet: run a search on Token search, or import score tables.", icon=":material/info:")
         st.stop()
@@ -103,7 +103,6 @@ with tab_runs:
         text = shown["prompt_text"].fillna("") + " " + shown["prompt_key"].fillna("")
         shown = shown[text.str.contains(query, case=False, regex=False)]
     shown = shown.sort_values("created_at", ascending=False).reset_index(drop=True)
-    shown["error"] = shown["error"].map(lambda e: None if e is None or e != e else public_safe(e))
 
     st.caption(f"{len(shown):,} of {len(runs):,} runs. Tick rows to export" + (" or delete them." if policy.allow_delete else " them."))
     event = st.dataframe(

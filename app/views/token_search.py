@@ -182,9 +182,9 @@ if models and prompt_ok:
                 if job is not None and job.live:
                     ui.job_progress(job.id)
                 elif job is not None and job.status == "failed":
-                    st.error(job.error, icon=":material/error:")
+                    st.error(ui.public_safe(job.error), icon=":material/error:")
                 elif job is not None and job.status in ("cancelled", "interrupted"):
-                    st.info(f"{job.message or job.status.capitalize()}. Press **Run search** to start it again.",
+                    st.info(f"{ui.public_safe(job.message or job.status.capitalize())}. Press **Run search** to start it again.",
                             icon=":material/cancel:")
                 else:
                     st.info("Not in the cache yet: press **Run search** to compute it.", icon=":material/hourglass_empty:")

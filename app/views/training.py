@@ -64,7 +64,7 @@ last = recent[0] if recent else None
 if last is not None and last.status in ("failed", "interrupted", "cancelled") and last.finished_at and \
         time.time() - last.finished_at < 3600:
     st.warning(f"The last training job ({last.params['config']['run_name']}) ended {last.status}: "
-               f"{last.error or last.message}. Checkpoints it finished stay usable.", icon=":material/warning:")
+               f"{ui.public_safe(last.error or last.message)}. Checkpoints it finished stay usable.", icon=":material/warning:")
 
 # ---- start a run ---------------------------------------------------------------------------------
 with st.expander("Train reward models", expanded=not live):

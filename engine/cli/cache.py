@@ -1,7 +1,9 @@
 """`valuescope cache check` and `cache repair`: what still reads in a damaged cache, and a new file from it."""
 from __future__ import annotations
 
-from engine.paths import db_path
+from engine.jobs.diagnosis import check_job_store, set_aside
+from engine.jobs.store import DB_NAME as JOBS_DB_NAME
+from engine.paths import db_path, home_dir
 from engine.store.repair import check_cache, repair_cache
 
 
@@ -29,17 +31,31 @@ def _print_check(check) -> None:
         print(f"  damaged, rebuilt by repair: {part}")
 
 
+def _check_jobs(home) -> str | None:
+    """The job store's problem, printed; None when it reads."""
+    jobs = home_dir(home) / JOBS_DB_NAME
+    problem = check_job_store(jobs)
+    if problem:
+        print(f"job store: {jobs} is {problem} (it holds no results, only the list of background jobs).")
+    return problem
+
+
 def cmd_check(args) -> int:
     check = check_cache(db_path(args.home))
     _print_check(check)
-    if check.healthy:
+    jobs_problem = _check_jobs(args.home)
+    if check.healthy and not jobs_problem:
         print("Nothing to repair.")
         return 0
-    print("`valuescope cache repair` keeps every run that reads cleanly in a new file.")
+    print("`valuescope cache repair` keeps every run that reads cleanly in a new file"
+          + (" and starts a new job store." if jobs_problem else "."))
     return 1
 
 
 def cmd_repair(args) -> int:
+    if _check_jobs(args.home):
+        kept = set_aside(home_dir(args.home) / JOBS_DB_NAME)
+        print(f"started a new, empty job store; the damaged one is kept as {kept}")
     result = repair_cache(db_path(args.home))
     _print_check(result.check)
     if result.damaged_copy is None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from engine.paths import home_dir
+from engine.jobs.diagnosis import explain
 from engine.jobs.migrations import MIGRATIONS
 
 LIVE = ("queued", "running")
@@ -93,15 +94,19 @@ class JobStore:
         self.jobs_dir: Path = self.home / "jobs"  # one log file per job
         self.busy_timeout_s = busy_timeout_s
         with _MIGRATE_GUARD:
-            if str(self.path) not in _MIGRATED:
+            if str(self.path) not in _MIGRATED or not self.path.exists():  # a store set aside by repair starts afresh
                 self._migrate()
                 _MIGRATED.add(str(self.path))
 
     @contextlib.contextmanager
     def connect(self, write: bool = False):
         """A connection for one operation; `write=True` wraps it in BEGIN IMMEDIATE ... COMMIT, so a
-        read-then-write (join an identical job, mark a dead one) is atomic across processes."""
-        con = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+        read-then-write (join an identical job, mark a dead one) is atomic across processes. SQLite errors
+        that mean a damaged, read-only or full store become one-line JobStoreErrors (engine/jobs/diagnosis.py)."""
+        try:
+            con = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise (explain(exc, self.path) or exc) from exc
         con.row_factory = sqlite3.Row
         try:
             con.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process crashes, fast commits
@@ -110,9 +115,12 @@ class JobStore:
             yield con
             if write:
                 con.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if con.in_transaction:
-                con.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # the first error is the one to report
+                    con.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error) and explain(exc, self.path) is not None:
+                raise explain(exc, self.path) from exc
             raise
         finally:
             con.close()

@@ -138,6 +138,10 @@ def is_local(spec: ModelSpec) -> bool:
     return spec.source.startswith("gguf-file:") or Path(spec.source).is_absolute()
 
 
+LOCAL_PATHS_REFUSED = ("Local folders and files cannot be used as models on this public server: pick a registry "
+                       "model or a Hugging Face id (owner/name).")
+
+
 def check_model_name(name: str, allow_local_paths: bool | None = None) -> ModelSpec:
     """Resolve a registry alias, local path or hub id, rejecting at once what cannot be any of them
     (before a background load would fail more slowly). `allow_local_paths=False` refuses folders and
@@ -150,13 +154,16 @@ def check_model_name(name: str, allow_local_paths: bool | None = None) -> ModelS
     name = (name or "").strip()
     if "\x00" in name:
         raise InputError("A model name cannot contain a NUL character.")
+    path_like = name.startswith(("/", "./", "../", "~", "\\")) or re.match(r"^[A-Za-z]:\\", name) or \
+        name.lower().endswith(".gguf")
+    if path_like and name not in REGISTRY and not allow_local_paths:  # before any look at the disk: existence
+        raise InputError(LOCAL_PATHS_REFUSED)                         # of a server path must not be probed
     spec = resolve_spec(name)  # InputError on empty; MissingFileError for a missing .gguf file
     if name in REGISTRY:
         return spec
-    looks_local = is_local(spec) or name.startswith(("/", "./", "../", "~", "\\")) or re.match(r"^[A-Za-z]:\\", name)
+    looks_local = is_local(spec) or path_like
     if looks_local and not allow_local_paths:
-        raise InputError("Local folders and files cannot be used as models on this public server: "
-                         "pick a registry model or a Hugging Face id (owner/name).")
+        raise InputError(LOCAL_PATHS_REFUSED)
     if spec.source.startswith("gguf-") or Path(spec.source).is_dir():
         return spec
     if looks_local:

@@ -90,3 +90,41 @@ def test_repair_refuses_an_unreadable_healthy_cache_and_changes_nothing(locked_d
     os.chmod(path, 0o644)
     assert path.read_bytes() == before
     assert not list(home.glob("*.damaged-*")) and not list(home.glob("*.repair-*"))
+
+
+class _FailingCommit:
+    """A DuckDB connection whose COMMIT fails as on a full disk, which also ends the transaction (so the
+    ROLLBACK after it fails too), where no tmpfs can be mounted."""
+
+    def __init__(self, con):
+        self._con = con
+
+    def execute(self, sql, *args):
+        if sql == "COMMIT":
+            self._con.execute("ROLLBACK")
+            raise duckdb.TransactionException('Failed to commit: Could not write file "x.wal": No space left on device')
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def test_a_full_disk_during_import_reports_the_first_error_and_keeps_the_cache(small_disk, monkeypatch, tmp_path,
+                                                                                 capsys):
+    home = small_disk or tmp_path / "home"
+    Cache(home)
+    table = tmp_path / "scores.parquet"  # bigger than what is left of the disk
+    n = 40_000
+    pd.DataFrame({"response": [f"w{i}-{i * 7919}" for i in range(n)], "greatest_ever_one": np.linspace(0, 1, n),
+                  "worst_ever_one": np.linspace(1, 0, n)}).to_parquet(table)
+    if small_disk is None:
+        import engine.store.db as db
+
+        real_connect = duckdb.connect
+        monkeypatch.setattr(db.duckdb, "connect", lambda *a, **k: _FailingCommit(real_connect(*a, **k)))
+    capsys.readouterr()
+    assert main(["--home", str(home), "import", str(table), "--family", "llama"]) == 2
+    line = single_error_line(capsys.readouterr().err)
+    assert "disk holding the cache" in line and "full" in line and "rollback" not in line.lower(), line
+    monkeypatch.undo()
+    assert Cache(home).list_runs().empty  # nothing half-imported
