@@ -73,6 +73,19 @@ def check_search_config(config, policy: ServerPolicy | None = None) -> None:
                          "The command line's --trust-remote-code runs it on your own machine.")
 
 
+CODE_LOADING_KEYS = ("auto_map",)  # a config naming Python classes in the repository, loaded as code
+
+
+def check_hub_config(model: str, config: dict, policy: ServerPolicy | None = None) -> None:
+    """Refuse (InputError), on a public server, a hub model whose config.json or tokenizer_config.json names
+    code of its own to load (`auto_map`): checked on those small files, before any weights are downloaded."""
+    policy = policy or ServerPolicy.from_env()
+    found = [key for key in CODE_LOADING_KEYS if key in (config or {})]
+    if policy.public and found:
+        raise InputError(f"{model!r} is not allowed on this public server: its configuration loads code from the "
+                         f"repository ({', '.join(found)}). Pick a model that runs with transformers' own classes.")
+
+
 def _allowed_names(listed: set[str]) -> frozenset[str]:
     names = set(listed)
     for alias, spec in REGISTRY.items():

@@ -81,3 +81,45 @@ def test_public_messages_carry_no_server_paths_or_pids(monkeypatch):
         assert "4242" not in shown and "/home/user" not in shown and "/srv/models" not in shown, shown
         assert kept in shown  # the file's own name still says which one
     assert "huggingface.co/org/model" in friendly_message(InputError("see https://huggingface.co/org/model"))
+
+
+def test_public_mode_refuses_a_gguf_path_whether_or_not_it_exists(tmp_path):
+    present = tmp_path / "model.gguf"
+    present.write_bytes(b"GGUF")
+    answers = set()
+    for name in (str(present), str(tmp_path / "missing.gguf"), "missing.gguf", "/nowhere/x"):
+        with pytest.raises(InputError) as refused:
+            check_model_name(name, allow_local_paths=False)
+        answers.add(str(refused.value))
+    assert len(answers) == 1 and "public server" in answers.pop()  # existence on the server cannot be probed
+
+
+@pytest.mark.parametrize("public, refused", [("1", True), ("0", False)])
+def test_public_mode_refuses_a_hub_config_that_loads_code_before_any_weights(public, refused, tmp_path, monkeypatch):
+    import json
+
+    import huggingface_hub
+    import engine.models.loading as loading
+
+    config = tmp_path / "config.json"  # what the hub would serve for this repository
+    config.write_text(json.dumps({"model_type": "llama", "auto_map": {"AutoModel": "modeling_evil.EvilModel"}}))
+    fetched = []
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download",
+                        lambda repo, filename, **kw: fetched.append(filename) or str(config))
+    monkeypatch.setattr(loading, "_in_hub_cache", lambda spec: True)
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("reached from_pretrained")
+
+    for auto in ("AutoTokenizer", "AutoConfig", "AutoModelForCausalLM", "AutoModelForSequenceClassification"):
+        monkeypatch.setattr(getattr(loading, auto), "from_pretrained", no_weights)
+    monkeypatch.setenv("VALUESCOPE_PUBLIC", public)
+    spec = registry.resolve_spec("some-org/custom-arch")
+    if refused:
+        with pytest.raises(InputError, match="loads code from the repository"):
+            loading.load_model(spec, mode="logprob")
+        assert fetched == ["config.json"]  # one small file, no weights
+    else:
+        with pytest.raises(AssertionError, match="reached from_pretrained"):
+            loading.load_model(spec, mode="logprob")
+        assert fetched == []  # locally the hub is not asked twice

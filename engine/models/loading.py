@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import re
@@ -20,6 +21,7 @@ from engine.models.gguf import converted_dir
 from engine.models.registry import CAUSAL_LM, REGISTRY, ModelSpec
 from engine.options import DTYPES, MODES, QUANTIZATIONS, REWARD_HEAD_NAMES
 from engine.errors import InputError, ModelLoadError, UserError, is_out_of_memory
+from engine.policy import ServerPolicy, check_hub_config
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 # What unreadable weight files raise (a refused pickle, a truncated or foreign file); anything else is a bug.
@@ -154,7 +156,29 @@ def _weights_location(spec: ModelSpec, home) -> tuple[str, str | None, dict]:
     if not _in_hub_cache(spec) and not _hub_reachable():
         # Fail in seconds: the hub client would otherwise retry for about a minute.
         raise _explain_failure(spec, "not in the local hub cache, and the hub cannot be reached from this machine")
+    if ServerPolicy.from_env().public:
+        for name in ("config.json", "tokenizer_config.json"):  # small files; the weights come later
+            check_hub_config(spec.alias, _hub_json(spec, name))
     return spec.source, None, {"revision": spec.revision}
+
+
+def _hub_json(spec: ModelSpec, filename: str) -> dict:
+    """One JSON file of a hub repository (downloaded alone, or from the hub cache); {} when it has none."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        path = hf_hub_download(spec.source, filename, revision=spec.revision)
+    except EntryNotFoundError:
+        return {}
+    except Exception as exc:  # noqa: BLE001 - unreachable, gated, no such repo: from_pretrained says which
+        if filename == "config.json":
+            raise _explain_failure(spec, exc=exc) from exc
+        return {}
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise _explain_failure(spec, exc=exc) from exc
 
 
 def load_tokenizer(spec: ModelSpec, home=None):
@@ -244,7 +268,7 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
         kwargs["trust_remote_code"] = spec.trust_remote_code
         tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
         config = AutoConfig.from_pretrained(location, **kwargs)
-    except ModelLoadError:
+    except UserError:  # a refusal or a failure already explained
         raise
     except (OSError, ValueError, EnvironmentError) as exc:
         raise _explain_failure(spec, exc=exc) from exc
