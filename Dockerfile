@@ -45,4 +45,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 # server.xsrfCookieSameSite=none sends the cookie in the frame instead (marked Secure: the Space is served
 # over HTTPS), keeping the token check on uploads. A browser that blocks all third-party cookies (Safari)
 # still refuses it inside the frame: such visitors open the Space at its own *.hf.space address.
-CMD ["streamlit", "run", "app/streamlit_app.py", "--server.port", "7860", "--server.address", "0.0.0.0", "--server.headless", "true", "--server.maxUploadSize", "20", "--server.xsrfCookieSameSite", "none"]
+# Only the Space's own hosts may open the app's WebSocket (server.allowedHosts: no DNS rebinding; localhost
+# for the health check), and only huggingface.co, which frames the Space, gets cross-origin access.
+CMD ["streamlit", "run", "app/streamlit_app.py", "--server.port", "7860", "--server.address", "0.0.0.0", "--server.headless", "true", "--server.maxUploadSize", "20", "--server.xsrfCookieSameSite", "none", "--server.corsAllowedOrigins", "https://huggingface.co", "--server.allowedHosts", "*.hf.space", "--server.allowedHosts", "localhost", "--server.allowedHosts", "127.0.0.1"]

@@ -108,6 +108,16 @@ def test_cmd_is_the_readme_run_command_on_port_7860(steps):
     assert (ROOT / cmd[2]).is_file()
 
 
+def test_only_the_spaces_hosts_and_huggingface_may_reach_the_app(steps):
+    """server.allowedHosts (no DNS rebinding) and server.corsAllowedOrigins: list options, given once per value."""
+    cmd = json.loads(next(args for op, args in steps if op == "CMD"))
+    given = {}
+    for flag, value in zip(cmd[3::2], cmd[4::2]):
+        given.setdefault(flag, []).append(value)
+    assert given["--server.corsAllowedOrigins"] == ["https://huggingface.co"]
+    assert given["--server.allowedHosts"] == ["*.hf.space", "localhost", "127.0.0.1"]  # localhost: the health check
+
+
 def test_the_prepare_command_exists():
     from engine.cli import build_parser
 
@@ -178,3 +188,24 @@ def test_the_space_runs_in_public_mode_with_matching_upload_limits(steps):
 def test_readme_documents_the_build_time_conversion(readme):
     assert PREPARE_COMMAND in readme or "valuescope prepare" in readme, \
         "the README should say that `python -m engine prepare` converts the embedded models (the Docker build runs it)"
+
+
+def test_dependency_floors_are_past_the_known_advisories():
+    """pyproject.toml's lower bounds exclude the releases with published advisories, and requirements.txt's pins
+    satisfy them (a fresh install from either gets a fixed release)."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    floors = {"torch": "2.6", "transformers": "5.5", "streamlit": "1.54"}
+    declared = {Requirement(d).name: Requirement(d).specifier
+                for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
+    pins = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    for name, floor in floors.items():
+        spec = declared[name]
+        major, minor = Version(floor).release[:2]
+        assert spec.contains(floor) and not spec.contains(f"{major}.{minor - 1}.99"), (name, spec)
+        if name in pins:
+            assert spec.contains(pins[name].split()[0]), (name, pins[name])
