@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.errors import InputError
 from engine.models.loading import load_model
-from engine.models.manifests import adapter_revision, base_name_of, read_manifest
+from engine.models.manifests import adapter_revision, base_name_of, check_checkpoint
 from engine.models.registry import resolve_spec
 
 
@@ -23,7 +23,7 @@ def load_adapter_checkpoint(spec, mode: str | None = None, dtype: str = "auto", 
     if mode not in (None, "reward"):
         raise InputError(f"{spec.alias} is a trained reward-model checkpoint: it scores in reward mode only.")
     started = time.perf_counter()
-    manifest = read_manifest(folder)
+    manifest = check_checkpoint(folder, verify_hash=True)  # before the base loads: a damaged folder is one line
     base_spec = resolve_spec(base_name_of(folder, manifest), trust_remote_code=spec.trust_remote_code)
     base = load_model(base_spec, mode="reward", dtype=dtype, quantization=quantization, device=device, home=home,
                       head_seed=head_seed)

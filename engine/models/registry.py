@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from engine.models.manifests import adapter_revision, find_manifests, read_manifest
+from engine.models.manifests import adapter_revision, check_checkpoint, find_manifests, read_manifest
 from engine.paths import home_dir
-from engine.errors import InputError, MissingFileError
+from engine.errors import InputError, MissingFileError, ModelLoadError
 
 REWARD_MODEL = "reward_model"
 CAUSAL_LM = "causal_lm"
@@ -180,7 +180,7 @@ def _trained_checkpoint_fields(path: Path) -> dict:
     (the revision is part of cache keys, so a re-trained folder is never answered from old scores)."""
     if not (path / "adapter_config.json").is_file():
         return {}
-    manifest = read_manifest(path)
+    manifest = check_checkpoint(path)
     return {"revision": adapter_revision(path, manifest), "variant": "reward",
             **({"family": manifest["family"]} if manifest.get("family") else {}),
             # scored in the template it was trained in (gemma3-270m: gemma_turns, which "auto" would miss)
@@ -193,7 +193,10 @@ def trained_specs(home=None) -> dict[str, ModelSpec]:
     the adapter's hash, so cached scores of an overwritten checkpoint are never served for the new one."""
     specs = {}
     for folder in find_manifests(home_dir(home) / "trained"):
-        manifest = read_manifest(folder)
+        try:
+            manifest = read_manifest(folder)
+        except ModelLoadError:  # a damaged checkpoint does not hide the others; loading it by path says why
+            continue
         if not manifest.get("alias"):
             continue
         accuracy = (manifest.get("eval") or {}).get("accuracy")
