@@ -95,7 +95,8 @@ def _lines(text: str) -> list[str]:
 
 
 def _category_id(token: str) -> int | None:
-    return int(token) if token.isdigit() else None
+    # ASCII digits only: str.isdigit() also accepts "¹" or "②", which int() refuses
+    return int(token) if token.isascii() and token.isdigit() else None
 
 
 def parse_dic(text: str, path: Path) -> tuple[list[str], list[tuple[str, str, int]]]:
@@ -144,7 +145,7 @@ def parse_dic(text: str, path: Path) -> tuple[list[str], list[tuple[str, str, in
         else:
             tokens = line.split()
             cut = len(tokens)
-            while cut > 1 and tokens[cut - 1].isdigit():
+            while cut > 1 and _category_id(tokens[cut - 1]) is not None:
                 cut -= 1
             term, ids = " ".join(tokens[:cut]), tokens[cut:]
         term = term.strip()

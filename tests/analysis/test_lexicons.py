@@ -151,6 +151,9 @@ def test_user_lexicon_by_name_from_home(tmp_path):
         (["%", "1\tgood", "1\tbad", "%"], 3, "defined twice"),
         (["%", "1\tgood", "%", "k*nd\t1"], 4, "only allowed at the end"),
         (["%", "1\tgood", "%", "like\t(02 134)131/125 1"], 4, "conditional"),
+        (["%", "1\tgood", "%", "kind\t\u00b9"], 4, "not a number"),  # a digit to str.isdigit(), not to int()
+        (["%", "\u00b9\tgood", "%", "kind\t1"], 2, "header line"),
+        (["%", "1\tgood", "%", "kind one \u00b9"], 4, "not in the header|not a number|no category"),
     ],
 )
 def test_malformed_dic_names_file_and_line(tmp_path, lines, line_no, message):
