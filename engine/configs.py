@@ -24,6 +24,15 @@ def setting(default, help: str, choices: tuple | None = None, **cli):
 
 
 
+MAX_SEED = 2**32 - 1  # what numpy, scipy and torch all accept
+
+
+def check_seed(value, option: str) -> None:
+    """A seed is a whole number from 0 to MAX_SEED (a negative or huge one failed deep inside a library)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise InputError(f"{option} {value}: give a whole number from 0 to {MAX_SEED}.")
+
+
 @dataclass
 class SearchConfig:
     model: str = setting("smollm2-135m-instruct", "Registry alias, Hugging Face id, local folder or .gguf file.")
@@ -46,6 +55,7 @@ class SearchConfig:
         # Checked here, before any work: 0 used to mean "auto" and a negative size failed mid-run.
         if self.batch_size is not None and (isinstance(self.batch_size, bool) or self.batch_size < 1):
             raise InputError(f"--batch-size {self.batch_size}: give at least 1, or leave it out to adapt to free memory.")
+        check_seed(self.head_seed, "--head-seed")
 
 
 @dataclass
@@ -70,6 +80,9 @@ class AnalyzeConfig:
     top_k: int = setting(10, "Best and worst words listed per (model, framing) (at least 1).")
     out: str | None = setting(None, "Folder for the tables (median_ranks, family_summary, mixed_model, ...).")
     format: str = setting("csv", "Table format for --out.", TABLE_FORMATS)
+
+    def __post_init__(self):
+        check_seed(self.seed, "--seed")
 
 
 @dataclass
@@ -109,6 +122,9 @@ class ImplicitConfig:
     resamples: int = setting(9999, "Permutation resamples per test (at least 1).")
     out: str = setting("", "Folder for the tables.", required=True)
     format: str = setting("csv", "Table format.", TABLE_FORMATS)
+
+    def __post_init__(self):
+        check_seed(self.seed, "--seed")
 
 
 def field_help(cls, name: str) -> str:

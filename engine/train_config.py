@@ -22,7 +22,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from engine.configs import setting
+from engine.configs import check_seed, setting
 from engine.paths import REPO_ROOT
 from engine.errors import InputError
 
@@ -154,6 +154,7 @@ def validate(config: TrainConfig) -> None:
         raise InputError("eval_fraction, warmup_ratio and lora_dropout must lie in [0, 1).")
     if not config.prompts:
         raise InputError("Give at least one prompt to score the checkpoints on.")
+    check_seed(config.seed, "seed")
     for f in dataclasses.fields(TrainConfig):
         choices = f.metadata.get("choices")
         if choices and getattr(config, f.name) not in choices:

@@ -47,6 +47,8 @@ def fails_fast(args, capsys, *expected) -> str:
     (["--device", "cuda:99"], ["--device cuda:99"]),
     (["--device", "tpu"], ["--device tpu", "unknown device"]),
     (["--top", "0"], ["--top 0"]),
+    (["--head-seed", "99999999999999999999999"], ["--head-seed", "from 0 to"]),  # not blamed on the weights
+    (["--head-seed", "-1"], ["--head-seed -1"]),
 ])
 def test_bad_search_options_fail_before_any_work(tiny, extra, expected, capsys, no_model_loads):
     fails_fast(["search", "--model", tiny, "--prompt", "hi", "--words", "love", *extra], capsys, *expected)
@@ -180,3 +182,13 @@ def test_stale_conversion_folders_are_removed(tmp_path):
     os.utime(reused, (1, 1))
     assert sorted(remove_stale_conversions(target)) == sorted([reused, dead])
     assert live.is_dir() and not reused.exists() and not dead.exists()
+
+
+@pytest.mark.parametrize("families", [[], ["--families", "llama", "gemma"], ["--families", "llama"]])
+def test_a_negative_analysis_seed_is_refused_with_any_number_of_families(families, tmp_path, capsys):
+    from helpers import seed_demo_cache
+
+    seed_demo_cache(tmp_path / "imports")
+    capsys.readouterr()
+    assert main(["analyze", "--seed", "-1", *families]) == 2
+    assert "--seed -1" in single_error_line(capsys.readouterr().err)
