@@ -28,6 +28,7 @@ import gzip
 import json
 import random
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,8 @@ def _file_rows(path: Path):
         except ValueError:
             yield from _json_lines(path, name)  # JSON lines under a .json name
             return
+        except RecursionError:
+            raise PreferenceDataError(f"{name}: nested too deeply to be preference pairs (a list of objects)") from None
         if not isinstance(data, list):
             raise PreferenceDataError(f"{name}: expected a JSON list of objects (or one object per line)")
         for i, row in enumerate(data, 1):
@@ -119,8 +122,10 @@ def _json_lines(path: Path, name: str):
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise PreferenceDataError(f"{name}, line {number}: not JSON ({exc.msg})") from None
+                except RecursionError:
+                    raise PreferenceDataError(f"{name}, line {number}: nested too deeply to be a pair") from None
                 yield f"{name}, line {number}", _object(row, f"{name}, line {number}")
-    except (OSError, UnicodeDecodeError) as exc:  # not gzip, not UTF-8 text
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:  # not gzip, cut short, not UTF-8 text
         raise PreferenceDataError(f"{name}, line {number + 1}: cannot read the file ({type(exc).__name__}: "
                                   f"{str(exc).splitlines()[0][:120]})") from None
 
@@ -149,7 +154,7 @@ def _messages(value) -> list[tuple[str, str]] | None:
             return None
         try:
             value = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):  # not messages: plain text
             return None
     if not isinstance(value, (list, tuple)):
         raise _BadRow(f"expected text or a list of messages, got {type(value).__name__}")

@@ -110,6 +110,25 @@ def test_unknown_format_and_missing_file(tmp_path):
     assert _error(tmp_path / "plain.jsonl.gz").startswith("plain.jsonl.gz, line 1: cannot read the file (BadGzipFile")
 
 
+def test_a_truncated_gzip_and_a_deeply_nested_json_are_one_line(tmp_path, capsys):
+    from engine.cli import main
+    from helpers import single_error_line
+
+    whole = gzip.compress("".join(json.dumps({"chosen": f"a{i}", "rejected": f"b{i}"}) + "\n"
+                                  for i in range(2000)).encode())
+    (tmp_path / "cut.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    assert "cut.jsonl.gz, line" in _error(tmp_path / "cut.jsonl.gz") and "cannot read the file" in _error(
+        tmp_path / "cut.jsonl.gz")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert _error(tmp_path / "deep.json") == "deep.json: nested too deeply to be preference pairs (a list of objects)"
+    (tmp_path / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    assert _error(tmp_path / "deep.jsonl").startswith("deep.jsonl, line 1: nested too deeply")
+    for name in ("cut.jsonl.gz", "deep.json"):  # the command line says the same in one line
+        capsys.readouterr()
+        assert main(["train", "--base", "smollm2-135m-instruct", "--data", str(tmp_path / name)]) == 2
+        assert name in single_error_line(capsys.readouterr().err)
+
+
 def test_bad_pairs_stop_or_are_skipped_and_counted(tmp_path):
     rows = [{"prompt": "q", "chosen": "a", "rejected": "b"},
             {"prompt": "q", "chosen": "  ", "rejected": "b"},
