@@ -43,8 +43,9 @@ def process_state(pid: int | None, started_at: float | None) -> str:
 def signal_job(job: Job, sig: int) -> bool:
     """Send `sig` to a job's process: a worker's whole process group (it runs in its own session, so
     children it started go too), a foreground (CLI) process alone, never its shell's group. Only
-    when the pid still belongs to the job's process. True when sent."""
-    if process_state(job.pid, job.pid_started_at) != "alive":
+    when the pid still belongs to the job's process, which takes its recorded start time: without one,
+    whatever process now holds the pid might be signalled. True when sent."""
+    if job.pid_started_at is None or process_state(job.pid, job.pid_started_at) != "alive":
         return False
     try:
         if not job.foreground and os.getpgid(job.pid) == job.pid:
