@@ -4,6 +4,11 @@ from __future__ import annotations
 import sys
 
 
+def printable(text: str) -> str:
+    """`text` with control characters (escape sequences a prompt may carry) shown escaped, never sent to the terminal."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
+
+
 def progress_bar(label: str, leave: bool = True, unit: str = "cand"):
     """A `progress(done, total)` callback that draws a tqdm bar on stderr once work starts."""
     from tqdm import tqdm
@@ -13,7 +18,7 @@ def progress_bar(label: str, leave: bool = True, unit: str = "cand"):
     def update(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, desc=label[:60], unit=unit, file=sys.stderr, leave=leave)
+            bar = tqdm(total=total, desc=printable(label)[:60], unit=unit, file=sys.stderr, leave=leave)
         bar.total = total
         bar.update(done - bar.n)
         if done >= total:

@@ -31,9 +31,14 @@ def register(sub) -> None:
 
 
 def cmd_runs(args) -> int:
-    runs = Cache(args.home).list_runs(status=args.status, model_id=args.model)
+    cache = Cache(args.home)
+    runs = cache.list_runs(status=args.status, model_id=args.model)
     if runs.empty:
-        print("No runs cached yet.")
+        filters = [f"{name} {value!r}" for name, value in (("model", args.model), ("status", args.status)) if value]
+        if filters and not cache.list_runs().empty:
+            print(f"No cached run matches {' and '.join(filters)}. `valuescope runs` lists them all.")
+        else:
+            print("No runs cached yet.")
         return 0
     cols = ["run_id", "status", "source", "model_id", "score_kind", "candidates", "prompt_key", "prompt_text",
             "n_scores", "seconds", "created_at"]

@@ -126,10 +126,15 @@ def _compute(config, missing: list[str], requests: dict, words, candidates, args
         if live is not None and live.live and not args.refresh:
             print(f"joining job {live.id}, already computing this search", file=sys.stderr)
             bar = progress_bar(missing[0])
-            while live is not None and live.live:
-                bar(live.done, max(live.total, 1))
-                time.sleep(0.5)
-                live = jobs.get(live.id, home=args.home)
+            try:
+                while live is not None and live.live:
+                    bar(live.done, max(live.total, 1))
+                    time.sleep(0.5)
+                    live = jobs.get(live.id, home=args.home)
+            except KeyboardInterrupt:  # only this command stops waiting: the job is not its own to cancel
+                print(f"\nStopped waiting. Job {live.id} runs on in the background and caches its result; the same "
+                      "`valuescope search` joins it again (the app's Jobs tab can cancel it).", file=sys.stderr)
+                raise SystemExit(130) from None
             if live is not None and live.status != "done":
                 raise InputError(f"The job computing this search ended {live.status}: {live.error or live.message}")
             return

@@ -111,6 +111,9 @@ def no_duplicates(responses: pd.Series, path: Path, where: str) -> None:
 
 def numbers_of(column: pd.Series, path: Path, name: str) -> pd.Series:
     raw = column.reset_index(drop=True)
+    if pd.api.types.is_bool_dtype(raw) or (raw.dtype == object and raw.map(lambda v: isinstance(v, (bool, np.bool_))).any()):
+        # True/False would pass as 1/0: a flag column is not a score
+        raise InputError(f"{path.name}: column {name!r} holds true/false values, not scores.")
     values = pd.to_numeric(raw, errors="coerce").astype("float64")
     bad = ~np.isfinite(values.to_numpy())
     if bad.any():
