@@ -1,9 +1,10 @@
 """A training run's record: `training_log.jsonl` (one event per line) and `summary.json` (current state).
 
-summary.json: status (running, done, stopped, failed), pid, settings, data counts and, per training
-run (base x data variant), its checkpoints with held-out accuracy and loss. It is rewritten
-atomically after every change, so a reader never sees half a file; a run whose process was killed
-still says "running" with a pid that no longer exists (`is_alive` tells).
+summary.json: status (running, done, stopped, failed), pid and its start time, settings, data counts
+and, per training run (base x data variant), its checkpoints with held-out accuracy and loss. It is
+rewritten atomically after every change, so a reader never sees half a file. A run whose process was
+killed cannot say so itself: `read_summary` reports its "running" as "interrupted" once that process
+(its pid with its start time, as PIDs are reused) is gone.
 training_log.jsonl: appended and flushed per event (kind "loss" per optimiser step, "checkpoint",
 "status"), so the loss curve survives a killed process too.
 """
@@ -13,11 +14,13 @@ import json
 import os
 import time
 from pathlib import Path
+
 from engine.errors import InputError
+from engine.processes import process_started_at
 
 LOG_FILE = "training_log.jsonl"
 SUMMARY_FILE = "summary.json"
-STATUSES = ("running", "done", "stopped", "failed")
+STATUSES = ("running", "done", "stopped", "failed")  # and "interrupted", decided when read, never written
 
 
 class RunLog:
@@ -26,7 +29,8 @@ class RunLog:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.run_dir / LOG_FILE
         self.log_path.write_text("")  # a re-run into the same folder starts a new log
-        self.summary = {"run_name": run_name, "status": "running", "pid": os.getpid(), "started_at": time.time(),
+        self.summary = {"run_name": run_name, "status": "running", "pid": os.getpid(),
+                        "pid_started_at": process_started_at(os.getpid()), "started_at": time.time(),
                         "finished_at": None, "error": None, "settings": settings, "data": None, "runs": {}}
         self._write()
 
@@ -64,7 +68,10 @@ class RunLog:
 
 
 def read_summary(run_dir: Path) -> dict:
-    return json.loads((Path(run_dir) / SUMMARY_FILE).read_text())
+    summary = json.loads((Path(run_dir) / SUMMARY_FILE).read_text())
+    if summary.get("status") == "running" and not is_alive(summary):
+        summary["status"] = "interrupted"  # killed: it never wrote how it ended
+    return summary
 
 
 def read_log(run_dir: Path) -> list[dict]:
@@ -82,11 +89,17 @@ def read_log(run_dir: Path) -> list[dict]:
 
 
 def is_alive(summary: dict) -> bool:
-    """Whether a "running" run's process still exists (on this machine)."""
+    """Whether a "running" run's process still exists (on this machine): its pid, started when it was recorded
+    (a summary written before start times were recorded: the process must predate the run)."""
     if summary.get("status") != "running":
         return False
     try:
-        os.kill(int(summary["pid"]), 0)
-    except (OSError, KeyError, TypeError, ValueError):
+        started = process_started_at(int(summary["pid"]))
+    except (KeyError, TypeError, ValueError):
         return False
-    return True
+    if started is None:
+        return False
+    recorded = summary.get("pid_started_at")
+    if recorded is not None:
+        return abs(started - float(recorded)) < 1.0
+    return started <= float(summary.get("started_at") or 0) + 1.0

@@ -17,6 +17,7 @@ step and stops cleanly (finished checkpoints stay; the run is marked "stopped").
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import re
 import time
@@ -24,11 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.models.manifests import find_manifests
 from engine.paths import home_dir
 from engine.train_config import TrainConfig, describe, validate
 from engine.training.data import load_pairs
 from engine.training.prepare import prepare_comparison
-from engine.training.runlog import RunLog
+from engine.training.runlog import LOG_FILE, SUMMARY_FILE, RunLog
 from engine.errors import InputError
 
 Progress = Callable[[int, int, dict], None]
@@ -82,6 +84,20 @@ def run_folder(config: TrainConfig, home=None) -> tuple[str, Path]:
         if not link.exists():
             link.symlink_to(run_dir, target_is_directory=True)
     return name, run_dir
+
+
+def discard_if_empty(run_name: str, run_dir: Path, home=None) -> None:
+    """A run that ended before its first checkpoint leaves nothing behind: its record, its folder (when nothing
+    else is in it) and its link in trained/, so the pages and aliases list only runs with something in them."""
+    if find_manifests(run_dir):
+        return
+    for name in (SUMMARY_FILE, LOG_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # a folder the user named may hold other files: then it stays
+        run_dir.rmdir()
+    link = home_dir(home) / "trained" / run_name
+    if link.is_symlink():  # it pointed at this run, which holds no checkpoint
+        link.unlink()
 
 
 def _tokenizers(config: TrainConfig, home) -> dict[str, tuple[object, str, object]]:
@@ -191,5 +207,6 @@ def train_comparison(config: TrainConfig, progress: Progress | None = None, canc
         log.finish(status)
     except BaseException as exc:
         log.finish("stopped" if isinstance(exc, KeyboardInterrupt) else "failed", f"{type(exc).__name__}: {exc}")
+        discard_if_empty(run_name, run_dir, home)
         raise
     return ComparisonResult(run_name, run_dir, status, runs, log.summary["data"], config)

@@ -185,6 +185,27 @@ def test_an_error_mid_run_marks_the_run_failed(tmp_path, tiny_llama_dir):
     assert [c["step"] for c in summary["runs"]["tiny-llama"]["checkpoints"]] == [0, 1, 2]
 
 
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path, tiny_llama_dir, valuescope_home):
+    config = tiny_config(tmp_path, [tiny_llama_dir], run_name="broken")
+    config = dataclasses.replace(config, out=None, data=str(tmp_path / "cut.jsonl.gz"))
+    import gzip
+
+    whole = gzip.compress(b"".join(json.dumps({"chosen": GOOD[i % 5], "rejected": BAD[i % 5]}).encode() + b"\n"
+                                   for i in range(500)))
+    (tmp_path / "cut.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(Exception, match="cannot read the file"):
+        train_comparison(config, home=valuescope_home)
+    trained = valuescope_home / "trained"
+    assert not (trained / "broken").exists() and not (trained / "broken").is_symlink()
+    outside = tmp_path / "elsewhere"  # a folder of the user's, linked into trained/: the link goes, the folder's files stay
+    outside.mkdir()
+    (outside / "notes.txt").write_text("mine")
+    with pytest.raises(Exception, match="cannot read the file"):
+        train_comparison(dataclasses.replace(config, run_name=None, out=str(outside)), home=valuescope_home)
+    assert (outside / "notes.txt").read_text() == "mine" and not (outside / "summary.json").exists()
+    assert not list(trained.iterdir())
+
+
 def test_a_killed_process_leaves_loadable_checkpoints(tmp_path, tiny_llama_dir, valuescope_home):
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(dataclasses.asdict(tiny_config(tmp_path, [tiny_llama_dir]))))
@@ -203,7 +224,7 @@ def test_a_killed_process_leaves_loadable_checkpoints(tmp_path, tiny_llama_dir, 
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == -9, done.stderr[-2000:]
     summary = read_summary(tmp_path / "run")
-    assert summary["status"] == "running" and not is_alive(summary)  # killed: nobody could mark it
+    assert summary["status"] == "interrupted" and not is_alive(summary)  # killed: it could not say so, the reader does
     specs = trained_specs(valuescope_home)
     assert sorted(specs) == [f"rm-run-tiny-llama-step{n}" for n in (0, 1, 2, 4)]
     assert load_model(specs["rm-run-tiny-llama-step4"], device="cpu").head_status == "trained"
