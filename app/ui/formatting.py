@@ -65,6 +65,12 @@ def registry_options() -> list[str]:
     return first + [a for a in REGISTRY if a not in first] + sorted(trained_specs())
 
 
+def checkpoint_aliases() -> dict[str, str]:
+    """Trained checkpoints' folders -> their `rm-...` aliases: their runs record the folder they scored, which
+    pages show by alias (shorter, and no server path)."""
+    return {spec.source: alias for alias, spec in trained_specs().items()}
+
+
 def describe_alias(alias: str) -> str:
     spec = REGISTRY.get(alias) or trained_specs().get(alias)
     if spec is None:

@@ -39,12 +39,14 @@ if runs_done.empty:
 
 # ---- inputs ---------------------------------------------------------------------------------------
 model_options = sorted(runs_done["model_id"].unique())
+checkpoints = ui.checkpoint_aliases()  # trained checkpoints: shown by alias, chosen only when asked for
 c_lex, c_models = st.columns([1, 2])
 with c_lex:
     lexicon_name = st.selectbox("Lexicon", [*BUILTIN_LEXICONS, UPLOAD], key="lexicon", bind="query-params",
                                 help="Word lists with categories:\n\n" + "\n".join(f"- `{k}`: {v}" for k, v in LEXICON_LABELS.items()))
 with c_models:
-    chosen_models = st.multiselect("Models", model_options, default=model_options, key="vmodels", bind="query-params",
+    chosen_models = st.multiselect("Models", model_options, default=[m for m in model_options if m not in checkpoints],
+                                   format_func=lambda m: checkpoints.get(m, m), key="vmodels", bind="query-params",
                                    help="Models with completed runs in the cache (the newest run per model and prompt is used).")
 c_group, c_chart, _ = st.columns([1, 1, 2])
 with c_group:

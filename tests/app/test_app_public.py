@@ -67,3 +67,24 @@ def test_page_load_readers_stay_within_the_job_limit(tmp_path, monkeypatch):
     at = app("base_models")
     assert any("already running" in e for e in texts(at.error)), texts(at.error)
     assert not JobStore().select("kind = 'implicit'")  # no reader was started
+
+
+def test_values_page_names_trained_checkpoints_by_alias_and_leaves_them_unselected(tmp_path, valuescope_home):
+    import json
+
+    from engine.store.db import Cache
+    from engine.workflows.importer import import_scores
+
+    seed_demo_cache(tmp_path / "imports")
+    folder = valuescope_home / "trained" / "run" / "base" / "step-000004"  # as training writes one
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA"}))
+    (folder / "valuescope-model.json").write_text(json.dumps({"alias": "rm-run-base-step4", "family": "llama",
+                                                              "adapter_sha256": "0" * 64}))
+    table = tmp_path / "checkpoint.csv"
+    demo_score_table(9, 0.3).to_csv(table, index=False)
+    import_scores(Cache(), table, family="llama", model=str(folder))  # runs record the folder they scored
+    at = app("values")
+    models = at.multiselect(key="vmodels")
+    assert str(folder) not in models.value and models.value  # not chosen unasked
+    assert "rm-run-base-step4" in models.options and str(folder) not in models.options
