@@ -99,6 +99,14 @@ def attention_used(lm: LoadedModel, path: str) -> str:
     return name
 
 
+def leading_bos(ids: Sequence[int], bos_id: int | None) -> int:
+    """How many BOS tokens open the sequence (two where a template writes one and the tokenizer adds one)."""
+    count = 0
+    while bos_id is not None and count < len(ids) and ids[count] == bos_id:
+        count += 1
+    return count
+
+
 def tied_scores(scores) -> int:
     """How many scores equal another score of the run (half-precision ties move average ranks)."""
     values = np.asarray(scores, dtype=np.float64)
@@ -113,7 +121,7 @@ def run_details(lm: LoadedModel, method: str, path: str, example: Sequence[int],
     tokenizer = lm.tokenizer
     example = list(example)
     details = {"method": method, "path": path, "score_reader": lm.spec.score_reader if lm.mode == "reward" else None,
-               "n_bos": example.count(tokenizer.bos_token_id) if tokenizer.bos_token_id is not None else 0,
+               "n_bos": leading_bos(example, tokenizer.bos_token_id),
                "attention": attention_used(lm, path), "transformers": transformers.__version__,
                "n_tied_scores": tied_scores(scores)}
     if lm.mode == "reward" and example:
