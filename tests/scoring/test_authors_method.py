@@ -102,3 +102,27 @@ def test_authors_method_recorded_and_keyed_apart(llama_like_dir):
 def test_authors_method_refuses_log_probabilities(llama_like_dir):
     with pytest.raises(InputError, match="reward"):
         Runner().run(SearchConfig(model=str(llama_like_dir), mode="logprob", method="authors"), PROMPT, words=["a"])
+
+
+def test_authors_method_reads_where_the_models_own_pooling_reads(tmp_path):
+    """Pad id = end-of-turn id and a turn that ends on it (SmolLM2-like): the model's own pooling reads the
+    token before it, and the run says so."""
+    from helpers import make_tiny_model_dir
+
+    template = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
+                "'<|im_end|>' }}{% if not loop.last %}{{ '\n' }}{% endif %}{% endfor %}")
+    folder = make_tiny_model_dir(tmp_path / "m", chat_template=template)
+    lm = load_model(resolve_spec(str(folder), kind="reward_model"), mode="reward", device="cpu")
+    framing = build_framing(lm.tokenizer, PROMPT)
+    words = ["love", "power"]
+    ours = score_texts(lm, framing, words, method="authors")
+    details = ours.attrs["scoring"]
+    assert details["read_from_end"] == -2 and details["n_read_before_last_token"] == len(words)
+    with torch.no_grad():
+        for word, score in zip(words, ours["score"]):
+            text = lm.tokenizer.apply_chat_template([{"role": "user", "content": PROMPT},
+                                                     {"role": "assistant", "content": word}], tokenize=False)
+            ids = torch.tensor([lm.tokenizer(text)["input_ids"]])
+            hidden = lm.backbone(input_ids=ids).last_hidden_state
+            assert score == pytest.approx(lm.head(hidden[:, -2])[0, 0].item(), abs=1e-5)
+    assert score_texts(lm, framing, words).attrs["scoring"]["read_from_end"] == -1  # by_id reads the last token
