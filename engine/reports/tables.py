@@ -49,5 +49,6 @@ def rankings_of_runs(runs: list[tuple[dict, pd.DataFrame]]) -> tuple[pd.DataFram
     meta = {"table": "rankings of several runs", "runs": [run["run_id"] for run, _ in runs],
             "rank": "1 = highest score, within each run", "valuescope_version": __version__,
             "models": sorted({run["model_id"] for run, _ in runs}),
-            "revisions": sorted({f"{run['model_id']}={run.get('revision')}" for run, _ in runs})}
+            "revisions": sorted({f"{run['model_id']}={run.get('revision')}" for run, _ in runs}),
+            "scoring": {run["run_id"]: scoring_details(run) for run, _ in runs}}
     return pd.concat(parts, ignore_index=True), meta

@@ -93,10 +93,13 @@ def test_authors_method_recorded_and_keyed_apart(llama_like_dir):
     assert by_id.run["request_key"] != authors.run["request_key"]
     recorded = json.loads(authors.run["params"])
     assert recorded["method"] == "authors" and recorded["scoring"]["n_bos"] == 2
-    from engine.reports.tables import run_metadata
+    from engine.reports.tables import rankings_of_runs, run_metadata
 
     assert run_metadata(authors.run)["scoring"]["method"] == "authors"
     assert run_metadata(by_id.run)["scoring"]["path"] == "shared_prefix"
+    together = rankings_of_runs([(by_id.run, by_id.scores), (authors.run, authors.scores)])[1]["scoring"]
+    assert {run_id: s["method"] for run_id, s in together.items()} == {by_id.run["run_id"]: "by_id",
+                                                                       authors.run["run_id"]: "authors"}
 
 
 def test_authors_method_refuses_log_probabilities(llama_like_dir):
