@@ -51,7 +51,7 @@ def score_sequences(lm: LoadedModel, sequences: Sequence[Sequence[int]], size_fo
                     progress=None, cancel=None) -> np.ndarray:
     """Reward of each whole sequence from the model's own forward; `size_for(length)`: batch size."""
     read = READERS[lm.spec.score_reader]
-    pad_id = lm.model.config.pad_token_id
+    pad_id = pad_token_id(lm)
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     scores = np.empty(len(sequences), dtype=np.float64)
     done = 0
@@ -80,6 +80,12 @@ def score_sequences(lm: LoadedModel, sequences: Sequence[Sequence[int]], size_fo
                 if progress is not None:
                     progress(done, len(sequences))
     return scores
+
+
+def pad_token_id(lm: LoadedModel) -> int | None:
+    """The pad id the model's own pooling compares against (transformers reads the text config's)."""
+    config = lm.model.config
+    return (config.get_text_config() if hasattr(config, "get_text_config") else config).pad_token_id
 
 
 def read_position(ids: Sequence[int], pad_id: int | None, path: str) -> int:
@@ -125,7 +131,7 @@ def run_details(lm: LoadedModel, method: str, path: str, example: Sequence[int],
                "attention": attention_used(lm, path), "transformers": transformers.__version__,
                "n_tied_scores": tied_scores(scores)}
     if lm.mode == "reward" and example:
-        at = read_position(example, lm.model.config.pad_token_id, path)
+        at = read_position(example, pad_token_id(lm), path)
         details.update(read_position=at, read_from_end=at - len(example), read_token_id=int(example[at]),
                        read_token=tokenizer.convert_ids_to_tokens(int(example[at])),
                        n_read_before_last_token=int(reads_before_last))
@@ -134,7 +140,7 @@ def run_details(lm: LoadedModel, method: str, path: str, example: Sequence[int],
 
 def reads_before_last(lm: LoadedModel, sequences: Sequence[Sequence[int]], path: str) -> int:
     """How many sequences have their reward read before their last token (it is the pad id)."""
-    pad_id = lm.model.config.pad_token_id
+    pad_id = pad_token_id(lm)
     if path == SHARED_PREFIX or pad_id is None:
         return 0
     return sum(1 for s in sequences if s and s[-1] == pad_id)
