@@ -64,7 +64,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     args = parser.parse_args()
     spec = resolve_spec(args.model, kind="reward_model")
-    for label, model_spec in (("one-label head", spec), ("two-output head (URM-style)", replace(spec, num_labels=None))):
+    heads = (("one-label head", spec), ("two-output head (URM-style)", replace(spec, num_labels=None)))
+    for label, model_spec in heads:
         lm = load_model(model_spec, mode="reward", dtype=args.dtype, device=args.device)
         framing = build_framing(lm.tokenizer, PROMPT)
         rng = np.random.default_rng(0)
