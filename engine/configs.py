@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from engine.errors import InputError
 from engine.options import (DEFAULT_VARIANT_POLICY, DTYPES, FRAMINGS, IMPORT_LAYOUTS, MODEL_KINDS, MODES,
-                            QUANTIZATIONS, SCORE_KINDS, TABLE_FORMATS, TEMPLATES, VARIANT_POLICIES, VOCAB_FILTERS)
+                            QUANTIZATIONS, SCORE_KINDS, SCORING_METHODS, TABLE_FORMATS, TEMPLATES, VARIANT_POLICIES,
+                            VOCAB_FILTERS)
 
 
 def setting(default, help: str, choices: tuple | None = None, **cli):
@@ -50,6 +51,10 @@ class SearchConfig:
     family: str | None = setting(None, "Model family for analyses (llama, gemma, ...); default from the registry.")
     trust_remote_code: bool = setting(False, "Run the model repository's own Python code. Off unless you trust it.")
     head_seed: int = setting(0, "Seed of the random head when a causal LM is used as an (untrained) reward model.")
+    method: str = setting("by_id", "How a candidate enters a reward model: by_id = the token's id between the prompt "
+                          "and the turn's closing; authors = decoded, rendered by the chat template (which may trim "
+                          "it) and re-tokenised with the tokenizer's defaults, as the paper's authors scored "
+                          "(docs/paper_models.md).", SCORING_METHODS)
 
     def __post_init__(self):
         # Checked here, before any work: 0 used to mean "auto" and a negative size failed mid-run.

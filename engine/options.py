@@ -6,6 +6,7 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 QUANTIZATIONS = ("none", "8bit", "4bit")
 TEMPLATES = ("chat", "gemma_turns", "plain")  # see engine.scoring.templates
 VOCAB_FILTERS = ("all", "alpha")
+SCORING_METHODS = ("by_id", "authors")  # how a candidate enters the model; see engine.scoring.authors
 RUN_STATUSES = ("running", "done", "failed", "cancelled", "interrupted")  # interrupted: a dead process's `running`
 SCORE_KINDS = ("reward", "logprob")
 MODEL_KINDS = ("reward_model", "causal_lm")

@@ -94,7 +94,7 @@ with w4:
 
 with st.expander("Settings: dtype, vocabulary filter, batch size, device, permutation test…"):
     settings = ui.config_widgets(SearchConfig, skip=("model", "mode", "template", "revision", "family", "head_seed",
-                                                        "trust_remote_code"), prefix="b_")
+                                                        "trust_remote_code", "method"), prefix="b_")
     s1, s2 = st.columns(2)
     resamples = int(s1.number_input("Permutation resamples", 99, 99_999, 9_999, step=1000, key="bresamples",
                                     bind="query-params"))

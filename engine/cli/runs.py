@@ -71,7 +71,8 @@ def cmd_models(args) -> int:
     from engine.models.registry import DEFAULT_MODELS, REGISTRY
 
     rows = [{"alias": a, "kind": s.kind, "family": s.family, "variant": s.variant, "source": s.source,
-             "offline": a in DEFAULT_MODELS, "notes": s.notes} for a, s in REGISTRY.items()]
+             "dtype": s.dtype, "revision": (s.revision or "")[:7], "offline": a in DEFAULT_MODELS, "notes": s.notes}
+            for a, s in REGISTRY.items()]
     with pd.option_context("display.width", 220, "display.max_colwidth", 70, "display.max_rows", None):
         print(pd.DataFrame(rows).to_string(index=False))
     return 0

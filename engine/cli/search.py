@@ -12,7 +12,7 @@ from engine.configs import SearchConfig, add_dataclass_arguments, from_namespace
 from engine.errors import InputError, NotFoundError
 from engine.prompts import BATTERY, resolve_prompt
 from engine.reports.export import write_table
-from engine.reports.tables import ranking_table, run_metadata
+from engine.reports.tables import ranking_table, run_metadata, scoring_details
 
 
 def register(sub) -> None:
@@ -88,6 +88,11 @@ def cmd_search(args) -> int:
         origin = "computed and cached" if prompt in missing else "answered from the cache"
         print(f"[{run['run_id']}] {run['model_id']} | {run['prompt_text']!r} | {len(scores)} candidates | "
               f"{origin}", file=sys.stderr)
+        scoring = scoring_details(run)
+        if scoring and scoring.get("read_token") is not None:
+            print(f"  scored {scoring['method']} on the {scoring['path'].replace('_', ' ')} path: reward read at "
+                  f"{scoring['read_token']!r} ({scoring['read_from_end']} from the end), {scoring['n_bos']} BOS, "
+                  f"{scoring['n_tied_scores']} tied scores", file=sys.stderr)
         if (run.get("head_status") or "").startswith("untrained"):
             print(f"  note: reward head is {run['head_status']}: these rewards test the pipeline, not a trained RM.",
                   file=sys.stderr)

@@ -261,7 +261,10 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
     if mode not in MODES:
         raise InputError(f"Unknown mode {mode!r}; choose reward or logprob.")
     device = check_device(device, "device") if device else default_device()
-    torch_dtype = resolve_dtype(dtype, device)
+    torch_dtype = resolve_dtype(spec.dtype_for(dtype), device)
+    if spec.needs_remote_code and not spec.trust_remote_code:
+        raise InputError(f"{spec.alias} runs its repository's own code to score: pass --trust-remote-code "
+                         f"(or tick \"Trust remote code\") if you trust {spec.source}.")
     started = time.perf_counter()
     try:
         location, revision, kwargs = _weights_location(spec, home)
@@ -281,7 +284,8 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
         if mode == "reward":
             if config.pad_token_id is None and tokenizer.pad_token_id is not None:
                 config.pad_token_id = tokenizer.pad_token_id
-            config.num_labels = 1  # a reward is one scalar; a checkpoint's trained 1-label head loads as is
+            if spec.num_labels is not None:  # None: a multi-output head keeps its width (read as logits[:, 0])
+                config.num_labels = spec.num_labels  # a reward is one scalar; a trained 1-label head loads as is
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 location, config=config, output_loading_info=True, **load_kwargs)
             head_missing = any(k.split(".")[0] in REWARD_HEAD_NAMES for k in info.get("missing_keys", []))

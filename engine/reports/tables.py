@@ -1,6 +1,8 @@
 """The table a run exports and the provenance that travels with it."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from engine import __version__
@@ -19,8 +21,21 @@ def ranking_table(run: dict, scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_metadata(run: dict) -> dict:
-    """Everything that determined one run's scores, for the file beside its table."""
-    return {k: run.get(k) for k in RUN_PROVENANCE} | {"rank": "1 = highest score", "valuescope_version": __version__}
+    """Everything that determined one run's scores, for the file beside its table (with `scoring`: how the run
+    read its rewards, engine.scoring.whole_sequence.run_details, where the run recorded it)."""
+    return {k: run.get(k) for k in RUN_PROVENANCE} | {"scoring": scoring_details(run), "rank": "1 = highest score",
+                                                      "valuescope_version": __version__}
+
+
+def scoring_details(run: dict) -> dict | None:
+    """The scoring method, path, BOS count, read position, attention, library version and ties of one run."""
+    params = run.get("params")
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            return None
+    return params.get("scoring") if isinstance(params, dict) else None
 
 
 def rankings_of_runs(runs: list[tuple[dict, pd.DataFrame]]) -> tuple[pd.DataFrame, dict]:
@@ -34,5 +49,6 @@ def rankings_of_runs(runs: list[tuple[dict, pd.DataFrame]]) -> tuple[pd.DataFram
     meta = {"table": "rankings of several runs", "runs": [run["run_id"] for run, _ in runs],
             "rank": "1 = highest score, within each run", "valuescope_version": __version__,
             "models": sorted({run["model_id"] for run, _ in runs}),
-            "revisions": sorted({f"{run['model_id']}={run.get('revision')}" for run, _ in runs})}
+            "revisions": sorted({f"{run['model_id']}={run.get('revision')}" for run, _ in runs}),
+            "scoring": {run["run_id"]: scoring_details(run) for run, _ in runs}}
     return pd.concat(parts, ignore_index=True), meta

@@ -17,8 +17,11 @@ import torch
 from engine.errors import Cancelled, InputError, is_out_of_memory
 from engine.models.loading import LoadedModel
 from engine.scoring.shared_prefix import ATTENTION_NAME, encode_prefix, run_suffixes, use_shared_prefix_attention
-from engine.options import VOCAB_FILTERS
+from engine.options import SCORING_METHODS, VOCAB_FILTERS
 from engine.scoring.templates import Framing
+from engine.scoring.authors import authors_reply_texts, authors_sequences
+from engine.scoring.whole_sequence import (SHARED_PREFIX, WHOLE_SEQUENCE, reads_before_last, run_details,
+                                           score_sequences, scoring_path)
 
 Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
@@ -141,11 +144,48 @@ def vocab_suffixes(framing: Framing, token_ids: Sequence[int]) -> list[list[int]
     return [[int(t), *closing] for t in token_ids]
 
 
+def _whole_sequences(lm: LoadedModel, framing: Framing, method: str, texts: list[str], token_ids: list[int] | None,
+                     batch_size: int | None, progress, cancel) -> pd.DataFrame:
+    """Candidates scored as whole sequences by the model's own forward (engine.scoring.whole_sequence):
+    models whose own code must see the whole input, and the authors' method (engine.scoring.authors)."""
+    if method == "authors":
+        replies = authors_reply_texts(lm.tokenizer, token_ids) if token_ids is not None else texts
+        sequences = authors_sequences(lm.tokenizer, framing, replies)
+        n_tokens = [1] * len(texts) if token_ids is not None else [
+            len(lm.tokenizer(r.strip(), add_special_tokens=False)["input_ids"]) for r in replies]
+    else:
+        suffixes = vocab_suffixes(framing, token_ids) if token_ids is not None else [
+            framing.reply_ids(lm.tokenizer, t) for t in texts]
+        sequences = [[*framing.prefix_ids, *s] for s in suffixes]
+        n_tokens = [len(s) - len(framing.closing_ids) for s in suffixes]
+    scores = score_sequences(lm, sequences, lambda n: batch_size or auto_batch_size(lm, n), progress, cancel)
+    frame = pd.DataFrame({"token_id": pd.array(token_ids if token_ids is not None else [pd.NA] * len(texts),
+                                               dtype="Int64"),
+                          "text": texts, "score": scores, "first_token_score": math.nan, "n_tokens": n_tokens})
+    frame.attrs["scoring"] = run_details(lm, method, WHOLE_SEQUENCE, sequences[0], scores,
+                                         reads_before_last(lm, sequences, WHOLE_SEQUENCE))
+    return frame
+
+
+def _check_method(lm: LoadedModel, method: str) -> None:
+    if method not in SCORING_METHODS:
+        raise InputError(f"Unknown scoring method {method!r}; choose one of {', '.join(SCORING_METHODS)}.")
+    if method == "authors" and lm.mode != "reward":
+        raise InputError("The authors' method scores reward models: use --mode reward, or the default by_id.")
+
+
 def score_vocabulary(lm: LoadedModel, framing: Framing, token_ids: Sequence[int], batch_size: int | None = None,
-                     progress: Progress | None = None, cancel: Cancel | None = None) -> pd.DataFrame:
-    """Score each token id as the entire reply. Ids go in as ids: never decoded and re-tokenised."""
+                     progress: Progress | None = None, cancel: Cancel | None = None,
+                     method: str = "by_id") -> pd.DataFrame:
+    """Score each token id as the entire reply. by_id: ids go in as ids, never decoded and re-tokenised;
+    authors: decoded, rendered and re-tokenised as the authors' scorer did (engine.scoring.authors).
+    How it scored travels in the frame's `attrs["scoring"]` (engine.scoring.whole_sequence.run_details)."""
+    _check_method(lm, method)
     token_ids = list(token_ids)
     texts = decode_tokens(lm.tokenizer, token_ids)
+    if scoring_path(lm, method) == WHOLE_SEQUENCE:
+        return _whole_sequences(lm, framing, method, texts, token_ids, batch_size, progress, cancel)
+    example = [*framing.prefix_ids, *token_ids[:1], *framing.closing_ids]
     if lm.mode == "logprob":
         with lm.lock, torch.inference_mode():
             _, prefix_hidden = encode_prefix(lm.backbone, list(framing.prefix_ids), lm.device)
@@ -153,21 +193,29 @@ def score_vocabulary(lm: LoadedModel, framing: Framing, token_ids: Sequence[int]
         scores = logprobs[torch.tensor(token_ids)].cpu().numpy().astype(np.float64)
         if progress is not None:
             progress(len(token_ids), len(token_ids))
-        return pd.DataFrame({"token_id": token_ids, "text": texts, "score": scores,
-                             "first_token_score": scores, "n_tokens": 1})
+        frame = pd.DataFrame({"token_id": token_ids, "text": texts, "score": scores,
+                              "first_token_score": scores, "n_tokens": 1})
+        frame.attrs["scoring"] = run_details(lm, method, SHARED_PREFIX, example, scores)
+        return frame
     suffixes = vocab_suffixes(framing, token_ids)
     scores = _batched(lm, suffixes, list(framing.prefix_ids), _reward_reader(lm), batch_size, progress, cancel)
-    return pd.DataFrame({"token_id": token_ids, "text": texts, "score": np.asarray(scores, dtype=np.float64),
-                         "first_token_score": math.nan, "n_tokens": 1})
+    frame = pd.DataFrame({"token_id": token_ids, "text": texts, "score": np.asarray(scores, dtype=np.float64),
+                          "first_token_score": math.nan, "n_tokens": 1})
+    frame.attrs["scoring"] = run_details(lm, method, SHARED_PREFIX, example, frame["score"])
+    return frame
 
 
 def score_texts(lm: LoadedModel, framing: Framing, texts: Sequence[str], batch_size: int | None = None,
-                progress: Progress | None = None, cancel: Cancel | None = None) -> pd.DataFrame:
+                progress: Progress | None = None, cancel: Cancel | None = None, method: str = "by_id") -> pd.DataFrame:
     """Score whole replies (multi-token words, phrases). Log-prob mode: total and first-token
-    log-probability of the reply's tokens, teacher-forced; the turn's closing is not counted."""
+    log-probability of the reply's tokens, teacher-forced; the turn's closing is not counted.
+    method: as for score_vocabulary (authors: each text rendered by the template and tokenised whole)."""
+    _check_method(lm, method)
     texts = list(dict.fromkeys(t for t in texts if t and t.strip()))
     if not texts:
         raise InputError("No replies to score: the word list is empty.")
+    if scoring_path(lm, method) == WHOLE_SEQUENCE:
+        return _whole_sequences(lm, framing, method, texts, None, batch_size, progress, cancel)
     if lm.mode == "logprob":
         suffixes = [framing.split_reply(lm.tokenizer, t)[0] for t in texts]
         reader, with_logits = _logprob_reader(lm), True
@@ -180,9 +228,11 @@ def score_texts(lm: LoadedModel, framing: Framing, texts: Sequence[str], batch_s
         total, first, n_tokens = zip(*values)
     else:
         total, first, n_tokens = values, [math.nan] * len(values), [len(s) - n_close for s in suffixes]
-    return pd.DataFrame({"token_id": pd.array([pd.NA] * len(texts), dtype="Int64"), "text": texts,
-                         "score": np.asarray(total, dtype=np.float64), "first_token_score": np.asarray(first, dtype=np.float64),
-                         "n_tokens": list(n_tokens)})
+    frame = pd.DataFrame({"token_id": pd.array([pd.NA] * len(texts), dtype="Int64"), "text": texts,
+                          "score": np.asarray(total, dtype=np.float64),
+                          "first_token_score": np.asarray(first, dtype=np.float64), "n_tokens": list(n_tokens)})
+    frame.attrs["scoring"] = run_details(lm, method, SHARED_PREFIX, [*framing.prefix_ids, *suffixes[0]], frame["score"])
+    return frame
 
 
 def score_full_sequences(lm: LoadedModel, sequences: list[list[int]], batch_size: int = 16) -> np.ndarray:

@@ -32,6 +32,7 @@ class Framing:
     closing_ids: tuple[int, ...]  # ids after the reply that close the turn (reward models read here)
     prefix_text: str
     closing_text: str
+    prompt: str = ""  # the prompt as given (the authors' method renders each reply with it)
 
     def reply_ids(self, tokenizer, reply: str) -> list[int]:
         """Ids of a text reply in context: tokenise the whole text, then check it splits cleanly.
@@ -95,4 +96,4 @@ def build_framing(tokenizer, prompt: str, template: str = "auto", max_length: in
     if max_length and needed > max_length:
         raise InputError(f"The prompt is too long: with template {template} it takes {needed:,} tokens "
                          f"(reply and closing included), and this model reads at most {max_length:,}.")
-    return Framing(template, tuple(prefix_ids), tuple(closing_ids), prefix_text, closing_text)
+    return Framing(template, tuple(prefix_ids), tuple(closing_ids), prefix_text, closing_text, prompt)

@@ -50,7 +50,9 @@ class RunRecord:
     device: str | None = None
     created_at: datetime = field(default_factory=utc_now)
     finished_at: datetime | None = None
-    params: str | dict | None = None  # JSON of the full request, for reproduction
+    # JSON of the full request, for reproduction; computed runs add `scoring`, how the rewards were read
+    # (engine.scoring.whole_sequence.run_details), when they finish
+    params: str | dict | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
 
     @classmethod

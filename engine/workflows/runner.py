@@ -18,7 +18,7 @@ import pandas as pd
 
 from engine import SCORER_VERSION
 from engine.configs import SearchConfig
-from engine.errors import Cancelled
+from engine.errors import Cancelled, InputError
 from engine.models.fingerprint import weights_fingerprint
 from engine.models.registry import CAUSAL_LM, ModelSpec, resolve_spec
 from engine.prompts import framing_of, resolve_prompt
@@ -45,8 +45,11 @@ class RunRequest:
         spec = resolve_spec(config.model, family=config.family, revision=config.revision,
                             trust_remote_code=config.trust_remote_code)
         prompt_key, text = resolve_prompt(prompt)
+        mode = config.mode or ("logprob" if spec.kind == CAUSAL_LM else "reward")
+        if config.method == "authors" and mode != "reward":
+            raise InputError("--method authors scores reward models: use --mode reward, or the default by_id.")
         return cls(
-            config=config, spec=spec, mode=config.mode or ("logprob" if spec.kind == CAUSAL_LM else "reward"),
+            config=config, spec=spec, mode=mode,
             template=spec.template if config.template == "auto" else config.template,
             prompt_key=prompt_key, prompt_text=text, candidates=candidates or ("vocab" if words is None else "words"),
             words=tuple(words) if words is not None else None, weights=weights_fingerprint(spec),
@@ -65,6 +68,10 @@ class RunRequest:
         }
         if self.weights is None:
             del payload["weights"]  # keys of hub and embedded models stay what they were
+        if config.method != "by_id":
+            payload["method"] = config.method
+        if self.spec.dtype != "auto" and config.dtype == "auto":
+            payload["model_dtype"] = self.spec.dtype  # the registry's dtype for "auto"
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
     @property
@@ -102,7 +109,7 @@ def load_for(request: RunRequest, home=None):
     from engine.models.sizing import check_fits
 
     c = request.config
-    check_fits(request.spec, c.dtype, c.quantization, c.device)
+    check_fits(request.spec, request.spec.dtype_for(c.dtype), c.quantization, c.device)
     return load_model(request.spec, mode=request.mode, dtype=c.dtype, quantization=c.quantization, device=c.device,
                       home=home, head_seed=c.head_seed)
 
@@ -146,16 +153,20 @@ class Runner:
 
         lm = self.model(request)
         framing = build_framing(lm.tokenizer, request.prompt_text, request.template, lm.max_length)
-        run_id = self.cache.start_run(request.record(lm, framing.template))
+        record = request.record(lm, framing.template)
+        run_id = self.cache.start_run(record)
         started = time.perf_counter()
         batch_size = request.config.batch_size
         try:
             if request.words is None:
                 ids = vocab_candidates(lm.tokenizer, lm.vocab_size, request.config.vocab_filter)
-                scores = score_vocabulary(lm, framing, ids, batch_size, progress, cancel)
+                scores = score_vocabulary(lm, framing, ids, batch_size, progress, cancel, request.config.method)
             else:
-                scores = score_texts(lm, framing, list(request.words), batch_size, progress, cancel)
-            self.cache.finish_run(run_id, scores, seconds=time.perf_counter() - started)
+                scores = score_texts(lm, framing, list(request.words), batch_size, progress, cancel,
+                                     request.config.method)
+            params = {**record.params, "scoring": scores.attrs.get("scoring")}  # how it scored, found while scoring
+            self.cache.finish_run(run_id, scores, seconds=time.perf_counter() - started,
+                                  params=json.dumps(params, sort_keys=True, default=str))
         except BaseException as exc:
             cancelled = isinstance(exc, (Cancelled, KeyboardInterrupt))
             self.cache.fail_run(run_id, f"{type(exc).__name__}: {exc}", "cancelled" if cancelled else "failed")
