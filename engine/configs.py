@@ -67,6 +67,17 @@ class AnalyzeConfig:
                          ("lexicon", "all"))
     seed: int = setting(0, "Seed of the permutation tests.")
     resamples: int = setting(9999, "Permutation resamples per panel (at least 1).")
+    test: str = setting("permutation", "Family test: permutation p of Welch's t (default), or welch: the parametric "
+                                      "Welch p the paper reports.", ("permutation", "welch"))
+    categories: list[str] | None = setting(None, "Only these lexicon categories enter the ranking (words in none of "
+                                            "them are not ranked).", many="+")
+    merge_categories: list[str] | None = setting(None, "Merge categories after choosing them: 'prefix' (Care_Virtue + "
+                                                  "Care_Vice -> Care) or NEW=OLD1+OLD2.", many="+")
+    shared_vocabulary: str | None = setting(None, "Keep only texts whose exact string is in every compared vocabulary, "
+                                             "before normalisation: 'models' (the runs' own texts) or a CSV with a "
+                                             "token_decoded column (the paper's token_intersection.csv).")
+    preset: str | None = setting(None, "Reproduce a paper's figures from its imported data (see `valuescope import "
+                                  "--paper`); the other options are then the preset's.", ("iclr2026",))
     top_k: int = setting(10, "Best and worst words listed per (model, framing) (at least 1).")
     out: str | None = setting(None, "Folder for the tables (median_ranks, family_summary, mixed_model, ...).")
     format: str = setting("csv", "Table format for --out.", TABLE_FORMATS)
