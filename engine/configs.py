@@ -85,8 +85,9 @@ class AnalyzeConfig:
 
 @dataclass
 class ImportConfig:
-    path: str = setting("", "A .csv/.parquet file, or a directory of them (one file per model).", positional=True)
-    family: str = setting("", "Model family, e.g. llama or gemma (the analysis compares families).", required=True)
+    path: str = setting("", "A .csv/.parquet file, or a directory of them (one file per model).", positional=True,
+                        optional=True)
+    family: str = setting("", "Model family, e.g. llama or gemma (the analysis compares families); required for PATH.")
     model: str | None = setting(None, "Model name (default: the file's stem; leave out for a directory of several files).")
     framing: list[str] | None = setting(None, f"Framing ({'|'.join(FRAMINGS)}) of prompt keys outside the 54-prompt "
                                          "battery: one for all, or KEY=FRAMING per key; repeatable. Battery keys "
@@ -98,6 +99,10 @@ class ImportConfig:
     model_kind: str | None = setting(None, "Default: from the score kind.", MODEL_KINDS)
     revision: str | None = setting(None, "Model revision to record, if known.")
     replace: bool = setting(False, "Overwrite this model's earlier imported scores for the same prompts.")
+    paper: str | None = setting(None, "Instead of PATH: a paper's published tables, checked against their recorded "
+                                "sha256 (models, families and lexicons named for you).", ("iclr2026",))
+    from_dir: str | None = setting(None, "With --paper: a local copy of the authors' repository at the recorded "
+                                   "commit (default: download its GitHub archive).", flag="--from")
 
 
 @dataclass
@@ -135,7 +140,8 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, skip: tuple[st
         meta = f.metadata
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         if meta.get("positional"):
-            parser.add_argument(f.name, help=meta.get("help"))
+            optional = {"nargs": "?", "default": default} if meta.get("optional") else {}
+            parser.add_argument(f.name, help=meta.get("help"), **optional)
             continue
         flag = meta.get("flag") or "--" + f.name.replace("_", "-")
         common = dict(dest=f.name, help=meta.get("help"))
