@@ -23,6 +23,8 @@ def cmd_analyze(args) -> int:
     from engine.workflows.analyze import run_analysis
 
     config = from_namespace(AnalyzeConfig, args)
+    if config.preset:
+        return _run_preset(args, config)
     if config.out:
         check_out_folder(config.out, table_files(OUTPUT_FILES, config.format), args.force)
     analysis = run_analysis(Cache(args.home), config, home=args.home)
@@ -46,7 +48,7 @@ def _print_summary(result, runs: pd.DataFrame, lexicon, args, notes: list[str]) 
             if not shown["note"].astype(bool).any():
                 shown = shown.drop(columns=["note"])
             print(f"\nfamily summary: {a} vs {b} (diff = {a} - {b}; negative: {a} ranks the category higher; "
-                  f"p_perm: permutation Welch t-test, {args.resamples} resamples, seed {args.seed}; effect_size: Hedges' g)")
+                  f"{_test_doc(args)}; effect_size: Hedges' g)")
             print(shown.to_string(index=False, float_format=_fmt))
             mixed = result.mixed
             if mixed is not None and mixed["note"].astype(str).str.len().gt(0).any():
@@ -58,6 +60,54 @@ def _print_summary(result, runs: pd.DataFrame, lexicon, args, notes: list[str]) 
             print(per_model.to_string(float_format=_fmt))
     for note in notes:
         print(f"note: {note}")
+
+
+def _test_doc(args) -> str:
+    from engine.analysis.stats import FAMILY_TESTS
+
+    return FAMILY_TESTS[args.test][1].format(resamples=args.resamples, seed=args.seed)
+
+
+def _run_preset(args, config) -> int:
+    """The paper's figures (engine/workflows/paper_preset.py): each figure's panels with the paper's stars."""
+    from engine.reports.analysis import OUTPUT_FILES, write_analysis_tables
+    from engine.reports.export import write_table
+    from engine.workflows.paper_preset import run_preset
+
+    stems = [*OUTPUT_FILES, "panels"]
+    if config.out:
+        for sub in ("fig1a", "fig1b"):
+            check_out_folder(Path(config.out) / sub, table_files(stems, config.format), args.force)
+    results = run_preset(Cache(args.home), config.preset, home=args.home, seed=config.seed)
+    for item in results:
+        panels, run = item.panels, item.analysis
+        print(f"\n{item.figure.name}: {item.figure.title}")
+        print(f"lexicon: {run.lexicon.describe()} | {run.runs['model_id'].nunique()} models, "
+              f"{run.runs['prompt_key'].nunique()} prompts | {run.result.word_ranks.groupby(['model_id', 'prompt_key'], observed=True).size().max()} words ranked per (model, prompt)")
+        print("values: mean over (model, prompt) of each category's median rank (1 = best); diff = gemma - llama")
+        with pd.option_context("display.width", 200, "display.max_columns", 30):
+            print(panels.to_string(index=False, float_format=_fmt))
+        print(f"test: {_welch_doc()}; p_bonferroni over the "
+              f"{panels.attrs.get('n_tested')} panels; {panels.attrs.get('stars')}")
+        for note in run.notes:
+            print(f"note: {note}")
+        if config.out:
+            folder = Path(config.out) / item.figure.name.lower().replace(" ", "")
+            suffix = ".parquet" if config.format == "parquet" else ".csv"
+            meta = {**run.metadata, "preset": f"{config.preset} {item.figure.name}"}
+            written = write_analysis_tables(run.result, folder, meta, config.seed, config.resamples, config.top_k,
+                                            config.format)
+            written.append(write_table(panels, folder / f"panels{suffix}",
+                                       {"table": f"panels: {item.figure.name} as the paper shows it", **meta,
+                                        "method": panels.attrs.get("stars")}))
+            print(f"wrote {len(written)} tables to {folder}")
+    return 0
+
+
+def _welch_doc() -> str:
+    from engine.analysis.stats import FAMILY_TESTS
+
+    return FAMILY_TESTS["welch"][1]
 
 
 def _fmt(x: float) -> str:

@@ -1,0 +1,83 @@
+"""`valuescope analyze --preset iclr2026`: the paper's Fig 1a and Fig 1b from its published reward-model
+scores (imported with `valuescope import --paper iclr2026`), with the paper's statistics.
+
+Each figure is one value analysis (engine/workflows/analyze.py) with the paper's choices, which differ
+from valuescope's defaults:
+- Fig 1a: the 263 Big Two nouns of the authors' `dict_big2_nouns.csv`, ranked per (model, prompt);
+- Fig 1b: the authors' MFD 2.0 `.dicx` with Sanctity_Vice left out (the authors' R pivots only the
+  columns Care_Virtue:Sanctity_Virtue, so its 388 words are not ranked) and virtue + vice merged into
+  five foundations (1,652 words ranked; 10 panels);
+- family test: the parametric Welch p (`--test welch`; the paper's `MKinfer::perm.t.test(...)$p.value`),
+  Bonferroni over the panels shown (4 for Fig 1a, 10 for Fig 1b), stars from the corrected p.
+The figure's numbers per panel: each family's mean of the (model, prompt) median ranks (the black
+diamond of the paper's violins), the difference gemma - llama (negative: Gemma ranks the category
+higher), p, corrected p and stars.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from engine.analysis.paper_stats import STARS_DOC, stars
+from engine.configs import AnalyzeConfig
+from engine.errors import NotFoundError
+from engine.workflows.analyze import AnalysisRun, run_analysis
+from engine.workflows.paper_data import ICLR2026_MODELS
+
+MFD_WITHOUT_SANCTITY_VICE = ["Care_Virtue", "Care_Vice", "Fairness_Virtue", "Fairness_Vice", "Loyalty_Virtue",
+                             "Loyalty_Vice", "Authority_Virtue", "Authority_Vice", "Sanctity_Virtue"]
+
+
+@dataclass(frozen=True)
+class PresetFigure:
+    name: str
+    title: str
+    config: AnalyzeConfig
+
+
+def _models(set_name: str) -> list[str]:
+    return [f"{set_name}/{m.short_id}" for m in ICLR2026_MODELS.values()]
+
+
+PRESETS: dict[str, list[PresetFigure]] = {
+    "iclr2026": [
+        PresetFigure("Fig 1a", "Big Two nouns (263), 10 reward models, 54 prompts",
+                     AnalyzeConfig(lexicon="iclr2026_big2_nouns", models=_models("big2"), families=["gemma", "llama"],
+                                   test="welch")),
+        PresetFigure("Fig 1b", "MFD 2.0, five foundations (virtue + vice; Sanctity_Vice left out, as in the paper)",
+                     AnalyzeConfig(lexicon="iclr2026_mfd20", models=_models("mfd"), families=["gemma", "llama"],
+                                   test="welch", categories=MFD_WITHOUT_SANCTITY_VICE, merge_categories=["prefix"])),
+    ],
+}
+PANEL_COLUMNS = ["framing", "category", "gemma", "llama", "diff", "p_welch", "p_bonferroni", "stars", "n_gemma", "n_llama"]
+
+
+@dataclass
+class PresetResult:
+    figure: PresetFigure
+    analysis: AnalysisRun
+    panels: pd.DataFrame  # PANEL_COLUMNS; bootstrap intervals of `diff` go beside `diff` when added
+
+
+def run_preset(cache, preset: str, home=None, seed: int = 0) -> list[PresetResult]:
+    """Every figure of the preset, in order. Needs the paper's data imported into this cache."""
+    if preset not in PRESETS:
+        raise NotFoundError(f"No preset {preset!r}; known: {', '.join(PRESETS)}.")
+    results = []
+    for figure in PRESETS[preset]:
+        have = set(cache.list_runs(model_id=figure.config.models)["model_id"])
+        if not have:
+            raise NotFoundError(f"The {preset} data is not in {cache.path}: run "
+                                f"`valuescope import --paper {preset} [--from DIR]` first.")
+        config = replace(figure.config, seed=seed)
+        analysis = run_analysis(cache, config, home=home, tool=f"valuescope analyze --preset {preset}")
+        results.append(PresetResult(figure, analysis, preset_panels(analysis)))
+    return results
+
+
+def preset_panels(analysis: AnalysisRun) -> pd.DataFrame:
+    summary = analysis.result.family_summary
+    out = summary.assign(stars=[stars(p) for p in summary["p_bonferroni"]])
+    out.attrs.update(summary.attrs, stars=STARS_DOC)
+    return out[PANEL_COLUMNS]
