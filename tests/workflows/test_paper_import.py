@@ -1,0 +1,167 @@
+"""`valuescope import --paper iclr2026` and `analyze --preset iclr2026` on small synthetic tables laid out
+like the authors' repository; optionally (VALUESCOPE_ICLR2026_DIR) on the real published tables."""
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from engine import cli
+from engine.analysis.paper_stats import stars
+from engine.store.db import Cache
+from engine.workflows import paper_import
+from engine.workflows.paper_data import ICLR2026_MODELS, ICLR2026_SHA256
+from engine.workflows.paper_import import import_paper
+from engine.workflows.paper_preset import MFD_WITHOUT_SANCTITY_VICE, run_preset
+
+PROMPTS = ["greatest_ever_one", "best_time_please", "worst_ever_one", "terrible_world_single"]
+AGENCY, COMMUNION = ["power", "skill", "success"], ["love", "care", "trust", "NA"]
+MFD = {"Care_Virtue": ["kind"], "Care_Vice": ["cruel", "harm"], "Fairness_Virtue": ["fair"], "Fairness_Vice": ["cheat"],
+       "Loyalty_Virtue": ["loyal"], "Loyalty_Vice": ["traitor"], "Authority_Virtue": ["order"],
+       "Authority_Vice": ["riot"], "Sanctity_Virtue": ["pure"], "Sanctity_Vice": ["filth", "dirty"]}
+
+
+def _write_repository(root: Path, seed: int = 0) -> dict[str, str]:
+    """The authors' layout with tiny tables; returns their sha256 manifest."""
+    rng = np.random.default_rng(seed)
+    corpora = root / "data" / "corpora"
+    corpora.mkdir(parents=True)
+    pd.DataFrame({"Category": ["Agency"] * 3 + ["Communion"] * 4, "token_decoded": AGENCY + COMMUNION}).to_csv(
+        corpora / "dict_big2_nouns.csv", index=False)
+    (corpora / "dict_big2_expanded.csv").write_text('"DicTerm","Agency","Communion"\n"able","X",NA\n"accept",NA,"X"\n')
+    header = "DicTerm," + ",".join(MFD)
+    lines = [f"{w}," + ",".join("X" if c == cat else "" for c in MFD) for cat, ws in MFD.items() for w in ws]
+    (corpora / "moral-foundations-dictionary-20.dicx").write_text("\n".join([header, *lines]) + "\n")
+    (corpora / "token_intersection.csv").write_text('"","token_decoded"\n"1","love"\n"2","NA"\n')
+    mfd_words = [w for ws in MFD.values() for w in ws]
+    for i, (stem, model) in enumerate(ICLR2026_MODELS.items()):
+        bias = 4.0 if model.family == "gemma" else 0.0  # Gemma RMs prefer Communion words
+        for folder, words, prefix in (("dict_big2_nouns", AGENCY + COMMUNION, "big2_rewards_"),
+                                      ("dict_MFD_20", mfd_words, "MFD20_rewards_" if i < 4 else "big2_rewards_")):
+            table = pd.DataFrame({"response": words})
+            for prompt in PROMPTS:
+                table[prompt] = rng.normal(size=len(words)) + bias * np.isin(words, COMMUNION)
+            path = root / "data" / "reward_model_scores" / folder / f"{prefix}{stem}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            table.to_csv(path, index=False)
+    training = root / "data" / "reward_model_training"
+    training.mkdir(parents=True)
+    same = '"","model_id","Category","checkpoint","base_model","sum_value"\n"1","gemma2b_unified27k_lora","Agency",1000,"Gemma",735.5\n'
+    (training / "rank_results_uf_13.csv").write_text(same)
+    (training / "rank_results_uf_27.csv").write_text(same)
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in (root / "data").rglob("*") if p.is_file()}
+
+
+def test_import_names_models_families_and_copies_lexicons(tmp_path):
+    manifest = _write_repository(tmp_path / "repo")
+    home = tmp_path / "home"
+    cache = Cache(home)
+    done = import_paper(cache, from_dir=tmp_path / "repo", home=home, expected_sha256=manifest)
+    runs = cache.list_runs(status="done")
+    assert runs["model_id"].nunique() == 20 and len(runs) == 20 * len(PROMPTS)
+    families = runs.drop_duplicates("model_id").set_index("model_id")["family"]
+    assert families["big2/N-Gem-27B"] == "gemma" and families["mfd/F-Lla-8B-v0.1"] == "llama"
+    assert (families == "gemma").sum() == 8  # 4 Gemma RMs x 2 tables
+    assert "nicolinho/QRM-Gemma-2-27B" in runs.loc[runs["model_id"] == "big2/N-Gem-27B", "model_source"].iloc[0]
+    assert (home / "lexicons" / "iclr2026_mfd20.dicx").is_file() and (home / "lexicons" / "iclr2026_big2_nouns.csv").is_file()
+    assert (home / "paper" / "iclr2026" / "token_intersection.csv").is_file()
+    assert any("rank_results_uf_13.csv and rank_results_uf_27.csv are identical" in n for n in done.notes)
+    again = import_paper(cache, from_dir=tmp_path / "repo", home=home, expected_sha256=manifest)
+    assert all(r.unchanged for r in again.imported)
+
+
+def test_changed_or_missing_files_are_refused_before_anything_is_written(tmp_path):
+    manifest = _write_repository(tmp_path / "repo")
+    home = tmp_path / "home"
+    (tmp_path / "repo" / "data" / "corpora" / "token_intersection.csv").write_text('"","token_decoded"\n"1","x"\n')
+    with pytest.raises(ValueError, match="differ from the published ones"):
+        import_paper(Cache(home), from_dir=tmp_path / "repo", home=home, expected_sha256=manifest)
+    assert Cache(home).list_runs().empty and not (home / "lexicons").exists()
+    with pytest.raises(FileNotFoundError, match="lacks 1 published file"):
+        import_paper(Cache(home), from_dir=tmp_path / "repo", home=home,
+                     expected_sha256={**manifest, "data/corpora/gone.csv": "0" * 64})
+    # The recorded hashes are the published files': the synthetic tables do not pass them.
+    with pytest.raises(ValueError, match="differ from the published ones"):
+        import_paper(Cache(home), from_dir=tmp_path / "repo", home=home,
+                     expected_sha256={k: v for k, v in ICLR2026_SHA256.items() if k in manifest})
+
+
+def test_offline_import_says_what_to_do(tmp_path, monkeypatch, capsys):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(paper_import.urllib.request, "urlopen", offline)
+    assert cli.main(["--home", str(tmp_path), "import", "--paper", "iclr2026"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--from DIR" in err and "5d8d2e9" in err
+    assert cli.main(["--home", str(tmp_path), "import"]) == 2
+    assert "--paper iclr2026" in capsys.readouterr().err
+
+
+def test_preset_reproduces_the_papers_statistics_on_the_imported_tables(tmp_path, capsys):
+    _write_repository(tmp_path / "repo", seed=3)
+    home = tmp_path / "home"
+    manifest = {str(p.relative_to(tmp_path / "repo")): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in (tmp_path / "repo" / "data").rglob("*") if p.is_file()}
+    import_paper(Cache(home), from_dir=tmp_path / "repo", home=home, expected_sha256=manifest)
+    fig1a, fig1b = run_preset(Cache(home), "iclr2026", home=home)
+    # Fig 1a by hand: rank within (model, prompt), median per category, Welch between families, x4 panels.
+    rows = []
+    for stem, model in ICLR2026_MODELS.items():
+        table = pd.read_csv(tmp_path / "repo" / "data" / "reward_model_scores" / "dict_big2_nouns" /
+                            f"big2_rewards_{stem}.csv", keep_default_na=False)
+        for prompt in PROMPTS:
+            ranks = table[prompt].rank(ascending=False)
+            for category, words in (("Agency", AGENCY), ("Communion", COMMUNION)):
+                rows.append({"family": model.family, "prompt": prompt, "category": category,
+                             "framing": "positive" if prompt in PROMPTS[:2] else "negative",
+                             "median": ranks[table["response"].isin(words)].median()})
+    by_hand = pd.DataFrame(rows)
+    for row in fig1a.panels.itertuples():
+        panel = by_hand[(by_hand["framing"] == row.framing) & (by_hand["category"] == row.category)]
+        a, b = (panel.loc[panel["family"] == f, "median"] for f in ("gemma", "llama"))
+        assert row.gemma == pytest.approx(a.mean()) and row.diff == pytest.approx(a.mean() - b.mean())
+        assert row.p_welch == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
+        assert row.p_bonferroni == pytest.approx(min(1.0, 4 * row.p_welch))
+    assert list(fig1a.panels["stars"]) == [stars(p) for p in fig1a.panels["p_bonferroni"]]
+    communion = fig1a.panels.set_index(["framing", "category"]).loc[("positive", "Communion")]
+    assert communion["diff"] < 0 and communion["stars"] in ("**", "***")  # the built-in Gemma preference
+    # Fig 1b: five foundations, Sanctity_Vice words not ranked.
+    assert list(fig1b.panels["category"].unique()) == ["Care", "Fairness", "Loyalty", "Authority", "Sanctity"]
+    assert set(fig1b.analysis.result.medians["n_ranked"]) == {sum(len(MFD[c]) for c in MFD_WITHOUT_SANCTITY_VICE)}
+    np.testing.assert_allclose(fig1b.panels["p_bonferroni"], np.minimum(fig1b.panels["p_welch"] * 10, 1))
+    out = tmp_path / "out"
+    assert cli.main(["--home", str(home), "analyze", "--preset", "iclr2026", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Fig 1a" in printed and "Fig 1b" in printed and "p_bonferroni over the 10 panels" in printed
+    assert (out / "fig1a" / "panels.csv").is_file() and (out / "fig1b" / "median_ranks.csv").is_file()
+
+
+def test_preset_without_the_data_says_to_import(tmp_path, capsys):
+    assert cli.main(["--home", str(tmp_path), "analyze", "--preset", "iclr2026"]) == 2
+    assert "valuescope import --paper iclr2026" in capsys.readouterr().err
+
+
+PAPER_STARS = {  # The authors' Fig 1 (their R script on these tables): (framing, category) -> stars
+    "Fig 1a": {("positive", "Agency"): "**", ("positive", "Communion"): "**", ("negative", "Agency"): "***",
+               ("negative", "Communion"): "***"},
+    "Fig 1b": {**{(f, c): "***" for f in ("positive", "negative") for c in ("Care", "Fairness", "Loyalty", "Authority", "Sanctity")},
+               ("negative", "Fairness"): "n.s.", ("negative", "Sanctity"): "**"},
+}
+
+
+@pytest.mark.skipif(not os.environ.get("VALUESCOPE_ICLR2026_DIR"),
+                    reason="set VALUESCOPE_ICLR2026_DIR to a copy of the authors' repository at 5d8d2e9")
+def test_real_published_tables_reproduce_fig1(tmp_path):
+    home = tmp_path / "home"
+    import_paper(Cache(home), from_dir=os.environ["VALUESCOPE_ICLR2026_DIR"], home=home)
+    for result in run_preset(Cache(home), "iclr2026", home=home):
+        got = {(r.framing, r.category): r.stars for r in result.panels.itertuples()}
+        assert got == PAPER_STARS[result.figure.name]
