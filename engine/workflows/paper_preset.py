@@ -42,7 +42,7 @@ def _models(set_name: str) -> list[str]:
 
 PRESETS: dict[str, list[PresetFigure]] = {
     "iclr2026": [
-        PresetFigure("Fig 1a", "Big Two nouns (263), 10 reward models, 54 prompts",
+        PresetFigure("Fig 1a", "Big Two nouns (Agency, Communion), the ten reward models, every prompt",
                      AnalyzeConfig(lexicon="iclr2026_big2_nouns", models=_models("big2"), families=["gemma", "llama"],
                                    test="welch")),
         PresetFigure("Fig 1b", "MFD 2.0, five foundations (virtue + vice; Sanctity_Vice left out, as in the paper)",
