@@ -76,6 +76,10 @@ class AnalyzeConfig:
     shared_vocabulary: str | None = setting(None, "Keep only texts whose exact string is in every compared vocabulary, "
                                              "before normalisation: 'models' (the runs' own texts) or a CSV with a "
                                              "token_decoded column (the paper's token_intersection.csv).")
+    exact_words: bool = setting(False, "Only replies spelled exactly as a lexicon entry (case and spaces included), "
+                                       "like the paper's joins on token_decoded.")
+    anova: bool = setting(False, "For exactly two models: the paper's Fig 2 statistics (three-way Type-II ANOVA "
+                                 "rank ~ category * valence * model, Welch post-hoc per cell, Benjamini-Hochberg).")
     preset: str | None = setting(None, "Reproduce a paper's figures from its imported data (see `valuescope import "
                                   "--paper`); the other options are then the preset's.", ("iclr2026",))
     top_k: int = setting(10, "Best and worst words listed per (model, framing) (at least 1).")

@@ -26,12 +26,15 @@ def cmd_analyze(args) -> int:
     if config.preset:
         return _run_preset(args, config)
     if config.out:
-        check_out_folder(config.out, table_files(OUTPUT_FILES, config.format), args.force)
+        stems = [*OUTPUT_FILES, *(("anova", "posthoc") if config.anova else ())]
+        check_out_folder(config.out, table_files(stems, config.format), args.force)
     analysis = run_analysis(Cache(args.home), config, home=args.home)
     _print_summary(analysis.result, analysis.runs, analysis.lexicon, args, analysis.notes)
+    _print_anova(analysis.paper_tables)
     if config.out:
         written = write_analysis_tables(analysis.result, config.out, analysis.metadata, config.seed, config.resamples,
                                         config.top_k, config.format)
+        written += _write_anova(analysis, config)
         print(f"\nwrote {len(written)} tables to {Path(config.out)}: {', '.join(p.name for p in written)}")
     return 0
 
@@ -60,6 +63,27 @@ def _print_summary(result, runs: pd.DataFrame, lexicon, args, notes: list[str]) 
             print(per_model.to_string(float_format=_fmt))
     for note in notes:
         print(f"note: {note}")
+
+
+def _print_anova(tables: dict) -> None:
+    from engine.analysis.paper_stats import ANOVA_DOC, POSTHOC_DOC, STARS_DOC
+
+    if not tables:
+        return
+    print(f"\nANOVA ({ANOVA_DOC}):")
+    print(tables["anova"].to_string(index=False, float_format=_fmt))
+    print(f"\npost-hoc ({POSTHOC_DOC}; {STARS_DOC}):")
+    print(tables["posthoc"].to_string(index=False, float_format=_fmt))
+
+
+def _write_anova(analysis, config) -> list:
+    from engine.analysis.paper_stats import ANOVA_DOC, POSTHOC_DOC
+    from engine.reports.export import write_table
+
+    suffix = ".parquet" if config.format == "parquet" else ".csv"
+    docs = {"anova": ANOVA_DOC, "posthoc": POSTHOC_DOC}
+    return [write_table(table, Path(config.out) / f"{stem}{suffix}", {"table": stem, **analysis.metadata, "method": docs[stem]})
+            for stem, table in analysis.paper_tables.items()]
 
 
 def _test_doc(args) -> str:

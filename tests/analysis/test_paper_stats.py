@@ -163,3 +163,36 @@ def test_analyze_with_merged_categories_and_shared_vocabulary(tmp_path, capsys):
     assert set(medians["category"]) == {"Care", "Sanctity"}
     assert set(medians["n_ranked"]) == {6}  # 5 Care + 1 Sanctity; Sanctity_Vice and " kind" left out
     assert set(medians.loc[medians["category"] == "Care", "n_words"]) == {5}
+
+
+def test_analyze_anova_between_two_models_on_exact_words(tmp_path, capsys):
+    lexicon = tmp_path / "nouns.csv"
+    lexicon.write_text("Category,token_decoded\nAgency,power\nAgency,skill\nCommunion,love\nCommunion,care\n")
+    cache = Cache(tmp_path / "home")
+    texts = ["power", " power", "Power", "skill", "love", " love", "care", "rock"]
+    rng = np.random.default_rng(4)
+    prompts = ["best_ever_one", "greatest_time_one", "good_world_single", "worst_ever_one", "bad_time_please",
+               "terrible_world_one"]
+    for model, family in (("base-a", "gemma"), ("base-b", "llama")):
+        for prompt in prompts:
+            meta = {"request_key": f"{model}-{prompt}", "model_id": model, "family": family, "prompt_key": prompt,
+                    "prompt_text": BATTERY[prompt].text, "framing": BATTERY[prompt].framing, "candidates": "vocab",
+                    "score_kind": "logprob"}
+            cache.save_run(meta, pd.DataFrame({"token_id": range(len(texts)), "text": texts,
+                                               "score": rng.normal(size=len(texts))}))
+    out = tmp_path / "out"
+    assert cli.main(["--home", str(tmp_path / "home"), "analyze", "--lexicon", str(lexicon), "--exact-words",
+                     "--variants", "all_variants", "--anova", "--resamples", "99", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "ANOVA (three-way Type-II" in printed and "Benjamini-Hochberg" in printed
+    ranks = pd.read_csv(out / "word_ranks.csv", comment="#", keep_default_na=False)
+    assert sorted(ranks["text"].unique()) == ["care", "love", "power", "skill"]  # no " power", "Power", " love"
+    medians = pd.read_csv(out / "median_ranks.csv", comment="#")
+    fit = ols("median_rank ~ C(category) * C(framing) * C(model_id)", data=medians).fit()
+    anova = pd.read_csv(out / "anova.csv", comment="#")
+    np.testing.assert_allclose(anova["sum_sq"], sm.stats.anova_lm(fit, typ=2)["sum_sq"])
+    posthoc = pd.read_csv(out / "posthoc.csv", comment="#")
+    assert len(posthoc) == 4 and {"p_welch", "p_fdr", "stars"} <= set(posthoc.columns)
+    assert cli.main(["--home", str(tmp_path / "home"), "analyze", "--lexicon", str(lexicon), "--anova",
+                     "--models", "base-a"]) == 2
+    assert "exactly two models" in capsys.readouterr().err
