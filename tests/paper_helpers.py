@@ -41,8 +41,17 @@ def write_paper_repository(root: Path, seed: int = 0) -> dict[str, str]:
             table.to_csv(path, index=False)
     training = root / "data" / "reward_model_training"
     training.mkdir(parents=True)
-    same = '"","model_id","Category","checkpoint","base_model","sum_value"\n"1","gemma2b_unified27k_lora","Agency",1000,"Gemma",735.5\n'
+    header = '"","model_id","Category","checkpoint","base_model","sum_value"\n'
+    same = header + '"1","gemma2b_unified27k_lora","Agency",1000,"Gemma",735.5\n"2","gemma2b_unified27k_lora","Agency",3314,"Gemma",742.5\n'
     (training / "rank_results_uf_13.csv").write_text(same)
     (training / "rank_results_uf_27.csv").write_text(same)
+    for name, run in (("uf_54", "meta-llama--Llama-3.2-3B-Unified"), ("uf_100", "Qwen2.5-3B-Instruct"),
+                      ("sky_80k", "google--gemma-2b-it")):
+        rows = [f'"{i}","{run}","{cat}",{step},NA,{700 + step // 1000 + 10 * (cat == "Communion")}' for i, (cat, step) in
+                enumerate([("Agency", 1000), ("Communion", 1000), ("Agency", 2000), ("Communion", 2000)] * 2)]
+        (training / f"rank_results_{name}.csv").write_text(header + "\n".join(rows) + "\n")  # rows repeat, as in uf_100
+    (training / "rank_results_grm_80k.csv").write_text(
+        '"X","model_id","Category","checkpoint","base_model","sum_value","data_size"\n'
+        'NA,"R-Lla-3B","Agency",1,"Llama",678,85\nNA,"R-Lla-3B","Communion",1,"Llama",725,85\n')
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in (root / "data").rglob("*") if p.is_file()}

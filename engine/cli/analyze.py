@@ -102,6 +102,7 @@ def _run_preset(args, config) -> int:
     if config.out:
         for sub in ("fig1a", "fig1b"):
             check_out_folder(Path(config.out) / sub, table_files(stems, config.format), args.force)
+        check_out_folder(Path(config.out) / "fig4b", table_files(["points"], config.format), args.force)
     results = run_preset(Cache(args.home), config.preset, home=args.home, seed=config.seed)
     for item in results:
         panels, run = item.panels, item.analysis
@@ -125,7 +126,29 @@ def _run_preset(args, config) -> int:
                                        {"table": f"panels: {item.figure.name} as the paper shows it", **meta,
                                         "method": panels.attrs.get("stars")}))
             print(f"wrote {len(written)} tables to {folder}")
+    _print_fig4b(config, args)
     return 0
+
+
+def _print_fig4b(config, args) -> None:
+    from engine.analysis.paper_training import FIG4B_DOC
+    from engine.reports.export import write_table
+    from engine.workflows.paper_preset import preset_fig4b
+
+    points = preset_fig4b(config.preset, home=args.home)
+    if points is None:
+        return
+    wide = points.pivot_table(index=["base_model", "data_size", "data_source", "method"], columns="category",
+                              values="median_rank", sort=False).reset_index()
+    wide.columns.name = None
+    print(f"\nFig 4b: {FIG4B_DOC}")
+    print(wide.to_string(index=False, float_format=_fmt))
+    print("note: the paper's 13K point is left out: rank_results_uf_13.csv is the same file as the 27K one")
+    if config.out:
+        suffix = ".parquet" if config.format == "parquet" else ".csv"
+        path = write_table(points, Path(config.out) / "fig4b" / f"points{suffix}",
+                           {"table": "fig4b points", "method": FIG4B_DOC, "preset": config.preset})
+        print(f"wrote {path}")
 
 
 def _welch_doc() -> str:

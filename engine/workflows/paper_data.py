@@ -81,3 +81,16 @@ ICLR2026_SHA256 = {
     "data/reward_model_training/rank_results_uf_27.csv": "905dbc2fa37577b7f69901d967c445c4df0699176dc2e4c540b938b4256347ba",
     "data/reward_model_training/rank_results_uf_54.csv": "80b4d0b88ffec4d3859b756f32f1d1191ea359d0e4da29ccce54817857f43e9f",
 }
+
+# Fig 4b's runs (the authors' R manifest, generate_figure_4_and_A5.R): rank table -> data size in
+# thousands of preference pairs, data source, objective. rank_results_uf_13.csv is the same file as
+# rank_results_uf_27.csv (the 27K run), so its "13K" point is not a 13K run.
+ICLR2026_FIG4B_RUNS = {
+    "rank_results_uf_13.csv": (13, "uf", "BT"),
+    "rank_results_uf_27.csv": (27, "uf", "BT"),
+    "rank_results_uf_54.csv": (53, "uf", "BT"),
+    "rank_results_uf_100.csv": (106, "uf", "BT"),
+    "rank_results_sky_80k.csv": (77, "skywork", "BT"),
+    "rank_results_grm_80k.csv": (550, "uf+skywork", "GRM"),  # off-the-shelf GRM reward models, one point each
+}
+ICLR2026_DUPLICATE_RUN = "rank_results_uf_13.csv"

@@ -9,6 +9,8 @@ from valuescope's defaults:
   five foundations (1,652 words ranked; 10 panels);
 - family test: the parametric Welch p (`--test welch`; the paper's `MKinfer::perm.t.test(...)$p.value`),
   Bonferroni over the panels shown (4 for Fig 1a, 10 for Fig 1b), stars from the corrected p.
+Fig 4b comes from the authors' published rank tables (engine/analysis/paper_training.py), without the
+"13K" table, which repeats the 27K run (`include_duplicate=True` keeps it, as the paper's figure does).
 The figure's numbers per panel: each family's mean of the (model, prompt) median ranks (the black
 diamond of the paper's violins), the difference gemma - llama (negative: Gemma ranks the category
 higher), p, corrected p and stars.
@@ -20,10 +22,12 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from engine.analysis.paper_stats import STARS_DOC, stars
+from engine.analysis.paper_training import fig4b_points
 from engine.configs import AnalyzeConfig
 from engine.errors import NotFoundError
 from engine.workflows.analyze import AnalysisRun, run_analysis
-from engine.workflows.paper_data import ICLR2026_MODELS
+from engine.workflows.paper_data import ICLR2026_DUPLICATE_RUN, ICLR2026_FIG4B_RUNS, ICLR2026_MODELS
+from engine.workflows.paper_import import paper_dir
 
 MFD_WITHOUT_SANCTITY_VICE = ["Care_Virtue", "Care_Vice", "Fairness_Virtue", "Fairness_Vice", "Loyalty_Virtue",
                              "Loyalty_Vice", "Authority_Virtue", "Authority_Vice", "Sanctity_Virtue"]
@@ -81,3 +85,12 @@ def preset_panels(analysis: AnalysisRun) -> pd.DataFrame:
     out = summary.assign(stars=[stars(p) for p in summary["p_bonferroni"]])
     out.attrs.update(summary.attrs, stars=STARS_DOC)
     return out[PANEL_COLUMNS]
+
+
+def preset_fig4b(preset: str, home=None, include_duplicate: bool = False) -> pd.DataFrame | None:
+    """Fig 4b from the imported rank tables (None when they were not imported)."""
+    folder = paper_dir(home, preset) / "training"
+    if preset != "iclr2026" or not folder.is_dir():
+        return None
+    skip = () if include_duplicate else (ICLR2026_DUPLICATE_RUN,)
+    return fig4b_points(folder, ICLR2026_FIG4B_RUNS, skip=skip)

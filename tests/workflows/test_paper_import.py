@@ -104,6 +104,7 @@ def test_preset_reproduces_the_papers_statistics_on_the_imported_tables(tmp_path
     assert cli.main(["--home", str(home), "analyze", "--preset", "iclr2026", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "Fig 1a" in printed and "Fig 1b" in printed and "p_bonferroni over the 10 panels" in printed
+    assert "Fig 4b" in printed and (out / "fig4b" / "points.csv").is_file()
     assert (out / "fig1a" / "panels.csv").is_file() and (out / "fig1b" / "median_ranks.csv").is_file()
 
 
@@ -128,3 +129,20 @@ def test_real_published_tables_reproduce_fig1(tmp_path):
     for result in run_preset(Cache(home), "iclr2026", home=home):
         got = {(r.framing, r.category): r.stars for r in result.panels.itertuples()}
         assert got == PAPER_STARS[result.figure.name]
+
+
+def test_fig4b_takes_each_runs_final_checkpoint_and_leaves_the_duplicate_out(tmp_path):
+    from engine.analysis.paper_training import fig4b_points
+    from engine.workflows.paper_data import ICLR2026_DUPLICATE_RUN, ICLR2026_FIG4B_RUNS
+
+    write_paper_repository(tmp_path / "repo")
+    folder = tmp_path / "repo" / "data" / "reward_model_training"
+    points = fig4b_points(folder, ICLR2026_FIG4B_RUNS, skip=(ICLR2026_DUPLICATE_RUN,))
+    assert ICLR2026_DUPLICATE_RUN not in set(points["file"]) and len(points) == 1 + 2 + 2 + 2 + 2
+    llama = points[points["file"] == "rank_results_uf_54.csv"].set_index("category")
+    assert set(llama["checkpoint"]) == {2000} and llama.loc["Agency", "median_rank"] == 702  # first of the repeats
+    assert set(llama["base_model"]) == {"Llama"} and set(llama["data_size"]) == {53}
+    assert set(points.loc[points["file"] == "rank_results_uf_100.csv", "base_model"]) == {"Qwen"}
+    assert set(points.loc[points["method"] == "GRM", "checkpoint"]) == {1}
+    with_duplicate = fig4b_points(folder, ICLR2026_FIG4B_RUNS)
+    assert len(with_duplicate) == len(points) + 1
