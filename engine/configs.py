@@ -125,6 +125,10 @@ class ImplicitConfig:
     words: str | None = setting(None, "Comma-separated words for the named-word comparison, e.g. 'freedom,love'.")
     no_vocab: bool = setting(False, "Skip the whole-vocabulary join (lexicon and named words only).")
     top: int = setting(10, "How many top and bottom words to list (at least 1).")
+    vocab_join: str = setting("best_token", "Vocabulary join: best_token (each normalised word's most probable token, "
+                                            "joined per pair) or paper: also the paper's Fig 3 / Table 1 tables (exact "
+                                            "strings shared by every model, named words averaged over case and "
+                                            "whitespace variants).", ("best_token", "paper"))
     seed: int = setting(0, "Seed of the permutation tests.")
     resamples: int = setting(9999, "Permutation resamples per test (at least 1).")
     out: str = setting("", "Folder for the tables.", required=True)
