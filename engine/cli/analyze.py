@@ -94,6 +94,7 @@ def _test_doc(args) -> str:
 
 def _run_preset(args, config) -> int:
     """The paper's figures (engine/workflows/paper_preset.py): each figure's panels with the paper's stars."""
+    from engine.analysis.stats import family_test_doc
     from engine.reports.analysis import OUTPUT_FILES, write_analysis_tables
     from engine.reports.export import write_table
     from engine.workflows.paper_preset import run_preset
@@ -112,8 +113,8 @@ def _run_preset(args, config) -> int:
         print("values: mean over (model, prompt) of each category's median rank (1 = best); diff = gemma - llama")
         with pd.option_context("display.width", 200, "display.max_columns", 30):
             print(panels.to_string(index=False, float_format=_fmt))
-        print(f"test: {_welch_doc()}; p_bonferroni over the "
-              f"{panels.attrs.get('n_tested')} panels; {panels.attrs.get('stars')}")
+        method = f"{family_test_doc(panels)}; {panels.attrs.get('stars')}"
+        print(f"method: {method}")
         for note in run.notes:
             print(f"note: {note}")
         if config.out:
@@ -124,7 +125,7 @@ def _run_preset(args, config) -> int:
                                             config.format)
             written.append(write_table(panels, folder / f"panels{suffix}",
                                        {"table": f"panels: {item.figure.name} as the paper shows it", **meta,
-                                        "method": panels.attrs.get("stars")}))
+                                        "method": method}))
             print(f"wrote {len(written)} tables to {folder}")
     _print_fig4b(config, args)
     return 0
@@ -149,12 +150,6 @@ def _print_fig4b(config, args) -> None:
         path = write_table(points, Path(config.out) / "fig4b" / f"points{suffix}",
                            {"table": "fig4b points", "method": FIG4B_DOC, "preset": config.preset})
         print(f"wrote {path}")
-
-
-def _welch_doc() -> str:
-    from engine.analysis.stats import FAMILY_TESTS
-
-    return FAMILY_TESTS["welch"][1]
 
 
 def _fmt(x: float) -> str:

@@ -19,7 +19,8 @@ with the vocabulary they differ in count, and `median_rank_pct` (rank / words ra
 method="paper" (the authors' R and Python, generate_figure_4_and_A5.R, generate_figure_5_and_A6.py):
 every vocabulary token on `greatest_ever_one`; Fig 4a keeps only exact decoded strings present in
 every scored base's vocabulary (their token_intersection.csv; applied before normalisation), matches
-the expanded Big Two list and ranks every variant on its own (all_variants); Fig 5 averages the
+the expanded Big Two list (`big_two_expanded`, the authors' file byte for byte; a word listed twice
+there counts once here) and ranks every variant on its own (all_variants); Fig 5 averages the
 variants of each of the 263 nouns (mean) and compares the first *trained* checkpoint with the last.
 Step 0 is the base with a random head, so a change measured from it is the head's, not training's;
 valuescope's view from the first saved checkpoint (step 0) stays the default (start="first").
@@ -128,10 +129,13 @@ def paper_rankings(scored: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
     vocabularies = scored.assign(base=scored["model_id"].map(bases)).groupby("base", sort=False)["text"]
     shared = shared_strings(set(texts) for _, texts in vocabularies)
     prompts = list(pd.unique(scored["prompt_key"]))
-    fig4a = _ranked(keep_shared(scored, shared), load_lexicon("big_two_expanded"), "all_variants", info, "vocab", prompts)
-    fig5 = _ranked(scored, load_lexicon("big_two_nouns"), "mean", info, "vocab", prompts)
+    expanded, nouns = load_lexicon("big_two_expanded"), load_lexicon("big_two_nouns")
+    fig4a = _ranked(keep_shared(scored, shared), expanded, "all_variants", info, "vocab", prompts)
+    fig5 = _ranked(scored, nouns, "mean", info, "vocab", prompts)
     out = pd.concat([fig4a.assign(figure="4a"), fig5.assign(figure="5")], ignore_index=True)
-    out.attrs.update(fig4a.attrs, method="paper", n_shared_strings=len(shared), lexicon=None)
+    out.attrs.update(fig4a.attrs, method="paper", n_shared_strings=len(shared),
+                     lexicon=f"Fig 4a: {expanded.describe()}, every variant of {len(shared)} shared strings; "
+                             f"Fig 5: {nouns.describe()}, mean over variants")
     return out
 
 

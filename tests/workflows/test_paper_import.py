@@ -103,7 +103,7 @@ def test_preset_reproduces_the_papers_statistics_on_the_imported_tables(tmp_path
     out = tmp_path / "out"
     assert cli.main(["--home", str(home), "analyze", "--preset", "iclr2026", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "Fig 1a" in printed and "Fig 1b" in printed and "p_bonferroni over the 10 panels" in printed
+    assert "Fig 1a" in printed and "Fig 1b" in printed and "Bonferroni over the 10 tested panels" in printed
     assert "Fig 4b" in printed and (out / "fig4b" / "points.csv").is_file()
     assert (out / "fig1a" / "panels.csv").is_file() and (out / "fig1b" / "median_ranks.csv").is_file()
 
