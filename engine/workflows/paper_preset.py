@@ -17,8 +17,10 @@ higher), p, corrected p and stars.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from engine.analysis.paper_stats import STARS_DOC, stars
@@ -57,14 +59,21 @@ PRESETS: dict[str, list[PresetFigure]] = {
 PANEL_COLUMNS = ["framing", "category", "gemma", "llama", "diff", "p_welch", "p_bonferroni", "stars", "n_gemma", "n_llama"]
 
 
+# An interval of mean(gemma) - mean(llama) from the two families' (model, prompt) values of one panel:
+# (a, b) -> (low, high). The bootstrap intervals of the value comparison (engine.analysis.intervals,
+# `bootstrap_difference`) plug in here; `intervals_doc` then names the method.
+IntervalFunction = Callable[[np.ndarray, np.ndarray], tuple[float, float]]
+
+
 @dataclass
 class PresetResult:
     figure: PresetFigure
     analysis: AnalysisRun
-    panels: pd.DataFrame  # PANEL_COLUMNS; bootstrap intervals of `diff` go beside `diff` when added
+    panels: pd.DataFrame  # PANEL_COLUMNS, with ci_low/ci_high beside `diff` when intervals were asked for
 
 
-def run_preset(cache, preset: str, home=None, seed: int = 0) -> list[PresetResult]:
+def run_preset(cache, preset: str, home=None, seed: int = 0, intervals: IntervalFunction | None = None,
+               intervals_doc: str | None = None) -> list[PresetResult]:
     """Every figure of the preset, in order. Needs the paper's data imported into this cache."""
     if preset not in PRESETS:
         raise NotFoundError(f"No preset {preset!r}; known: {', '.join(PRESETS)}.")
@@ -76,15 +85,29 @@ def run_preset(cache, preset: str, home=None, seed: int = 0) -> list[PresetResul
                                 f"`valuescope import --paper {preset} [--from DIR]` first.")
         config = replace(figure.config, seed=seed)
         analysis = run_analysis(cache, config, home=home, tool=f"valuescope analyze --preset {preset}")
-        results.append(PresetResult(figure, analysis, preset_panels(analysis)))
+        results.append(PresetResult(figure, analysis, preset_panels(analysis, intervals, intervals_doc)))
     return results
 
 
-def preset_panels(analysis: AnalysisRun) -> pd.DataFrame:
+def preset_panels(analysis: AnalysisRun, intervals: IntervalFunction | None = None,
+                  intervals_doc: str | None = None) -> pd.DataFrame:
+    """The figure's panels: family means, diff, Welch p, Bonferroni p, stars (and intervals of diff)."""
     summary = analysis.result.family_summary
     out = summary.assign(stars=[stars(p) for p in summary["p_bonferroni"]])
     out.attrs.update(summary.attrs, stars=STARS_DOC)
-    return out[PANEL_COLUMNS]
+    out = out[PANEL_COLUMNS]
+    if intervals is not None:
+        medians = analysis.result.medians
+        bounds = []
+        for row in out.itertuples():
+            panel = medians[(medians["framing"] == row.framing) & (medians["category"] == row.category)]
+            a, b = (panel.loc[panel["family"] == f, "median_rank"].to_numpy(float) for f in ("gemma", "llama"))
+            bounds.append(intervals(a, b))
+        at = out.columns.get_loc("diff") + 1
+        out.insert(at, "ci_low", [lo for lo, _ in bounds])
+        out.insert(at + 1, "ci_high", [hi for _, hi in bounds])
+        out.attrs["intervals"] = intervals_doc or "interval of diff"
+    return out
 
 
 def preset_fig4b(preset: str, home=None, include_duplicate: bool = False) -> pd.DataFrame | None:

@@ -146,3 +146,23 @@ def test_fig4b_takes_each_runs_final_checkpoint_and_leaves_the_duplicate_out(tmp
     assert set(points.loc[points["method"] == "GRM", "checkpoint"]) == {1}
     with_duplicate = fig4b_points(folder, ICLR2026_FIG4B_RUNS)
     assert len(with_duplicate) == len(points) + 1
+
+
+def test_preset_puts_intervals_beside_the_difference(tmp_path):
+    manifest = write_paper_repository(tmp_path / "repo", seed=5)
+    home = tmp_path / "home"
+    import_paper(Cache(home), from_dir=tmp_path / "repo", home=home, expected_sha256=manifest)
+
+    def welch_interval(a, b):  # any (a, b) -> (low, high) plugs in; the bootstrap one is meant for this slot
+        ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval()
+        return float(ci.low), float(ci.high)
+
+    fig1a = run_preset(Cache(home), "iclr2026", home=home, intervals=welch_interval, intervals_doc="Welch 95% CI")[0]
+    panels = fig1a.panels
+    assert list(panels.columns[4:7]) == ["diff", "ci_low", "ci_high"] and panels.attrs["intervals"] == "Welch 95% CI"
+    assert ((panels["ci_low"] <= panels["diff"]) & (panels["diff"] <= panels["ci_high"])).all()
+    medians = fig1a.analysis.result.medians
+    row = panels.iloc[0]
+    panel = medians[(medians["framing"] == row["framing"]) & (medians["category"] == row["category"])]
+    a, b = (panel.loc[panel["family"] == f, "median_rank"] for f in ("gemma", "llama"))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(welch_interval(a.to_numpy(), b.to_numpy()))
