@@ -9,7 +9,8 @@ from app.ui.messages import guard
 from app.ui.resources import cache, home
 from engine.analysis.paper_stats import STARS_DOC
 from engine.analysis.stats import FAMILY_TESTS
-from engine.workflows.paper_preset import PRESETS, run_preset
+from engine.analysis.paper_training import FIG4B_DOC
+from engine.workflows.paper_preset import PRESETS, preset_fig4b, run_preset
 
 NO_PRESET = "none"
 
@@ -38,4 +39,9 @@ def paper_preset_selector() -> None:
                        f"{STARS_DOC}.")
             for note in notes:
                 st.caption(f"note: {note}")
+        points = preset_fig4b(preset, home=home())
+        if points is not None:
+            st.subheader("Fig 4b: data quantity")
+            st.dataframe(points, hide_index=True)
+            st.caption(f"{FIG4B_DOC}. The paper's 13K point is left out: its table is the 27K run's.")
     st.stop()
