@@ -166,3 +166,31 @@ def test_preset_puts_intervals_beside_the_difference(tmp_path):
     panel = medians[(medians["framing"] == row["framing"]) & (medians["category"] == row["category"])]
     a, b = (panel.loc[panel["family"] == f, "median_rank"] for f in ("gemma", "llama"))
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(welch_interval(a.to_numpy(), b.to_numpy()))
+
+
+def test_download_path_extracts_the_archive_of_the_commit(tmp_path, monkeypatch):
+    import io
+    import tarfile
+
+    manifest = write_paper_repository(tmp_path / "repo")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:  # GitHub's layout: <repo>-<commit>/...
+        archive.add(tmp_path / "repo", arcname="reward_models_inherit_value_biases_from_pretraining-5d8d2e9")
+    asked = []
+
+    class Response(io.BytesIO):
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def fake_urlopen(url, timeout):
+        asked.append(url)
+        return Response(buffer.getvalue())
+
+    monkeypatch.setattr(paper_import.urllib.request, "urlopen", fake_urlopen)
+    home = tmp_path / "home"
+    done = import_paper(Cache(home), home=home, expected_sha256=manifest)
+    assert asked == [paper_import.ICLR2026_ARCHIVE_URL] and "5d8d2e9d879bf0060c791b11300f0efda42c9bcf" in asked[0]
+    assert len(done.imported) == 20 and done.source.parent == home / "paper" / "iclr2026" / "source"
