@@ -22,11 +22,27 @@ from engine.workflows.paper_data import ICLR2026_MODELS, ICLR2026_SHA256
 from engine.workflows.paper_import import import_paper
 from engine.workflows.paper_preset import MFD_WITHOUT_SANCTITY_VICE, run_preset
 
-def test_import_names_models_families_and_copies_lexicons(tmp_path):
-    manifest = write_paper_repository(tmp_path / "repo")
-    home = tmp_path / "home"
+@pytest.fixture(scope="module")
+def paper_home(tmp_path_factory):
+    """The synthetic repository imported once: (repository, data folder), shared by the preset tests."""
+    root = tmp_path_factory.mktemp("paper")
+    manifest = write_paper_repository(root / "repo", seed=3)
+    import_paper(Cache(root / "home"), from_dir=root / "repo", home=root / "home", expected_sha256=manifest)
+    return root / "repo", root / "home", manifest
+
+
+def _keep_two_models(repo: Path) -> dict[str, str]:
+    """Leave one Gemma and one Llama table per folder (a faster import); returns the new manifest."""
+    for path in (repo / "data" / "reward_model_scores").rglob("*.csv"):
+        if not path.stem.endswith(("QRM-Gemma-2-27B", "QRM-Llama3.1-8B")):
+            path.unlink()
+    return {str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in (repo / "data").rglob("*") if p.is_file()}
+
+
+def test_import_names_models_families_and_copies_lexicons(paper_home):
+    repo, home, manifest = paper_home
     cache = Cache(home)
-    done = import_paper(cache, from_dir=tmp_path / "repo", home=home, expected_sha256=manifest)
     runs = cache.list_runs(status="done")
     assert runs["model_id"].nunique() == 20 and len(runs) == 20 * len(PROMPTS)
     families = runs.drop_duplicates("model_id").set_index("model_id")["family"]
@@ -35,9 +51,9 @@ def test_import_names_models_families_and_copies_lexicons(tmp_path):
     assert "nicolinho/QRM-Gemma-2-27B" in runs.loc[runs["model_id"] == "big2/N-Gem-27B", "model_source"].iloc[0]
     assert (home / "lexicons" / "iclr2026_mfd20.dicx").is_file() and (home / "lexicons" / "iclr2026_big2_nouns.csv").is_file()
     assert (home / "paper" / "iclr2026" / "token_intersection.csv").is_file()
-    assert any("rank_results_uf_13.csv and rank_results_uf_27.csv are identical" in n for n in done.notes)
-    again = import_paper(cache, from_dir=tmp_path / "repo", home=home, expected_sha256=manifest)
-    assert all(r.unchanged for r in again.imported)
+    again = import_paper(cache, from_dir=repo, home=home, expected_sha256=manifest)
+    assert all(r.unchanged for r in again.imported) and len(cache.list_runs()) == len(runs)
+    assert any("rank_results_uf_13.csv and rank_results_uf_27.csv are identical" in n for n in again.notes)
 
 
 def test_changed_or_missing_files_are_refused_before_anything_is_written(tmp_path):
@@ -68,17 +84,13 @@ def test_offline_import_says_what_to_do(tmp_path, monkeypatch, capsys):
     assert "--paper iclr2026" in capsys.readouterr().err
 
 
-def test_preset_reproduces_the_papers_statistics_on_the_imported_tables(tmp_path, capsys):
-    write_paper_repository(tmp_path / "repo", seed=3)
-    home = tmp_path / "home"
-    manifest = {str(p.relative_to(tmp_path / "repo")): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in (tmp_path / "repo" / "data").rglob("*") if p.is_file()}
-    import_paper(Cache(home), from_dir=tmp_path / "repo", home=home, expected_sha256=manifest)
+def test_preset_reproduces_the_papers_statistics_on_the_imported_tables(paper_home, tmp_path, capsys):
+    repo, home, _ = paper_home
     fig1a, fig1b = run_preset(Cache(home), "iclr2026", home=home)
     # Fig 1a by hand: rank within (model, prompt), median per category, Welch between families, x4 panels.
     rows = []
     for stem, model in ICLR2026_MODELS.items():
-        table = pd.read_csv(tmp_path / "repo" / "data" / "reward_model_scores" / "dict_big2_nouns" /
+        table = pd.read_csv(repo / "data" / "reward_model_scores" / "dict_big2_nouns" /
                             f"big2_rewards_{stem}.csv", keep_default_na=False)
         for prompt in PROMPTS:
             ranks = table[prompt].rank(ascending=False)
@@ -148,10 +160,8 @@ def test_fig4b_takes_each_runs_final_checkpoint_and_leaves_the_duplicate_out(tmp
     assert len(with_duplicate) == len(points) + 1
 
 
-def test_preset_puts_intervals_beside_the_difference(tmp_path):
-    manifest = write_paper_repository(tmp_path / "repo", seed=5)
-    home = tmp_path / "home"
-    import_paper(Cache(home), from_dir=tmp_path / "repo", home=home, expected_sha256=manifest)
+def test_preset_puts_intervals_beside_the_difference(paper_home):
+    _, home, _ = paper_home
 
     def welch_interval(a, b):  # any (a, b) -> (low, high) plugs in; the bootstrap one is meant for this slot
         ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval()
@@ -172,7 +182,8 @@ def test_download_path_extracts_the_archive_of_the_commit(tmp_path, monkeypatch)
     import io
     import tarfile
 
-    manifest = write_paper_repository(tmp_path / "repo")
+    write_paper_repository(tmp_path / "repo")
+    manifest = _keep_two_models(tmp_path / "repo")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:  # GitHub's layout: <repo>-<commit>/...
         archive.add(tmp_path / "repo", arcname="reward_models_inherit_value_biases_from_pretraining-5d8d2e9")
@@ -193,4 +204,4 @@ def test_download_path_extracts_the_archive_of_the_commit(tmp_path, monkeypatch)
     home = tmp_path / "home"
     done = import_paper(Cache(home), home=home, expected_sha256=manifest)
     assert asked == [paper_import.ICLR2026_ARCHIVE_URL] and "5d8d2e9d879bf0060c791b11300f0efda42c9bcf" in asked[0]
-    assert len(done.imported) == 20 and done.source.parent == home / "paper" / "iclr2026" / "source"
+    assert len(done.imported) == 4 and done.source.parent == home / "paper" / "iclr2026" / "source"
