@@ -72,7 +72,7 @@ class AnalyzeConfig:
     categories: list[str] | None = setting(None, "Only these lexicon categories enter the ranking (words in none of "
                                             "them are not ranked).", many="+")
     merge_categories: list[str] | None = setting(None, "Merge categories after choosing them: 'prefix' (Care_Virtue + "
-                                                  "Care_Vice -> Care) or NEW=OLD1+OLD2.", many="+")
+                                                  "Care_Vice -> Care; care.virtue + care.vice -> care) or NEW=OLD1+OLD2.", many="+")
     shared_vocabulary: str | None = setting(None, "Keep only texts whose exact string is in every compared vocabulary, "
                                              "before normalisation: 'models' (the runs' own texts) or a CSV with a "
                                              "token_decoded column (the paper's token_intersection.csv).")

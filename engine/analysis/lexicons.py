@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,7 +173,7 @@ def _build(name: str, categories: list[str], rows: list[tuple[str, str, int]], p
 
 
 # ---- the paper's lexicon choices ------------------------------------------------------------------
-MERGE_BY_PREFIX = "prefix"  # Care_Virtue + Care_Vice -> Care (the authors' sub("_.*", "", category))
+MERGE_BY_PREFIX = "prefix"  # Care_Virtue + Care_Vice -> Care (the authors' sub("_.*", "", category)); care.virtue -> care
 
 
 def select_categories(lexicon: Lexicon, categories: list[str]) -> Lexicon:
@@ -188,14 +189,15 @@ def select_categories(lexicon: Lexicon, categories: list[str]) -> Lexicon:
 
 
 def merge_categories(lexicon: Lexicon, merges: list[str]) -> Lexicon:
-    """Merge categories: "prefix" merges by the name before the first "_" (Care_Virtue + Care_Vice ->
-    Care: the paper's five moral foundations); "NEW=OLD1+OLD2" merges named ones. A word in several
+    """Merge categories: "prefix" merges by the name before the first "_" or "." (Care_Virtue + Care_Vice
+    -> Care: the paper's five moral foundations; care.virtue + care.vice -> care in the MFD 2.0 .dic);
+    "NEW=OLD1+OLD2" merges named ones. A word in several
     merged categories counts once in the merged one."""
     mapping: dict[str, str] = {}
     for spec in merges:
         spec = spec.strip()
         if spec == MERGE_BY_PREFIX:
-            mapping.update({c: c.split("_", 1)[0] for c in lexicon.categories if c not in mapping})
+            mapping.update({c: re.split(r"[_.]", c, maxsplit=1)[0] for c in lexicon.categories if c not in mapping})
             continue
         new, sep, olds = spec.partition("=")
         parts = [o.strip() for o in olds.split("+") if o.strip()]

@@ -111,6 +111,8 @@ def test_merge_virtue_and_vice_gives_the_counts_it_should(tmp_path):
     assert chosen.categories_of("filth") == set()  # a left-out category's words are not ranked at all
     named = merge_categories(lexicon, ["Harm=Care_Vice+Sanctity_Vice"])
     assert named.categories == ["Care_Virtue", "Harm", "Sanctity_Virtue"] and named.category_counts()["Harm"] == 5
+    mfd2 = merge_categories(load_lexicon("mfd2"), ["prefix"])  # the MFD 2.0 .dic spells them care.virtue
+    assert mfd2.categories == ["care", "fairness", "loyalty", "authority", "sanctity"]
     with pytest.raises(LexiconError, match="no category Nope"):
         select_categories(lexicon, ["Nope"])
     with pytest.raises(LexiconError, match="NEW=OLD1"):
