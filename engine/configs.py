@@ -82,6 +82,21 @@ class AnalyzeConfig:
                          ("lexicon", "all"))
     seed: int = setting(0, "Seed of the permutation tests.")
     resamples: int = setting(9999, "Permutation resamples per panel (at least 1).")
+    test: str = setting("permutation", "Family test: permutation p of Welch's t (default), or welch: the parametric "
+                                      "Welch p the paper reports.", ("permutation", "welch"))
+    categories: list[str] | None = setting(None, "Only these lexicon categories enter the ranking (words in none of "
+                                            "them are not ranked).", many="+")
+    merge_categories: list[str] | None = setting(None, "Merge categories after choosing them: 'prefix' (Care_Virtue + "
+                                                  "Care_Vice -> Care; care.virtue + care.vice -> care) or NEW=OLD1+OLD2.", many="+")
+    shared_vocabulary: str | None = setting(None, "Keep only texts whose exact string is in every compared vocabulary, "
+                                             "before normalisation: 'models' (the runs' own texts) or a CSV with a "
+                                             "token_decoded column (the paper's token_intersection.csv).")
+    exact_words: bool = setting(False, "Only replies spelled exactly as a lexicon entry (case and spaces included), "
+                                       "like the paper's joins on token_decoded.")
+    anova: bool = setting(False, "For exactly two models: the paper's Fig 2 statistics (three-way Type-II ANOVA "
+                                 "rank ~ category * valence * model, Welch post-hoc per cell, Benjamini-Hochberg).")
+    preset: str | None = setting(None, "Reproduce a paper's figures from its imported data (see `valuescope import "
+                                  "--paper`); the other options are then the preset's.", ("iclr2026",))
     top_k: int = setting(10, "Best and worst words listed per (model, framing) (at least 1).")
     out: str | None = setting(None, "Folder for the tables (median_ranks, family_summary, mixed_model, ...).")
     format: str = setting("csv", "Table format for --out.", TABLE_FORMATS)
@@ -92,8 +107,9 @@ class AnalyzeConfig:
 
 @dataclass
 class ImportConfig:
-    path: str = setting("", "A .csv/.parquet file, or a directory of them (one file per model).", positional=True)
-    family: str = setting("", "Model family, e.g. llama or gemma (the analysis compares families).", required=True)
+    path: str = setting("", "A .csv/.parquet file, or a directory of them (one file per model).", positional=True,
+                        optional=True)
+    family: str = setting("", "Model family, e.g. llama or gemma (the analysis compares families); required for PATH.")
     model: str | None = setting(None, "Model name (default: the file's stem; leave out for a directory of several files).")
     framing: list[str] | None = setting(None, f"Framing ({'|'.join(FRAMINGS)}) of prompt keys outside the 54-prompt "
                                          "battery: one for all, or KEY=FRAMING per key; repeatable. Battery keys "
@@ -105,6 +121,10 @@ class ImportConfig:
     model_kind: str | None = setting(None, "Default: from the score kind.", MODEL_KINDS)
     revision: str | None = setting(None, "Model revision to record, if known.")
     replace: bool = setting(False, "Overwrite this model's earlier imported scores for the same prompts.")
+    paper: str | None = setting(None, "Instead of PATH: a paper's published tables, checked against their recorded "
+                                "sha256 (models, families and lexicons named for you).", ("iclr2026",))
+    from_dir: str | None = setting(None, "With --paper: a local copy of the authors' repository at the recorded "
+                                   "commit (default: download its GitHub archive).", flag="--from")
 
 
 @dataclass
@@ -123,6 +143,10 @@ class ImplicitConfig:
     words: str | None = setting(None, "Comma-separated words for the named-word comparison, e.g. 'freedom,love'.")
     no_vocab: bool = setting(False, "Skip the whole-vocabulary join (lexicon and named words only).")
     top: int = setting(10, "How many top and bottom words to list (at least 1).")
+    vocab_join: str = setting("best_token", "Vocabulary join: best_token (each normalised word's most probable token, "
+                                            "joined per pair) or paper: also the paper's Fig 3 / Table 1 tables (exact "
+                                            "strings shared by every model, named words averaged over case and "
+                                            "whitespace variants).", ("best_token", "paper"))
     seed: int = setting(0, "Seed of the permutation tests.")
     resamples: int = setting(9999, "Permutation resamples per test (at least 1).")
     out: str = setting("", "Folder for the tables.", required=True)
@@ -145,7 +169,8 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, skip: tuple[st
         meta = f.metadata
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         if meta.get("positional"):
-            parser.add_argument(f.name, help=meta.get("help"))
+            optional = {"nargs": "?", "default": default} if meta.get("optional") else {}
+            parser.add_argument(f.name, help=meta.get("help"), **optional)
             continue
         flag = meta.get("flag") or "--" + f.name.replace("_", "-")
         common = dict(dest=f.name, help=meta.get("help"))

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import ui
+from app.ui.presets import paper_preset_selector
 from engine.analysis.lexicons import BUILTIN_LEXICONS, load_lexicon
 from engine.analysis.stats import FAMILY_TEST_DOC, MIXED_DOC, TAU_DOC
 from engine.analysis.values import RANK_DOC
@@ -36,6 +37,7 @@ if runs_done.empty:
     st.page_link("views/token_search.py", label="Token search", icon=":material/search:")
     st.page_link("views/runs.py", label="Runs: import score tables", icon=":material/table_view:")
     st.stop()
+paper_preset_selector()  # a chosen paper preset shows its figures and stops the page here
 
 # ---- inputs ---------------------------------------------------------------------------------------
 model_options = sorted(runs_done["model_id"].unique())

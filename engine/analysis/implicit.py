@@ -300,3 +300,49 @@ def _sorted_by_value(table: pd.DataFrame, keys: list[str], value: str) -> pd.Dat
     order = pd.DataFrame({**{k: table[k].map({v: i for i, v in enumerate(pd.unique(table[k]))}) for k in keys},
                           "_v": -table[value], "_w": table["word"]})
     return table.loc[order.sort_values([*keys, "_v", "_w"], kind="mergesort").index].reset_index(drop=True)
+
+
+# ---- the paper's vocabulary join (Fig 3, Table 1) --------------------------------------------------
+PAPER_JOIN_RULE = (
+    "the paper's (Fig 3, Table 1): tokens joined on the exact decoded string across every compared model (a string "
+    "a model decodes several tokens to keeps its most probable one); MWLR per string; a word's MWLR (Fig 3) = mean "
+    "over its variants, the strings equal to it after strip() and lower()"
+)
+
+
+def join_exact_strings(scores_by_model: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One prompt's vocabulary log-probs of several models on the strings all of them have.
+
+    `scores_by_model`: model -> table with `text` and `score`. Returns `text` plus one log-prob column per
+    model, sorted by text (see PAPER_JOIN_RULE)."""
+    joined = None
+    for model, scores in scores_by_model.items():
+        best = scores.groupby("text", sort=False)["score"].max().rename(model)
+        joined = best.to_frame() if joined is None else joined.join(best, how="inner")
+    if joined is None:
+        raise InputError("The exact-string join needs at least one model's vocabulary.")
+    return joined.sort_index().rename_axis("text").reset_index()
+
+
+def exact_string_mwlr(joined: pd.DataFrame, model_a: str, model_b: str) -> pd.DataFrame:
+    """Per exact string: word (= the string), logp_a, logp_b, log_ratio, mwlr."""
+    out = pd.DataFrame({"word": joined["text"], "logp_a": joined[model_a], "logp_b": joined[model_b]})
+    out["log_ratio"] = log_ratio(out["logp_a"], out["logp_b"])
+    out["mwlr"] = mwlr(out["logp_a"], out["logp_b"])
+    return out
+
+
+def variant_mean_mwlr(strings: pd.DataFrame, words: Sequence[str], by: Sequence[str] = ()) -> pd.DataFrame:
+    """Each named word's MWLR as the mean over its variants (strings equal to it after strip + lower).
+
+    Columns: the `by` columns, word, mwlr, n_variants (0 and NaN when no string matches)."""
+    key = strings["word"].astype(str).str.strip().str.lower()
+    groups = strings.groupby(list(by), sort=False) if by else [((), strings)]
+    rows = []
+    for ids, grp in groups:
+        ids = ids if isinstance(ids, tuple) else (ids,)
+        for word in words:
+            values = grp.loc[key.loc[grp.index] == word.strip().lower(), "mwlr"]
+            rows.append({**dict(zip(by, ids)), "word": word, "mwlr": values.mean() if len(values) else np.nan,
+                         "n_variants": len(values)})
+    return pd.DataFrame(rows, columns=[*by, "word", "mwlr", "n_variants"])

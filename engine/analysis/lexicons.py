@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,3 +170,50 @@ def _build(name: str, categories: list[str], rows: list[tuple[str, str, int]], p
         rows=rows,
         digest=digest,
     )
+
+
+# ---- the paper's lexicon choices ------------------------------------------------------------------
+MERGE_BY_PREFIX = "prefix"  # Care_Virtue + Care_Vice -> Care (the authors' sub("_.*", "", category)); care.virtue -> care
+
+
+def select_categories(lexicon: Lexicon, categories: list[str]) -> Lexicon:
+    """Only these categories enter the ranking: words in none of them are not ranked at all (the
+    paper's Fig 1b leaves Sanctity_Vice out this way)."""
+    unknown = [c for c in categories if c not in lexicon.categories]
+    if unknown:
+        raise LexiconError(lexicon.source, None, f"no category {', '.join(unknown)}; "
+                                                 f"the lexicon has {', '.join(lexicon.categories)}")
+    chosen = [c for c in lexicon.categories if c in categories]
+    rows = [row for row in lexicon.rows if row[1] in chosen]
+    return _derived(lexicon, f"{lexicon.name} [{', '.join(chosen)}]", chosen, rows)
+
+
+def merge_categories(lexicon: Lexicon, merges: list[str]) -> Lexicon:
+    """Merge categories: "prefix" merges by the name before the first "_" or "." (Care_Virtue + Care_Vice
+    -> Care: the paper's five moral foundations; care.virtue + care.vice -> care in the MFD 2.0 .dic);
+    "NEW=OLD1+OLD2" merges named ones. A word in several
+    merged categories counts once in the merged one."""
+    mapping: dict[str, str] = {}
+    for spec in merges:
+        spec = spec.strip()
+        if spec == MERGE_BY_PREFIX:
+            mapping.update({c: re.split(r"[_.]", c, maxsplit=1)[0] for c in lexicon.categories if c not in mapping})
+            continue
+        new, sep, olds = spec.partition("=")
+        parts = [o.strip() for o in olds.split("+") if o.strip()]
+        if not sep or not new.strip() or not parts:
+            raise LexiconError(lexicon.source, None, f"merge {spec!r}: write NEW=OLD1+OLD2 or {MERGE_BY_PREFIX!r}")
+        unknown = [o for o in parts if o not in lexicon.categories]
+        if unknown:
+            raise LexiconError(lexicon.source, None, f"merge {spec!r}: no category {', '.join(unknown)}")
+        mapping.update({o: new.strip() for o in parts})
+    renamed = [mapping.get(c, c) for c in lexicon.categories]
+    categories = list(dict.fromkeys(renamed))
+    rows = list(dict.fromkeys((term, mapping.get(cat, cat), line) for term, cat, line in lexicon.rows))
+    return _derived(lexicon, f"{lexicon.name} merged", categories, rows)
+
+
+def _derived(lexicon: Lexicon, name: str, categories: list[str], rows: list[tuple[str, str, int]]) -> Lexicon:
+    """A lexicon built from another one's rows; it keeps the file's checksum (its provenance)."""
+    out = _build(name, categories, rows, lexicon.source, lexicon.sha256)
+    return out

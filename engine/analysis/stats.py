@@ -1,5 +1,6 @@
-"""Statistics of the value analysis: family comparison (permutation Welch t-test, Bonferroni, Hedges' g),
-the mixed model and Kendall's tau. The method and its conventions are stated in engine.analysis.values."""
+"""Statistics of the value analysis: family comparison (Welch's t with a permutation p by default, or
+the parametric Welch p the paper reports; Bonferroni, Hedges' g), the mixed model and Kendall's tau.
+The method and its conventions are stated in engine.analysis.values."""
 from __future__ import annotations
 
 import itertools
@@ -15,16 +16,35 @@ from engine.errors import InputError
 from engine.options import FRAMINGS
 from engine.prompts import BATTERY
 
+# The p column of each family test and how it is computed. "welch" is what the paper reports: its
+# MKinfer::perm.t.test(...)$p.value is the parametric Welch p (the permutation p is $perm.p.value).
+FAMILY_TESTS = {
+    "permutation": ("p_perm", "p_perm = two-sided permutation test of Welch's t ({resamples} resamples, seed {seed})"),
+    "welch": ("p_welch", "p_welch = two-sided Welch's t-test, parametric p (t distribution, Welch-Satterthwaite df), "
+                         "as the paper reports it"),
+}
 FAMILY_TEST_DOC = (
     "unit = one (model, prompt) median rank of a category within a framing; family columns = mean of those; "
     "diff = first family minus second (negative: first family ranks the category higher); "
-    "p_perm = two-sided permutation test of Welch's t ({resamples} resamples, seed {seed}); "
+    + FAMILY_TESTS["permutation"][1] + "; "
     "p_bonferroni = Bonferroni over the {n_tested} tested panels; effect_size = Hedges' g (same sign as diff)"
 )
-MIXED_DOC = "statsmodels mixedlm, REML, random intercept per model; treatment coding (reference: first family, first category, positive framing)"
+
+
+def family_test_doc(summary: pd.DataFrame) -> str:
+    """The method text of a `compare_families` table, for whichever test produced it."""
+    attrs = summary.attrs
+    test = attrs.get("test", "permutation")
+    doc = FAMILY_TEST_DOC.replace(FAMILY_TESTS["permutation"][1], FAMILY_TESTS[test][1])
+    return doc.format(resamples=attrs.get("resamples"), seed=attrs.get("seed"), n_tested=attrs.get("n_tested"))
+
+
+MIXED_DOC = ("statsmodels mixedlm, REML, random intercept per model; treatment coding (reference: first family, first "
+             "category, positive framing); tests are Wald z-tests (normal reference), not the t-tests with "
+             "denominator degrees of freedom of R's nlme::lme, so small-sample p-values are somewhat smaller")
 TAU_DOC = "Kendall's tau-b per prompt between two models' scores over the words both scored; summary = mean over prompts"
 _PROMPT_ORDER = {key: i for i, key in enumerate(BATTERY)}
-_RESERVED = {"framing", "category", "diff", "p_perm", "p_bonferroni", "effect_size", "t_welch", "note"}
+_RESERVED = {"framing", "category", "diff", "p_perm", "p_welch", "p_bonferroni", "effect_size", "t_welch", "note"}
 
 
 # ---- family comparison ----------------------------------------------------------------------------
@@ -60,14 +80,19 @@ def compare_families(
     value: str = "median_rank",
     seed: int = 0,
     resamples: int = 9999,
+    test: str = "permutation",
 ) -> pd.DataFrame:
-    """Per (framing, category) panel: family means, diff, permutation p, Bonferroni p, Hedges' g.
+    """Per (framing, category) panel: family means, diff, p of the chosen test, Bonferroni p, Hedges' g.
 
-    Columns: framing, category, <family A>, <family B>, diff, p_perm, p_bonferroni, effect_size,
-    n_<A>, n_<B>, t_welch, note. See the module docstring for the unit of observation and signs.
+    Columns: framing, category, <family A>, <family B>, diff, p_perm (or p_welch with test="welch"),
+    p_bonferroni, effect_size, n_<A>, n_<B>, t_welch, note. See the module docstring for the unit of
+    observation and signs, FAMILY_TESTS for the tests.
     """
     if resamples < 1:
         raise InputError("--resamples must be at least 1.")
+    if test not in FAMILY_TESTS:
+        raise InputError(f"Unknown test {test!r}: use {' or '.join(FAMILY_TESTS)}.")
+    p_col = FAMILY_TESTS[test][0]
     fam_a, fam_b = pick_families(medians, families)
     data = medians[medians["family"].isin([fam_a, fam_b]) & medians["framing"].notna() & medians[value].notna()]
     rows = []
@@ -76,7 +101,7 @@ def compare_families(
         a = np.sort(panel.loc[panel["family"] == fam_a, value].to_numpy(float))
         b = np.sort(panel.loc[panel["family"] == fam_b, value].to_numpy(float))
         row = {"framing": framing, "category": category, fam_a: _mean(a), fam_b: _mean(b),
-               "diff": _mean(a) - _mean(b), "p_perm": np.nan, "effect_size": np.nan,
+               "diff": _mean(a) - _mean(b), p_col: np.nan, "effect_size": np.nan,
                f"n_{fam_a}": len(a), f"n_{fam_b}": len(b), "t_welch": np.nan, "note": ""}
         if len(a) < 2 or len(b) < 2:
             row["note"] = "not tested: needs at least 2 observations per family"
@@ -87,20 +112,20 @@ def compare_families(
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # zero variance in one group: t is inf/nan
-                res = stats.ttest_ind(a, b, equal_var=False,
-                                      method=stats.PermutationMethod(n_resamples=resamples, rng=seed))
-            row["t_welch"], row["p_perm"] = float(res.statistic), float(res.pvalue)
+                method = stats.PermutationMethod(n_resamples=resamples, rng=seed) if test == "permutation" else None
+                res = stats.ttest_ind(a, b, equal_var=False, method=method)
+            row["t_welch"], row[p_col] = float(res.statistic), float(res.pvalue)
             row["effect_size"] = hedges_g(a, b)
-            if not (np.isfinite(row["p_perm"]) and np.isfinite(row["t_welch"])):
+            if not (np.isfinite(row[p_col]) and np.isfinite(row["t_welch"])):
                 row["note"] = "not tested: the t statistic is undefined (no variance)"
-                row["p_perm"], row["t_welch"] = np.nan, np.nan
+                row[p_col], row["t_welch"] = np.nan, np.nan
         rows.append(row)
-    out = pd.DataFrame(rows, columns=["framing", "category", fam_a, fam_b, "diff", "p_perm", "effect_size",
+    out = pd.DataFrame(rows, columns=["framing", "category", fam_a, fam_b, "diff", p_col, "effect_size",
                                       f"n_{fam_a}", f"n_{fam_b}", "t_welch", "note"])
-    out.insert(out.columns.get_loc("p_perm") + 1, "p_bonferroni", bonferroni(out["p_perm"]))
+    out.insert(out.columns.get_loc(p_col) + 1, "p_bonferroni", bonferroni(out[p_col]))
     out = out.sort_values("framing", key=lambda s: s.map(framing_rank), kind="mergesort").reset_index(drop=True)
-    out.attrs.update(families=(fam_a, fam_b), value=value, seed=seed, resamples=resamples,
-                     n_tested=int(out["p_perm"].notna().sum()))
+    out.attrs.update(families=(fam_a, fam_b), value=value, seed=seed, resamples=resamples, test=test, p_column=p_col,
+                     n_tested=int(out[p_col].notna().sum()))
     return out
 
 

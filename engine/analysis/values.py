@@ -20,7 +20,8 @@ Conventions
   - test: Welch's t statistic, two-sided, p-value from a permutation test
     (`scipy.stats.ttest_ind(..., equal_var=False, method=PermutationMethod(n_resamples, rng=seed))`;
     exact when the groups are small enough to enumerate; each group's values are sorted first, so
-    the p-value depends on the seed, not on row order);
+    the p-value depends on the seed, not on row order); or, with test="welch", the parametric Welch
+    p (`p_welch`), which is what the paper's `MKinfer::perm.t.test(...)$p.value` reports;
   - `p_bonferroni`: Bonferroni over the panels that were tested (statsmodels `multipletests`);
   - `diff` = mean(A) - mean(B); `effect_size` = Hedges' g (bias-corrected standardised mean
     difference with pooled SD, statsmodels `effectsize_smd`), same sign as `diff`. Lower ranks are
@@ -158,6 +159,7 @@ def analyze_words(
     resamples: int = 9999,
     top_k: int = 10,
     word_scope: str = "lexicon",
+    test: str = "permutation",
 ) -> ValueAnalysis:
     """Run the whole analysis on a words table (`engine.analysis.words.to_words` output, with `family`).
 
@@ -182,7 +184,7 @@ def analyze_words(
     present = list(pd.unique(medians["family"].dropna())) if "family" in medians else []
     if families or len(present) == 2:
         chosen = pick_families(medians, families)
-        summary = compare_families(medians, chosen, seed=seed, resamples=resamples)
+        summary = compare_families(medians, chosen, seed=seed, resamples=resamples, test=test)
         mixed = mixed_model(medians, chosen)
     else:
         notes.append(f"family comparison skipped: it needs two families, found {len(present)} "

@@ -23,13 +23,18 @@ def cmd_analyze(args) -> int:
     from engine.workflows.analyze import run_analysis
 
     config = from_namespace(AnalyzeConfig, args)
+    if config.preset:
+        return _run_preset(args, config)
     if config.out:
-        check_out_folder(config.out, table_files(OUTPUT_FILES, config.format), args.force)
+        stems = [*OUTPUT_FILES, *(("anova", "posthoc") if config.anova else ())]
+        check_out_folder(config.out, table_files(stems, config.format), args.force)
     analysis = run_analysis(Cache(args.home), config, home=args.home)
     _print_summary(analysis.result, analysis.runs, analysis.lexicon, args, analysis.notes)
+    _print_anova(analysis.paper_tables)
     if config.out:
         written = write_analysis_tables(analysis.result, config.out, analysis.metadata, config.seed, config.resamples,
                                         config.top_k, config.format)
+        written += _write_anova(analysis, config)
         print(f"\nwrote {len(written)} tables to {Path(config.out)}: {', '.join(p.name for p in written)}")
     return 0
 
@@ -46,7 +51,7 @@ def _print_summary(result, runs: pd.DataFrame, lexicon, args, notes: list[str]) 
             if not shown["note"].astype(bool).any():
                 shown = shown.drop(columns=["note"])
             print(f"\nfamily summary: {a} vs {b} (diff = {a} - {b}; negative: {a} ranks the category higher; "
-                  f"p_perm: permutation Welch t-test, {args.resamples} resamples, seed {args.seed}; effect_size: Hedges' g)")
+                  f"{_test_doc(args)}; effect_size: Hedges' g)")
             print(shown.to_string(index=False, float_format=_fmt))
             mixed = result.mixed
             if mixed is not None and mixed["note"].astype(str).str.len().gt(0).any():
@@ -58,6 +63,93 @@ def _print_summary(result, runs: pd.DataFrame, lexicon, args, notes: list[str]) 
             print(per_model.to_string(float_format=_fmt))
     for note in notes:
         print(f"note: {note}")
+
+
+def _print_anova(tables: dict) -> None:
+    from engine.analysis.paper_stats import ANOVA_DOC, POSTHOC_DOC, STARS_DOC
+
+    if not tables:
+        return
+    print(f"\nANOVA ({ANOVA_DOC}):")
+    print(tables["anova"].to_string(index=False, float_format=_fmt))
+    print(f"\npost-hoc ({POSTHOC_DOC}; {STARS_DOC}):")
+    print(tables["posthoc"].to_string(index=False, float_format=_fmt))
+
+
+def _write_anova(analysis, config) -> list:
+    from engine.analysis.paper_stats import ANOVA_DOC, POSTHOC_DOC
+    from engine.reports.export import write_table
+
+    suffix = ".parquet" if config.format == "parquet" else ".csv"
+    docs = {"anova": ANOVA_DOC, "posthoc": POSTHOC_DOC}
+    return [write_table(table, Path(config.out) / f"{stem}{suffix}", {"table": stem, **analysis.metadata, "method": docs[stem]})
+            for stem, table in analysis.paper_tables.items()]
+
+
+def _test_doc(args) -> str:
+    from engine.analysis.stats import FAMILY_TESTS
+
+    return FAMILY_TESTS[args.test][1].format(resamples=args.resamples, seed=args.seed)
+
+
+def _run_preset(args, config) -> int:
+    """The paper's figures (engine/workflows/paper_preset.py): each figure's panels with the paper's stars."""
+    from engine.analysis.stats import family_test_doc
+    from engine.reports.analysis import OUTPUT_FILES, write_analysis_tables
+    from engine.reports.export import write_table
+    from engine.workflows.paper_preset import run_preset
+
+    stems = [*OUTPUT_FILES, "panels"]
+    if config.out:
+        for sub in ("fig1a", "fig1b"):
+            check_out_folder(Path(config.out) / sub, table_files(stems, config.format), args.force)
+        check_out_folder(Path(config.out) / "fig4b", table_files(["points"], config.format), args.force)
+    results = run_preset(Cache(args.home), config.preset, home=args.home, seed=config.seed)
+    for item in results:
+        panels, run = item.panels, item.analysis
+        print(f"\n{item.figure.name}: {item.figure.title}")
+        print(f"lexicon: {run.lexicon.describe()} | {run.runs['model_id'].nunique()} models, "
+              f"{run.runs['prompt_key'].nunique()} prompts | {run.result.word_ranks.groupby(['model_id', 'prompt_key'], observed=True).size().max()} words ranked per (model, prompt)")
+        print("values: mean over (model, prompt) of each category's median rank (1 = best); diff = gemma - llama")
+        with pd.option_context("display.width", 200, "display.max_columns", 30):
+            print(panels.to_string(index=False, float_format=_fmt))
+        method = f"{family_test_doc(panels)}; {panels.attrs.get('stars')}"
+        print(f"method: {method}")
+        for note in run.notes:
+            print(f"note: {note}")
+        if config.out:
+            folder = Path(config.out) / item.figure.name.lower().replace(" ", "")
+            suffix = ".parquet" if config.format == "parquet" else ".csv"
+            meta = {**run.metadata, "preset": f"{config.preset} {item.figure.name}"}
+            written = write_analysis_tables(run.result, folder, meta, config.seed, config.resamples, config.top_k,
+                                            config.format)
+            written.append(write_table(panels, folder / f"panels{suffix}",
+                                       {"table": f"panels: {item.figure.name} as the paper shows it", **meta,
+                                        "method": method}))
+            print(f"wrote {len(written)} tables to {folder}")
+    _print_fig4b(config, args)
+    return 0
+
+
+def _print_fig4b(config, args) -> None:
+    from engine.analysis.paper_training import FIG4B_DOC
+    from engine.reports.export import write_table
+    from engine.workflows.paper_preset import preset_fig4b
+
+    points = preset_fig4b(config.preset, home=args.home)
+    if points is None:
+        return
+    wide = points.pivot_table(index=["base_model", "data_size", "data_source", "method"], columns="category",
+                              values="median_rank", sort=False).reset_index()
+    wide.columns.name = None
+    print(f"\nFig 4b: {FIG4B_DOC}")
+    print(wide.to_string(index=False, float_format=_fmt))
+    print("note: the paper's 13K point is left out: rank_results_uf_13.csv is the same file as the 27K one")
+    if config.out:
+        suffix = ".parquet" if config.format == "parquet" else ".csv"
+        path = write_table(points, Path(config.out) / "fig4b" / f"points{suffix}",
+                           {"table": "fig4b points", "method": FIG4B_DOC, "preset": config.preset})
+        print(f"wrote {path}")
 
 
 def _fmt(x: float) -> str:

@@ -53,7 +53,8 @@ def cmd_implicit(args) -> int:
     base = from_namespace(SearchConfig, args)  # checks --batch-size
     if args.prompt:
         resolve_prompt(args.prompt)
-    check_out_folder(args.out, table_files(OUTPUT_FILES, args.format), args.force)
+    paper_files = ["paper_top_bottom", "paper_named_words"] if args.vocab_join == "paper" else []
+    check_out_folder(args.out, table_files([*OUTPUT_FILES, *paper_files], args.format), args.force)
     if base.device:
         from engine.models.loading import check_device  # torch, only when a device is named
 
@@ -83,11 +84,33 @@ def cmd_implicit(args) -> int:
     if result.vocab is not None and "vocab_words" not in tables:
         print(f"note: per-prompt vocabulary rows ({len(result.vocab)}) are not written for more than "
               f"{MAX_PROMPTS_FOR_VOCAB_ROWS} prompts; they stay in the cache (vocab_top_bottom.csv lists each prompt's extremes)")
+    if args.vocab_join == "paper":
+        written += _paper_tables(result, args, words, out)
     computed = int((~result.runs["from_cache"]).sum())
     print(f"\n{len(result.runs)} runs ({computed} computed, {len(result.runs) - computed} from the cache); "
           f"wall time {time.perf_counter() - started:.1f} s", file=sys.stderr)
     print(f"wrote {len(written)} tables to {out}: {', '.join(p.name for p in written)}")
     return 0
+
+
+def _paper_tables(result, args, words, out: Path) -> list[Path]:
+    """The paper's Fig 3 / Table 1 tables (engine.workflows.implicit.paper_vocabulary), printed and written."""
+    from engine.analysis.implicit import PAPER_JOIN_RULE
+    from engine.reports.export import write_table
+    from engine.store.db import Cache
+    from engine.workflows.implicit import paper_vocabulary
+
+    tables = paper_vocabulary(Cache(args.home), result, words or ("freedom", "love"), top=args.top)
+    print(f"\nthe paper's vocabulary join: {PAPER_JOIN_RULE}")
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        print(tables["paper_named_words"].drop(columns=["model_a", "model_b"]).to_string(index=False))
+        for (pair, key), grp in tables["paper_top_bottom"].groupby(["pair", "prompt_key"], sort=False):
+            for end in ("top", "bottom"):
+                rows = grp[grp["end"] == end]
+                print(f"{pair} | {key} | {end}: " + ", ".join(f"{w!r} {v:+.3g}" for w, v in zip(rows["word"], rows["mwlr"])))
+    suffix = ".parquet" if args.format == "parquet" else ".csv"
+    return [write_table(table, out / f"{stem}{suffix}", {"table": stem, "method": PAPER_JOIN_RULE})
+            for stem, table in tables.items()]
 
 
 def _print_report(result, tables, top: int) -> None:

@@ -57,6 +57,10 @@ def register(sub) -> None:
     p.add_argument("run_dir", help="The run's output folder (the --out of `valuescope train`).")
     p.add_argument("--prompts", help="Comma-separated prompts (battery keys or text); default: the run's.")
     p.add_argument("--candidates", choices=("lexicon", "vocab"), help="Default: the run's setting.")
+    p.add_argument("--method", choices=("valuescope", "paper"), default="valuescope",
+                   help="paper: the ICLR 2026 figures' method (every vocabulary token on greatest_ever_one; Fig 4a: "
+                        "shared strings, expanded Big Two, every variant ranked; Fig 5: nouns, variants averaged, from "
+                        "the first trained checkpoint). See engine/training/trajectory.py.")
     p.set_defaults(func=cmd_trajectory)
 
 
@@ -131,11 +135,11 @@ def cmd_trajectory(args) -> int:
 
     summary = read_summary(args.run_dir)  # fails with a clear error when the folder holds no run
     prompts = parse_value("prompts", args.prompts) if args.prompts else None
-    code = _trajectory(Path(args.run_dir).resolve(), args.home, prompts, args.candidates)
+    code = _trajectory(Path(args.run_dir).resolve(), args.home, prompts, args.candidates, args.method)
     return code if summary.get("status") == "done" else 1
 
 
-def _trajectory(run_dir: Path, home, prompts=None, candidates=None) -> int:
+def _trajectory(run_dir: Path, home, prompts=None, candidates=None, method: str = "valuescope") -> int:
     """Score every checkpoint of a run, write its tables and charts, print the Fig 4a/5 tables."""
     from engine.reports.training import write_trajectory_outputs
     from engine.training.runlog import read_summary
@@ -154,7 +158,8 @@ def _trajectory(run_dir: Path, home, prompts=None, candidates=None) -> int:
         clock[0] = now
         _print_progress(done, total, info)
 
-    tables = trajectory_tables(run_dir, home=home, progress=progress, prompts=prompts, candidates=candidates)
+    tables = trajectory_tables(run_dir, home=home, progress=progress, prompts=prompts, candidates=candidates,
+                               method=method)
     written, charts = write_trajectory_outputs(run_dir, tables, summary)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 200):
         print("\nHeld-out preference accuracy per checkpoint:")

@@ -7,7 +7,7 @@ import pandas as pd
 
 from engine import __version__
 from engine.analysis.lexicons import Lexicon
-from engine.analysis.stats import FAMILY_TEST_DOC, MIXED_DOC, TAU_DOC
+from engine.analysis.stats import MIXED_DOC, TAU_DOC, family_test_doc
 from engine.analysis.values import RANK_DOC
 from engine.analysis.words import NORMALIZATION, VARIANT_POLICY_DOC
 
@@ -64,7 +64,7 @@ def analysis_tables(result, seed: int, resamples: int, top_k: int) -> dict[str, 
     }
     if result.family_summary is not None:
         summary = result.family_summary
-        doc = FAMILY_TEST_DOC.format(resamples=resamples, seed=seed, n_tested=summary.attrs.get("n_tested"))
+        doc = family_test_doc(summary)
         tables["family_summary"] = (summary, {"compared_families": " vs ".join(result.families), "seed": seed,
                                               "resamples": resamples, "method": doc})
         tables["mixed_model"] = (result.mixed, {"method": MIXED_DOC})

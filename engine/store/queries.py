@@ -39,14 +39,15 @@ def select_runs(cache, models=None, families=None, prompts=None, candidates=None
 
 
 def load_words(cache, runs: pd.DataFrame, policy: str = DEFAULT_VARIANT_POLICY,
-               lexicon: Lexicon | None = None) -> pd.DataFrame:
+               lexicon: Lexicon | None = None, keep_texts: frozenset[str] | None = None) -> pd.DataFrame:
     """Scores of `runs` as words: the same table as `to_words` (plus run columns), built inside DuckDB.
 
     Why not `to_words(cache.scores_for_runs(...))`: a vocabulary run has ~50k-260k tokens x 54 prompts,
     and turning millions of strings into pandas dominates the time. Here the distinct texts are
     normalised once in Python (`normalize_token`), DuckDB merges variants and returns only integer
     codes and numbers, and the strings come back as pandas categoricals. With a lexicon only texts
-    whose word matches it are kept. Same rules as `to_words`: mean/max/all_variants, `n_variants`,
+    whose word matches it are kept; with `keep_texts` only those exact texts, before normalisation
+    (engine.analysis.shared_vocabulary). Same rules as `to_words`: mean/max/all_variants, `n_variants`,
     `text` = best variant (ties: the smallest text). Rows are in run order, then word order.
     """
     if policy not in VARIANT_POLICY_DOC:
@@ -62,6 +63,8 @@ def load_words(cache, runs: pd.DataFrame, policy: str = DEFAULT_VARIANT_POLICY,
         texts = np.array(sorted(texts), dtype=object)  # text id order = string order, for the tie-break
         words = np.array([normalize_token(t) for t in texts], dtype=object)
         keep = words != ""
+        if keep_texts is not None:
+            keep &= np.array([t in keep_texts for t in texts], dtype=bool)
         if lexicon is not None:
             keep &= np.array([bool(lexicon.categories_of(w)) if w else False for w in words], dtype=bool)
         word_codes, word_names = pd.factorize(words[keep])
@@ -95,6 +98,15 @@ def load_words(cache, runs: pd.DataFrame, policy: str = DEFAULT_VARIANT_POLICY,
     out["variant_policy"] = policy
     out.attrs["variant_policy"] = policy
     return out
+
+
+def texts_per_model(cache, runs: pd.DataFrame) -> dict[str, frozenset[str]]:
+    """model_id -> the exact texts its runs scored (its vocabulary, for the shared-vocabulary filter)."""
+    with cache.connect() as con:
+        con.register("wanted_runs", runs[["run_id", "model_id"]].drop_duplicates())
+        rows = con.execute("SELECT DISTINCT r.model_id, s.text FROM scores s JOIN wanted_runs r ON s.run_id = r.run_id").df()
+        con.unregister("wanted_runs")
+    return {str(m): frozenset(g["text"]) for m, g in rows.groupby("model_id", sort=False)}
 
 
 def _listify(value):

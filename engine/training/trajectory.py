@@ -15,6 +15,15 @@ its number of training pairs (Fig 4b); `word_rank_changes` = each word's rank at
 checkpoint, mean over prompts, and how far it rose (Fig 5); `training_curves` = loss and accuracy.
 With lexicon candidates every base ranks the same words, so ranks compare across bases directly;
 with the vocabulary they differ in count, and `median_rank_pct` (rank / words ranked) compares.
+
+method="paper" (the authors' R and Python, generate_figure_4_and_A5.R, generate_figure_5_and_A6.py):
+every vocabulary token on `greatest_ever_one`; Fig 4a keeps only exact decoded strings present in
+every scored base's vocabulary (their token_intersection.csv; applied before normalisation), matches
+the expanded Big Two list (`big_two_expanded`, the authors' file byte for byte; a word listed twice
+there counts once here) and ranks every variant on its own (all_variants); Fig 5 averages the
+variants of each of the 263 nouns (mean) and compares the first *trained* checkpoint with the last.
+Step 0 is the base with a random head, so a change measured from it is the head's, not training's;
+valuescope's view from the first saved checkpoint (step 0) stays the default (start="first").
 """
 from __future__ import annotations
 
@@ -25,6 +34,7 @@ import pandas as pd
 
 from engine.analysis.values import attach_categories, category_medians, rank_words
 from engine.analysis.lexicons import load_lexicon
+from engine.analysis.shared_vocabulary import keep_shared, shared_strings
 from engine.analysis.words import to_words
 from engine.models.manifests import adapter_revision
 from engine.training.checkpoints import list_checkpoint_manifests
@@ -32,6 +42,8 @@ from engine.training.runlog import read_log, read_summary
 from engine.errors import InputError
 
 CATEGORY_LEXICON = {"lexicon": "big_two_nouns", "vocab": "big_two_expanded"}
+METHODS = ("valuescope", "paper")
+RANK_CHANGE_STARTS = ("first", "first_trained")
 _CHECKPOINT_COLUMNS = ["base", "family", "variant", "n_train_pairs", "step"]
 
 
@@ -51,7 +63,8 @@ def checkpoint_table(run_dir) -> pd.DataFrame:
 
 
 def score_checkpoints(run_dir, prompts: list[str] | None = None, candidates: str | None = None, home=None,
-                      progress=None, cancel=None, dtype: str = "auto", device: str | None = None) -> pd.DataFrame:
+                      progress=None, cancel=None, dtype: str = "auto", device: str | None = None,
+                      method: str = "valuescope") -> pd.DataFrame:
     """Ranked Big Two words per (checkpoint, prompt); prompts/candidates default to the run's settings.
 
     Columns: base, family, variant, n_train_pairs, step, model_id (checkpoint alias), prompt_key,
@@ -61,7 +74,11 @@ def score_checkpoints(run_dir, prompts: list[str] | None = None, candidates: str
     from engine.configs import SearchConfig
     from engine.workflows.runner import Runner
 
+    if method not in METHODS:
+        raise InputError(f"Unknown method {method!r}: use {' or '.join(METHODS)}.")
     settings = read_summary(run_dir).get("settings", {})
+    if method == "paper":
+        prompts, candidates = prompts or ["greatest_ever_one"], "vocab"
     prompts = prompts or settings.get("prompts") or ["greatest_ever_one"]
     candidates = candidates or settings.get("candidates") or "lexicon"
     if candidates not in CATEGORY_LEXICON:
@@ -88,13 +105,38 @@ def score_checkpoints(run_dir, prompts: list[str] | None = None, candidates: str
         del runner
         gc.collect()
     scored = pd.concat(frames, ignore_index=True)
-    word_table = to_words(scored, "mean", by=("model_id", "family", "prompt_key", "framing"))
-    ranked = rank_words(attach_categories(word_table, lexicon), by=("model_id", "prompt_key"))
     info = checkpoints[["alias", *_CHECKPOINT_COLUMNS]].rename(columns={"alias": "model_id"}).drop(columns="family")
+    if method == "paper":
+        return paper_rankings(scored, info)
+    return _ranked(scored, lexicon, "mean", info, candidates, prompts)
+
+
+def _ranked(scored: pd.DataFrame, lexicon, policy: str, info: pd.DataFrame, candidates: str, prompts) -> pd.DataFrame:
+    """Words of the scored replies (variant `policy`) matched to `lexicon` and ranked per (checkpoint, prompt)."""
+    word_table = to_words(scored, policy, by=("model_id", "family", "prompt_key", "framing"))
+    ranked = rank_words(attach_categories(word_table, lexicon), by=("model_id", "prompt_key"))
     ranked = ranked.merge(info, on="model_id", how="left")
-    ranked.attrs.update(lexicon=lexicon.describe(), candidates=candidates, prompts=list(prompts))
-    return ranked[[*_CHECKPOINT_COLUMNS, "model_id", "prompt_key", "framing", "word", "score", "categories", "rank",
-                   "n_ranked"]]
+    ranked.attrs.update(lexicon=lexicon.describe(), candidates=candidates, prompts=list(prompts), variant_policy=policy)
+    return ranked[[*_CHECKPOINT_COLUMNS, "model_id", "prompt_key", "framing", "word", "text", "score", "categories",
+                   "rank", "n_ranked"]]
+
+
+def paper_rankings(scored: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
+    """The paper's two rankings of vocabulary scores (see the module docstring): Fig 4a rows (expanded
+    Big Two, shared strings only, every variant ranked) with `figure` = "4a", and Fig 5 rows (nouns,
+    mean over variants) with `figure` = "5"."""
+    bases = info.drop_duplicates("model_id").set_index("model_id")["base"]
+    vocabularies = scored.assign(base=scored["model_id"].map(bases)).groupby("base", sort=False)["text"]
+    shared = shared_strings(set(texts) for _, texts in vocabularies)
+    prompts = list(pd.unique(scored["prompt_key"]))
+    expanded, nouns = load_lexicon("big_two_expanded"), load_lexicon("big_two_nouns")
+    fig4a = _ranked(keep_shared(scored, shared), expanded, "all_variants", info, "vocab", prompts)
+    fig5 = _ranked(scored, nouns, "mean", info, "vocab", prompts)
+    out = pd.concat([fig4a.assign(figure="4a"), fig5.assign(figure="5")], ignore_index=True)
+    out.attrs.update(fig4a.attrs, method="paper", n_shared_strings=len(shared),
+                     lexicon=f"Fig 4a: {expanded.describe()}, every variant of {len(shared)} shared strings; "
+                             f"Fig 5: {nouns.describe()}, mean over variants")
+    return out
 
 
 def medians_by_step(ranked: pd.DataFrame) -> pd.DataFrame:
@@ -130,8 +172,17 @@ def data_quantity_table(trajectory: pd.DataFrame) -> pd.DataFrame:
     return _in_run_order(final, ["n_train_pairs", "category"], with_variant=False)
 
 
-def word_rank_changes(ranked: pd.DataFrame) -> pd.DataFrame:
-    """Fig 5: each word's mean rank over prompts at the first and last checkpoint; `rise` > 0 = moved up."""
+def word_rank_changes(ranked: pd.DataFrame, start: str = "first") -> pd.DataFrame:
+    """Fig 5: each word's mean rank over prompts at the first and last checkpoint; `rise` > 0 = moved up.
+
+    start="first": from the first saved checkpoint (step 0, the base with its random head, when saved);
+    "first_trained": from the first checkpoint after a training step, as the paper does."""
+    if start not in RANK_CHANGE_STARTS:
+        raise InputError(f"Unknown start {start!r}: use {' or '.join(RANK_CHANGE_STARTS)}.")
+    if start == "first_trained":
+        ranked = ranked[ranked["step"] > 0]
+        if ranked.empty:
+            raise InputError("No trained checkpoint (step > 0) to start the rank changes from.")
     bounds = ranked.groupby(["base", "variant"], sort=False)["step"].agg(["min", "max"]).reset_index()
     mean_rank = (ranked.groupby(["base", "variant", "step", "word", "categories"], sort=False, observed=True)["rank"]
                  .mean().reset_index())
@@ -167,12 +218,17 @@ def training_curves(run_dir) -> pd.DataFrame:
 
 
 def trajectory_tables(run_dir, home=None, progress=None, cancel=None, prompts=None, candidates=None,
-                      dtype: str = "auto", device: str | None = None) -> dict[str, pd.DataFrame]:
+                      dtype: str = "auto", device: str | None = None, method: str = "valuescope") -> dict[str, pd.DataFrame]:
     """Every table of a run: checkpoints, word_ranks, medians, trajectory (4a), data_quantity (4b),
-    word_changes (5), training_curves."""
-    ranked = score_checkpoints(run_dir, prompts, candidates, home, progress, cancel, dtype, device)
+    word_changes (5), training_curves. method="paper": the paper's rankings (module docstring)."""
+    ranked = score_checkpoints(run_dir, prompts, candidates, home, progress, cancel, dtype, device, method)
+    if method == "paper":
+        ranked, nouns = ranked[ranked["figure"] == "4a"], ranked[ranked["figure"] == "5"]
+        changes = word_rank_changes(nouns, start="first_trained")
+    else:
+        changes = word_rank_changes(ranked)
     medians = medians_by_step(ranked)
     trajectory = category_trajectory(medians)
     return {"checkpoints": checkpoint_table(run_dir), "word_ranks": ranked, "medians": medians,
             "trajectory": trajectory, "data_quantity": data_quantity_table(trajectory),
-            "word_changes": word_rank_changes(ranked), "training_curves": training_curves(run_dir)}
+            "word_changes": changes, "training_curves": training_curves(run_dir)}

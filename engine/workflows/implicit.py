@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from engine.analysis.implicit import (battery_mean, category_summary, join_on_words, join_replies,
-                                      named_word_comparison, pair_label)
+from engine.analysis.implicit import (battery_mean, category_summary, exact_string_mwlr, join_exact_strings,
+                                      join_on_words, join_replies, named_word_comparison, pair_label, top_bottom,
+                                      variant_mean_mwlr)
 from engine.analysis.lexicons import Lexicon
 from engine.analysis.words import normalize_series
 from engine.configs import SearchConfig
@@ -196,3 +197,27 @@ def _label(table: pd.DataFrame, ids: dict) -> pd.DataFrame:
         table.insert(i, col, value)
     return table
 
+
+
+def paper_vocabulary(cache, result: ImplicitResult, words: Sequence[str] = ("freedom", "love"),
+                     top: int = 15) -> dict[str, pd.DataFrame]:
+    """The paper's Fig 3 and Table 1 tables from the vocabulary runs of an implicit request (read back
+    from the cache): per prompt, every model's vocabulary joined on exact strings (PAPER_JOIN_RULE),
+    then per pair the top/bottom `top` strings by MWLR (Table 1) and the named words' variant-mean
+    MWLR (Fig 3). Returns {"paper_top_bottom", "paper_named_words"}."""
+    vocab_runs = result.runs[result.runs["candidates"] == "vocab"]
+    if vocab_runs.empty:
+        raise InputError("The paper's vocabulary join needs the vocabulary runs (leave out --no-vocab).")
+    strings, named = [], []
+    for key, runs in vocab_runs.groupby("prompt_key", sort=False):
+        by_model = {m: cache.scores(run_id)[["text", "score"]]
+                    for m, run_id in runs.drop_duplicates("model")[["model", "run_id"]].itertuples(index=False)}
+        joined = join_exact_strings(by_model)
+        for pair in result.pairs.itertuples():
+            table = exact_string_mwlr(joined, pair.model_a, pair.model_b)
+            ids = {"pair": pair.pair, "model_a": pair.model_a, "model_b": pair.model_b, "prompt_key": key}
+            strings.append(_label(table, dict(ids)))
+            named.append(_label(variant_mean_mwlr(table, list(words)), dict(ids)))
+    per_string = pd.concat(strings, ignore_index=True)
+    return {"paper_top_bottom": top_bottom(per_string, top, by=("pair", "model_a", "model_b", "prompt_key")),
+            "paper_named_words": pd.concat(named, ignore_index=True)}
