@@ -131,10 +131,14 @@ def values_report(tables: dict[str, tuple[pd.DataFrame, dict]], meta: dict) -> R
                       "prompt's framing. Rank 1 = best, at the top."),
         Table("category-means", "Mean over prompts of the median ranks", category_means(medians),
               formats={c: ".2f" for c in categories})]
+    report.blocks.append(Table("median-ranks-table", "Median ranks (every model, prompt and category)", medians,
+                               formats={"median_rank": ".1f", "median_rank_pct": ".4f"}))
     if "word_ranks" in tables:
         by_word = words_by_framing(tables["word_ranks"][0])
-        report.blocks.append(Chart("words-by-category", "Words by category", charts.word_strip_chart(by_word, categories),
-                                   by_word, caption="One point per word: its rank averaged over the prompts of a framing."))
+        report.blocks += [Heading("Words by category"),
+                          Chart("words-by-category", "Rank of each word, by category",
+                                charts.word_strip_chart(by_word, categories), by_word,
+                                caption="One point per word: its rank averaged over the prompts of a framing.")]
     report.blocks.append(Heading("Family comparison"))
     if "family_summary" in tables:
         summary, extra = tables["family_summary"]
@@ -158,8 +162,6 @@ def values_report(tables: dict[str, tuple[pd.DataFrame, dict]], meta: dict) -> R
         report.blocks += [Heading("Top and bottom words"),
                           Table("top-bottom-words", f"Top and bottom {extra.get('k', '')} words per model and framing",
                                 top_bottom, formats={"mean_rank": ".1f"})]
-    report.blocks.append(Table("median-ranks-table", "Median ranks (every model, prompt and category)", medians,
-                               formats={"median_rank": ".1f", "median_rank_pct": ".4f"}))
     return report
 
 

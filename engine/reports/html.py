@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from engine import __version__
-from engine.reports.export import csv_bytes, jsonable
+from engine.reports.export import _write_atomically, csv_bytes, jsonable
 
 MAX_TABLE_ROWS = 500  # rows shown in the page; the download holds them all
 MAX_EMBEDDED_BYTES = 1_500_000  # a download larger than this (after gzip for big tables) is left out
@@ -154,12 +154,14 @@ def _table_html(table: pd.DataFrame, formats: dict, table_id: str) -> str:
 def _download_html(item: Download, css_class: str = "download") -> str:
     if item.data is None:
         return f'<p class="note missing-download">{html.escape(item.label)}: not in this page ({html.escape(item.note)}).</p>'
-    return (f'<a class="{css_class}" download="{html.escape(item.file_name)}" href="{data_url(item.data, item.mime)}">'
-            f'⤓ {html.escape(item.label)}</a> <span class="note">{html.escape(item.note)}</span>')
+    return (f'<p class="dl"><a class="{css_class}" download="{html.escape(item.file_name)}" '
+            f'href="{data_url(item.data, item.mime)}">⤓ {html.escape(item.label)}</a> '
+            f'<span class="note">{html.escape(item.note)}</span></p>')
 
 
-def render(report: Report, site_nav: str = "") -> str:
-    """The report as one HTML document (the Vega libraries, every chart's data and the provenance inside)."""
+def render(report: Report, site_nav: str = "", bundle_file: str | None = None) -> str:
+    """The report as one HTML document (the Vega libraries, every chart's data and the provenance inside).
+    A site's pages share one copy of the libraries instead: `bundle_file`, a path relative to the page."""
     parts, specs = [], []
     for i, block in enumerate(report.blocks):
         if isinstance(block, Heading):
@@ -191,14 +193,16 @@ def render(report: Report, site_nav: str = "") -> str:
     return _PAGE.format(
         title=title, subtitle=html.escape(report.subtitle), nav=site_nav, body="\n".join(parts),
         provenance=html.escape(provenance_json), provenance_link=provenance_link, version=__version__,
-        kind=html.escape(report.kind), style=_STYLE, bundle=vega_bundle(), specs=_script_json(dict(specs)),
+        kind=html.escape(report.kind), style=_STYLE,
+        bundle=f'<script src="{html.escape(bundle_file)}"></script>' if bundle_file else f"<script>{vega_bundle()}</script>",
+        specs=_script_json(dict(specs)),
         embed_options=_script_json(EMBED_OPTIONS), script=_SCRIPT)
 
 
-def write_report(report: Report, path: str | Path, site_nav: str = "") -> Path:
+def write_report(report: Report, path: str | Path, site_nav: str = "", bundle_file: str | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(report, site_nav), encoding="utf-8")
+    _write_atomically(path, render(report, site_nav, bundle_file).encode("utf-8"))
     return path
 
 
@@ -270,12 +274,12 @@ _PAGE = """<!DOCTYPE html>
 {body}
 <h2>Provenance</h2>
 <p class="note">Made by valuescope {version}. Everything needed to reproduce these numbers: settings, models, revisions,
-run ids. This page needs no network: the charting libraries (Vega, Vega-Lite, vega-embed) are inside it.</p>
+run ids. This page needs no network: the charting libraries (Vega, Vega-Lite, vega-embed) travel with it.</p>
 {provenance_link}
 <details><summary>Show the provenance</summary><pre id="vs-provenance">{provenance}</pre></details>
 <script type="application/json" id="vs-specs">{specs}</script>
 <script type="application/json" id="vs-embed-options">{embed_options}</script>
-<script>{bundle}</script>
+{bundle}
 <script>{script}</script>
 </body></html>
 """
