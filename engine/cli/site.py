@@ -24,8 +24,7 @@ def register(sub) -> None:
 
 
 def cmd_site(args) -> int:
-    from engine.reports.analysis import analysis_tables
-    from engine.reports.contents import read_tables, training_report, values_report
+    from engine.reports.contents import analysis_report, read_tables, training_report
     from engine.reports.html import write_figures
     from engine.reports.site import write_site
     from engine.store.db import Cache
@@ -40,9 +39,7 @@ def cmd_site(args) -> int:
     config = from_namespace(AnalyzeConfig, args)
     reports = []
     analysis = run_analysis(Cache(args.home), config, home=args.home, tool="valuescope site")
-    tables = analysis_tables(analysis.result, config.seed, config.resamples, config.top_k)
-    reports.append(values_report({stem: (table, extra) for stem, (table, extra) in tables.items() if table is not None},
-                                 analysis.metadata))
+    reports.append(analysis_report(analysis.result, analysis.metadata, config.seed, config.resamples, config.top_k))
     for run_dir in _training_runs(args):
         tables = read_tables(run_dir / "tables")
         if "trajectory" in tables:

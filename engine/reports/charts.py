@@ -23,7 +23,7 @@ def histogram_bins(scores: pd.Series, bins: int = 50) -> pd.DataFrame:
 def score_histogram(bins: pd.DataFrame, marks: pd.DataFrame | None, kind: str):
     """Bars of `histogram_bins`; a red rule at the score of each chosen word found (`marks`: word, token, rank, score)."""
     bars = alt.Chart(bins).mark_bar(color="#8fa8c8").encode(
-        x=alt.X("from:Q", title=f"score ({kind})"), x2="to:Q",
+        x=alt.X("from:Q", title=f"score ({kind})", scale=alt.Scale(zero=False)), x2="to:Q",
         y=alt.Y("tokens:Q", title="tokens", scale=alt.Scale(zero=True)), y2=alt.datum(0),
         tooltip=[alt.Tooltip("from:Q", format=".3f"), alt.Tooltip("to:Q", format=".3f"), "tokens:Q"])
     layers = [bars]

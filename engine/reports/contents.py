@@ -9,15 +9,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from engine.analysis.implicit import PAIR_COLUMNS
 from engine.analysis.words import NORMALIZATION, normalize_series, normalize_token, visible_token
 from engine.errors import InputError
 from engine.reports import charts
+from engine.reports.analysis import analysis_tables
 from engine.reports.export import FILE_FORMAT_KEY, read_metadata, read_table
 from engine.reports.html import Chart, Download, Heading, Report, Table, Text, csv_download
 from engine.reports.tables import ranking_table, run_metadata
 from engine.reports.training_charts import accuracy_chart, loss_chart, trajectory_chart
 
 NUMBER = ".4g"
+PER_PAIR = list(PAIR_COLUMNS)  # shown once in a pair's heading, not on every row
 
 
 # ---- token search --------------------------------------------------------------------------------
@@ -91,7 +94,8 @@ def _settings_line(run: dict, n: int) -> str:
 
 
 def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in str(text)).strip("-")[:40] or "x"
+    """File-name-safe text; the end of a long one (a local model path ends with the model's folder)."""
+    return "".join(c if c.isalnum() else "-" for c in str(text)).strip("-")[-40:].strip("-") or "x"
 
 
 # ---- family comparison (the Values page) ---------------------------------------------------------
@@ -165,6 +169,12 @@ def values_report(tables: dict[str, tuple[pd.DataFrame, dict]], meta: dict) -> R
     return report
 
 
+def analysis_report(result, meta: dict, seed: int, resamples: int, top_k: int) -> Report:
+    """`values_report` of a ValueAnalysis (engine.analysis.values) and its provenance."""
+    tables = analysis_tables(result, seed, resamples, top_k)
+    return values_report({stem: pair for stem, pair in tables.items() if pair[0] is not None}, meta)
+
+
 def _number_formats(table: pd.DataFrame) -> dict:
     return {c: NUMBER for c in table.columns if pd.api.types.is_float_dtype(table[c])}
 
@@ -186,26 +196,26 @@ def implicit_report(tables: dict[str, tuple[pd.DataFrame, dict]], meta: dict) ->
             tb = tb[(tb["pair"] == pair.pair) & tb["scope"].isin(["battery mean", "prompt"])]
             for end, label in (("top", f"B favours ({pair.model_b} over {pair.model_a})"),
                                ("bottom", f"A favours ({pair.model_a} over {pair.model_b})")):
-                part = tb[tb["end"] == end].drop(columns=["pair", "model_a", "model_b", "end"], errors="ignore")
+                part = tb[tb["end"] == end].drop(columns=[*PER_PAIR, "end"], errors="ignore")
                 report.blocks.append(Table(f"{name}-{end}-{tag}", f"{label}: {end} {what} by MWLR", part,
                                            formats=_number_formats(part)))
         if "named_comparison" in tables:
             named = tables["named_comparison"][0]
-            named = named[named["pair"] == pair.pair]
+            named = named[named["pair"] == pair.pair].drop(columns=PER_PAIR, errors="ignore")
             words = list(dict.fromkeys(named["word"]))
             report.blocks += [Chart(f"named-words-{tag}", "Named words: battery-mean MWLR",
                                     charts.named_words_chart(named, pair.model_a, pair.model_b, words), named),
                               Table(f"named-words-table-{tag}", "Named words", named, formats=_number_formats(named))]
         if "category_summary" in tables:
             summary, _ = tables["category_summary"]
-            summary = summary[summary["pair"] == pair.pair]
+            summary = summary[summary["pair"] == pair.pair].drop(columns=PER_PAIR, errors="ignore")
             categories = list(dict.fromkeys(summary["category"]))
             report.blocks += [Chart(f"categories-{tag}", "Mean MWLR per lexicon category",
                                     charts.category_bars(summary, categories), summary, caption=str(meta.get("lexicon", ""))),
                               Table(f"category-summary-{tag}", "Category summary", summary, formats=_number_formats(summary))]
             if "category_tests" in tables:
                 tests, extra = tables["category_tests"]
-                tests = tests[tests["pair"] == pair.pair]
+                tests = tests[tests["pair"] == pair.pair].drop(columns=PER_PAIR, errors="ignore")
                 report.blocks.append(Table(f"category-tests-{tag}", "Tests between categories", tests,
                                            caption=str(extra.get("method", "")), formats=_number_formats(tests)))
     return report

@@ -15,6 +15,7 @@ import pytest
 
 from engine.cli import main
 from engine.reports.export import read_table
+from report_helpers import check_rendered, open_offline
 from helpers import DEMO_MODELS, ROOT, cached_tiny_search, make_tiny_model_dir, seed_demo_cache
 
 pytestmark = pytest.mark.browser
@@ -80,37 +81,6 @@ def browser():
         chromium.close()
 
 
-def open_offline(browser, path: Path):
-    """A page on `path` with every non-file, non-data request aborted; returns (page, attempted, errors)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    attempted, errors = [], []
-
-    def block(route):
-        attempted.append(route.request.url)
-        route.abort()
-
-    page.route(lambda url: not url.startswith(("file:", "data:")), block)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(path.as_uri())
-    page.wait_for_function("document.body.dataset.ready === '1' && "
-                           "[...document.querySelectorAll('.chart')].every(c => c.dataset.rendered)", timeout=60_000)
-    return page, attempted, errors
-
-
-def check_rendered(page, attempted, errors, shot: str) -> dict:
-    """Every chart drew SVG marks, every table has rows, nothing was fetched; a full-page screenshot."""
-    charts = page.eval_on_selector_all(".chart", "els => els.map(e => ({name: e.dataset.name, state: e.dataset.rendered, "
-                                                 "marks: e.querySelectorAll('svg .mark-rect path, svg .mark-symbol path, "
-                                                 "svg .mark-rule line, svg .mark-line path, svg path.background').length}))")
-    tables = page.eval_on_selector_all("table.sortable", "els => els.map(e => e.tBodies[0].rows.length)")
-    page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
-    assert attempted == [] and errors == []
-    assert all(c["state"] == "1" and c["marks"] > 0 for c in charts), charts
-    assert (charts or tables) and all(n > 0 for n in tables), tables
-    return {"charts": charts, "tables": tables}
-
-
 def download(page, selector: str) -> tuple[str, bytes]:
     with page.expect_download() as info:
         page.click(selector)
@@ -121,7 +91,7 @@ def download(page, selector: str) -> tuple[str, bytes]:
 @pytest.mark.parametrize("name, n_charts", [("search", 2), ("values", 3), ("implicit", 2), ("training", 3)])
 def test_each_report_renders_offline_and_hands_over_its_data(reports, browser, name, n_charts):
     page, attempted, errors = open_offline(browser, reports[name])
-    seen = check_rendered(page, attempted, errors, f"report-{name}")
+    seen = check_rendered(page, attempted, errors, ARTIFACTS / f"report-{name}.png")
     assert len(seen["charts"]) == n_charts
     # the first chart's data and the first table's CSV come out of the page as files
     file_name, data = download(page, "section.figure a.download")
@@ -169,7 +139,7 @@ def test_site_renders_every_page_offline_with_analyzes_numbers(reports, browser)
     page.context.close()
     for link in links:
         page, attempted, errors = open_offline(browser, site / link)
-        check_rendered(page, attempted, errors, f"site-{Path(link).stem}")
+        check_rendered(page, attempted, errors, ARTIFACTS / f"site-{Path(link).stem}.png")
         if link == "family-comparison.html":
             rows = page.eval_on_selector_all("section.table[data-name='family-summary'] tbody tr",
                                              "rs => rs.map(r => [...r.cells].map(c => c.dataset.sort))")
