@@ -51,7 +51,10 @@ def cmd_site(args) -> int:
     for note in analysis.notes:
         print(f"note: {note}")
     if args.figures:
-        figures = [path for report in reports for path in write_figures(report, args.figures)]
+        # the analysis's charts in DIR, each training run's in DIR/<run> (their chart names repeat)
+        figures = [path for i, report in enumerate(reports)
+                   for path in write_figures(report, Path(args.figures) / (report.provenance.get("run") or f"run-{i}")
+                                             if i else args.figures)]
         print(f"wrote {len(figures)} figures (SVG and PNG) to {args.figures}")
     return 0
 
