@@ -15,7 +15,7 @@ from engine.errors import InputError
 from engine.reports import charts
 from engine.reports.analysis import analysis_tables
 from engine.reports.export import FILE_FORMAT_KEY, read_metadata, read_table
-from engine.reports.html import Chart, Download, Heading, Report, Table, Text, csv_download
+from engine.reports.html import Chart, Heading, Report, Table, Text, csv_download
 from engine.reports.tables import ranking_table, run_metadata
 from engine.reports.training_charts import accuracy_chart, loss_chart, trajectory_chart
 
