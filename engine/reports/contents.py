@@ -13,7 +13,7 @@ from engine.analysis.implicit import PAIR_COLUMNS
 from engine.analysis.words import NORMALIZATION, normalize_series, normalize_token, visible_token
 from engine.errors import InputError
 from engine.reports import charts
-from engine.reports.analysis import analysis_tables
+from engine.reports.analysis import OUTPUT_FILES, analysis_tables
 from engine.reports.export import FILE_FORMAT_KEY, read_metadata, read_table
 from engine.reports.html import Chart, Heading, Report, Table, Text, csv_download
 from engine.reports.tables import ranking_table, run_metadata
@@ -114,12 +114,15 @@ def words_by_framing(word_ranks: pd.DataFrame, group: str = "model_id") -> pd.Da
             .agg(rank=("rank", "mean"), n_prompts=("prompt_key", "nunique")).reset_index())
 
 
+SHOWN_ANALYSIS_TABLES = ("median_ranks", "family_summary", "mixed_model", "kendall_tau_summary", "top_bottom_words")
+
+
 def values_report(tables: dict[str, tuple[pd.DataFrame, dict]], meta: dict) -> Report:
     """The Values page as a report: median ranks (Fig 1), words, family comparison, agreement, top/bottom words.
 
     `tables`: stem -> (table, its own provenance) as `engine.reports.analysis.analysis_tables` returns them;
     `meta`: the analysis's provenance. Every column of the family summary is shown (an interval column added
-    to it appears without change here)."""
+    to it appears without change here), and every other table of the result under "More tables"."""
     medians = tables["median_ranks"][0]
     medians = medians.assign(framing=medians["framing"].fillna("no framing"))
     categories = list(meta.get("lexicon_categories") or dict.fromkeys(medians["category"]))
@@ -166,6 +169,13 @@ def values_report(tables: dict[str, tuple[pd.DataFrame, dict]], meta: dict) -> R
         report.blocks += [Heading("Top and bottom words"),
                           Table("top-bottom-words", f"Top and bottom {extra.get('k', '')} words per model and framing",
                                 top_bottom, formats={"mean_rank": ".1f"})]
+    others = [stem for stem in tables if stem not in SHOWN_ANALYSIS_TABLES]  # e.g. tables a newer analysis adds
+    if others:
+        report.blocks.append(Heading("More tables"))
+    for stem in others:
+        table, extra = tables[stem]
+        report.blocks.append(Table(stem.replace("_", "-"), OUTPUT_FILES.get(stem, stem), table,
+                                   caption=str(extra.get("method", "")), formats=_number_formats(table)))
     return report
 
 

@@ -111,7 +111,7 @@ def test_site_shows_the_numbers_of_analyze_on_the_same_tables(analysed, tmp_path
     assert "sdk: static" in front_matter and "app_file: index.html" in front_matter
     index = (site / "index.html").read_text()
     pages = re.findall(r'class="page" href="([^"]+)"', index)
-    assert len(pages) == 5 and all((site / p).is_file() for p in pages)
+    assert len(pages) == 6 and all((site / p).is_file() for p in pages)  # the last: "More tables"
     for name in pages:
         assert not _external_references((site / name).read_text())
     summary = pd.read_parquet(site / "data" / "family-comparison" / "family-summary.parquet")

@@ -135,7 +135,7 @@ def test_site_renders_every_page_offline_with_analyzes_numbers(reports, browser)
     page, attempted, errors = open_offline(browser, site / "index.html")
     links = page.eval_on_selector_all("a.page", "as => as.map(a => a.getAttribute('href'))")
     page.screenshot(path=str(ARTIFACTS / "site-index.png"), full_page=True)
-    assert attempted == [] and errors == [] and len(links) >= 7  # five analysis pages, two or more training pages
+    assert attempted == [] and errors == [] and len(links) >= 8  # six analysis pages, two or more training pages
     page.context.close()
     for link in links:
         page, attempted, errors = open_offline(browser, site / link)
