@@ -13,9 +13,10 @@ from engine.analysis.implicit import PAIR_COLUMNS
 from engine.analysis.words import NORMALIZATION, normalize_series, normalize_token, visible_token
 from engine.errors import InputError
 from engine.reports import charts
-from engine.reports.analysis import OUTPUT_FILES, analysis_tables
+from engine.reports.analysis import OUTPUT_FILES as ANALYSIS_FILES, analysis_tables
 from engine.reports.export import FILE_FORMAT_KEY, read_metadata, read_table
 from engine.reports.html import Chart, Heading, Report, Table, Text, csv_download
+from engine.reports.implicit import OUTPUT_FILES as IMPLICIT_FILES
 from engine.reports.tables import ranking_table, run_metadata
 from engine.reports.training_charts import accuracy_chart, loss_chart, trajectory_chart
 
@@ -169,14 +170,19 @@ def values_report(tables: dict[str, tuple[pd.DataFrame, dict]], meta: dict) -> R
         report.blocks += [Heading("Top and bottom words"),
                           Table("top-bottom-words", f"Top and bottom {extra.get('k', '')} words per model and framing",
                                 top_bottom, formats={"mean_rank": ".1f"})]
-    others = [stem for stem in tables if stem not in SHOWN_ANALYSIS_TABLES]  # e.g. tables a newer analysis adds
+    _more_tables(report, tables, SHOWN_ANALYSIS_TABLES, ANALYSIS_FILES)
+    return report
+
+
+def _more_tables(report: Report, tables: dict, shown, descriptions: dict) -> None:
+    """Every table of the result not shown above (e.g. one a newer analysis adds), under "More tables"."""
+    others = [stem for stem in tables if stem not in shown]
     if others:
         report.blocks.append(Heading("More tables"))
     for stem in others:
         table, extra = tables[stem]
-        report.blocks.append(Table(stem.replace("_", "-"), OUTPUT_FILES.get(stem, stem), table,
+        report.blocks.append(Table(stem.replace("_", "-"), f"{stem}: {descriptions.get(stem, '')}".rstrip(": "), table,
                                    caption=str(extra.get("method", "")), formats=_number_formats(table)))
-    return report
 
 
 def analysis_report(result, meta: dict, seed: int, resamples: int, top_k: int) -> Report:
@@ -190,6 +196,10 @@ def _number_formats(table: pd.DataFrame) -> dict:
 
 
 # ---- implicit-RM comparison ----------------------------------------------------------------------
+SHOWN_IMPLICIT_TABLES = ("pairs", "vocab_top_bottom", "lexicon_top_bottom", "named_comparison", "category_summary",
+                         "category_tests")
+
+
 def implicit_report(tables: dict[str, tuple[pd.DataFrame, dict]], meta: dict) -> Report:
     """Top/bottom words by MWLR, named words and lexicon categories, per model pair (`implicit.output_tables`)."""
     pairs = tables["pairs"][0]
@@ -228,6 +238,7 @@ def implicit_report(tables: dict[str, tuple[pd.DataFrame, dict]], meta: dict) ->
                 tests = tests[tests["pair"] == pair.pair].drop(columns=PER_PAIR, errors="ignore")
                 report.blocks.append(Table(f"category-tests-{tag}", "Tests between categories", tests,
                                            caption=str(extra.get("method", "")), formats=_number_formats(tests)))
+    _more_tables(report, tables, SHOWN_IMPLICIT_TABLES, IMPLICIT_FILES)
     return report
 
 
