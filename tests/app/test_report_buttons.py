@@ -17,7 +17,8 @@ SHOTS = ROOT / "tests" / "artifacts" / "reports"
 
 
 def download_report(tab, folder: Path) -> Path:
-    with tab.expect_download(timeout=60_000) as info:
+    """Click the page's Download report button and save the file (built on the click: allow a busy machine time)."""
+    with tab.expect_download(timeout=180_000) as info:
         tab.get_by_role("button", name="Download report").first.click()
     name = info.value.suggested_filename
     assert name.startswith("valuescope_report_") and name.endswith(".html"), name
@@ -27,6 +28,7 @@ def download_report(tab, folder: Path) -> Path:
 
 
 def test_values_page_report(server, page, browser, tmp_path):  # noqa: F811
+    page.set_default_timeout(120_000)  # the analysis runs when the page opens (999 resamples per panel)
     models = "&".join(f"vmodels={name}" for name, *_ in DEMO_MODELS)
     open_page(page, f"{server}/values?{models}&resamples=999", "Median rank by category")
     page.get_by_role("heading", name="Family comparison").wait_for()
