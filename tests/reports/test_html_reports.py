@@ -144,3 +144,19 @@ def test_report_errors_are_one_line(analysed, tmp_path, capsys):
     existing.write_text("keep me")
     assert main(["--home", str(home), "report", str(root / "analysis"), "--out", str(existing)]) == 2
     assert "--force" in single_error_line(capsys.readouterr().err) and existing.read_text() == "keep me"
+
+
+def test_search_report_of_several_imported_runs(analysed, tmp_path, capsys):
+    """Two runs of imported words side by side: a histogram and top/bottom tables each, one word-position table."""
+    root, home = analysed
+    runs = Cache(home).list_runs(status="done", model_id="demo-llama-rm").head(2)
+    out = tmp_path / "two.html"
+    assert main(["--home", str(home), "report", *runs["run_id"], "--out", str(out), "--words", "pizza,nosuchword"]) == 0
+    page = out.read_text()
+    assert page.count('data-name="histogram-demo-llama-rm-') == 4  # section and chart of each run
+    positions = _embedded_csv(page, "word-positions-table.csv")
+    assert len(positions) == 4 and (positions["word"] == "pizza").sum() == 2
+    for run_id in runs["run_id"]:
+        ranked = Cache(home).scores(run_id)
+        full = _embedded_csv(page, f"ranking-demo-llama-rm-{run_id[:8]}.csv")  # small: the whole ranking is in the page
+        assert list(full["word"]) == list(ranked["text"]) and list(full["rank"]) == list(ranked["rank"])
