@@ -141,8 +141,9 @@ def _table_html(table: pd.DataFrame, formats: dict, table_id: str) -> str:
     for row in zip(*columns):
         cells = []
         for value, fmt in zip(row, fmts):
-            text, key = _cell(value.item() if hasattr(value, "item") else value, fmt)
-            number = key and not isinstance(value, str)
+            plain = value.item() if hasattr(value, "item") else value  # numpy scalars as Python numbers
+            text, key = _cell(plain, fmt)
+            number = isinstance(plain, (int, float)) and not isinstance(plain, bool) and key != ""
             cells.append(f'<td data-sort="{html.escape(key)}"' + (' class="num"' if number else "") + f">{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     note = (f'<p class="note">Showing the first {MAX_TABLE_ROWS:,} of {len(table):,} rows; the CSV holds all of them.</p>'
@@ -251,7 +252,7 @@ _SCRIPT = """
       th.classList.add(asc ? 'asc' : 'desc');
       const body = table.tBodies[0], rows = Array.from(body.rows);
       const key = r => r.cells[col].dataset.sort;
-      const numeric = rows.every(r => key(r) === '' || !isNaN(parseFloat(key(r))));
+      const numeric = rows.every(r => key(r) === '' || r.cells[col].classList.contains('num'));
       rows.sort((a, b) => {
         const x = key(a), y = key(b);
         if (x === '' || y === '') return (x === '') - (y === '');  // missing values last
