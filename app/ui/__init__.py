@@ -17,6 +17,7 @@ from app.ui.jobs import (check_capacity, describe, job_progress, jobs_table, liv
 from app.ui.formatting import (checkpoint_aliases, default_models, describe_alias, file_name,  # noqa: E402,F401
                                number_columns, registry_options, settings_line, slug, visible_token)
 from app.ui.messages import friendly_message, guard, public_safe, public_safe_table, show_error  # noqa: E402,F401
+from app.ui.reports import report_button  # noqa: E402,F401
 from app.ui.resources import cache, cached_result, forget_run, home, run_scores  # noqa: E402,F401
 from app.ui.uploads import save_upload  # noqa: E402,F401
 from app.ui.widgets import config_widgets, download_csv  # noqa: E402,F401

@@ -6,23 +6,10 @@ import re
 import pandas as pd
 import streamlit as st
 
+from engine.analysis.words import visible_token  # noqa: F401 (re-exported for the pages)
 from engine.models.registry import CAUSAL_LM, DEFAULT_MODELS, REGISTRY, trained_specs
 
 FILE_PREFIX = "valuescope"
-_VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
-
-
-def visible_token(text) -> str:
-    """A token as text with spaces and control characters made visible: ' love' -> '␣love'."""
-    out = []
-    for ch in str(text):
-        if ch in _VISIBLE:
-            out.append(_VISIBLE[ch])
-        elif not ch.isprintable():
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "".join(out) or "∅"
 
 
 def settings_line(run: dict, extra: dict | None = None) -> str:

@@ -32,6 +32,7 @@ try:
     from engine.analysis.implicit import (BATTERY_MEAN_DOC, CATEGORY_TEST_DOC, IMPLICIT_DOC, JOIN_RULE, REPLY_RULE,
                                           SIGN_DOC, top_bottom)
     from engine.reports.implicit import OUTPUT_FILES, implicit_metadata, output_tables
+    from engine.reports.contents import implicit_report
 except ImportError as exc:  # the engine module is optional for the rest of the app
     st.warning(f"The implicit-RM engine is not available in this installation ({exc}).", icon=":material/warning:")
     st.stop()
@@ -288,6 +289,8 @@ if result.category_summary is not None:
 st.subheader("Export", anchor=False)
 meta = implicit_metadata(result, tool="valuescope app (Base models page)", top=top_n)
 tables = output_tables(result, top_n)
+ui.report_button(lambda: implicit_report(tables, meta), ui.file_name("report", "implicit", model_a, model_b, ext="html"),
+                 key="report-implicit")
 cols = st.columns(4)
 pair_tag = f"{ui.slug(model_a, 24)}-vs-{ui.slug(model_b, 24)}"
 scope_tag = "battery" if len(result.prompts) > 1 else (result.prompts[0][0] if result.prompts[0][0] in BATTERY else result.prompts[0][1])

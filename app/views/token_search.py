@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app import ui
+from engine.reports.contents import search_report
 from engine.reports.tables import ranking_table, run_metadata
 from engine.configs import SearchConfig
 from engine.models.registry import check_model_name
@@ -189,6 +190,10 @@ if models and prompt_ok:
                 else:
                     st.info("Not in the cache yet: press **Run search** to compute it.", icon=":material/hourglass_empty:")
 
+    if all_marks:
+        ui.report_button(lambda: search_report([(r.run, r.scores) for r in (ui.cached_result(config_for(m), prompt)
+                                                                          for m in models) if r is not None], words, k),
+                         ui.file_name("report", "token-search", prompt[:40], ext="html"), key="report-search")
     if words and all_marks:
         st.subheader("Where the chosen words land", anchor=False)
         st.caption(f"Best-ranked token of each word in each model's ranking (rank 1 = best). Token normalisation: "

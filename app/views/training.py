@@ -167,6 +167,7 @@ if "trajectory" not in tables:
 
 from engine.reports.training_charts import accuracy_chart, trajectory_chart  # noqa: E402
 from engine.training.trajectory import top_movers, trajectory_wide  # noqa: E402
+from engine.reports.contents import training_report  # noqa: E402
 
 st.caption("Fig 4a: median rank of each Big Two category among the matched words (1 = the reward model's favourite), "
            "by training step, one panel per base.")
@@ -188,6 +189,8 @@ with st.expander("Checkpoints (each is a reward model in the registry)"):
     st.dataframe(tables["checkpoints"].drop(columns=["path"], errors="ignore"), hide_index=True, width="stretch")
 
 st.markdown("**Export**")
+ui.report_button(lambda: training_report(provenance, movers if "word_changes" in tables else None),
+                 ui.file_name("report", "training", pick, ext="html"), key="report-training")
 cols = st.columns(4)
 for i, (name, (table, meta)) in enumerate(provenance.items()):
     with cols[i % 4]:

@@ -14,6 +14,7 @@ from engine.analysis.words import DEFAULT_VARIANT_POLICY, NORMALIZATION, VARIANT
 from engine.configs import AnalyzeConfig, field_help
 from engine.policy import ServerPolicy
 from engine.reports.analysis import analysis_tables
+from engine.reports.contents import analysis_report
 
 LEXICON_LABELS = {
     "big_two_nouns": "Big Two nouns (Agency, Communion; the ICLR 2026 list)",
@@ -257,6 +258,8 @@ with st.expander(f"Top and bottom {top_k} words per model and framing"):
 # ---- exports ------------------------------------------------------------------------------------
 st.subheader("Export", anchor=False)
 tag = [lexicon.name, policy, f"{len(chosen_models)}-models"]
+ui.report_button(lambda: analysis_report(result, meta, seed, resamples, top_k), ui.file_name("report", *tag, ext="html"),
+                 key="report-values")
 labels = {"median_ranks": "Median ranks", "family_summary": "Family summary", "mixed_model": "Mixed model",
           "word_ranks": "Word ranks", "top_bottom_words": "Top/bottom words", "kendall_tau": "Kendall tau",
           "kendall_tau_summary": "Tau summary"}

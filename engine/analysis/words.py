@@ -97,3 +97,19 @@ def to_words(scores: pd.DataFrame, policy: str = DEFAULT_VARIANT_POLICY, by: tup
     out["variant_policy"] = policy
     out.attrs["variant_policy"] = policy
     return out
+
+
+_VISIBLE_CHARACTERS = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
+
+
+def visible_token(text) -> str:
+    """A token as text with spaces and control characters made visible: ' love' -> '␣love'."""
+    out = []
+    for ch in str(text):
+        if ch in _VISIBLE_CHARACTERS:
+            out.append(_VISIBLE_CHARACTERS[ch])
+        elif not ch.isprintable():
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out) or "∅"

@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "engine.cli.implicit",   # implicit
     "engine.cli.train",      # train, trajectory
     "engine.cli.cache",      # cache check, cache repair
+    "engine.cli.report",     # report
+    "engine.cli.site",       # site
 ]
 
 
