@@ -11,6 +11,8 @@ Method
   when one group is constant), at the stated confidence level, with `resamples` resamples from
   `numpy.random.default_rng(seed)`: the same inputs and seed give the same interval. Units are sorted
   within each group first, so row order does not matter.
+- Small samples: like every bootstrap, it undercovers with few skewed units (measured: about 86% for 6 vs
+  6 gamma-distributed units at 95%; 94% for 25 vs 30 normal ones, tests/analysis/test_intervals.py).
 - Caveat: the units of one model are not independent (one model, several prompts). The interval treats
   them as exchangeable, as the paper's per-(model, prompt) tests do; with few models per group it can be
   narrower than an interval over models would be.
