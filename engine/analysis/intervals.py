@@ -129,3 +129,18 @@ def reading(group_a: str, group_b: str, what: str, diff: float, low: float, high
         return (f"No clear difference on {what}: {group_a} {verb} them {size:.3g} {unit} {direction} than {group_b} "
                 f"({interval}, includes 0).")
     return f"{group_a} {verb} {what} {size:.3g} {unit} {direction} than {group_b} ({interval})."
+
+
+def verdict(table: pd.DataFrame) -> str:
+    """One line for a whole differences table: the clearest difference (its interval farthest from 0,
+    relative to its width) and how many panels differ, or that none does."""
+    if table.empty:
+        return "Nothing to compare."
+    clear = table[(table["ci_low"] > 0) | (table["ci_high"] < 0)]
+    a, b = table["group_a"].iloc[0], table["group_b"].iloc[0]
+    level = f"{table['confidence'].iloc[0]:.0%}"
+    if clear.empty:
+        return f"No clear difference between {a} and {b} in any of {len(table)} panels (every {level} interval includes 0)."
+    distance = np.minimum(clear["ci_low"].abs(), clear["ci_high"].abs()) / (clear["ci_high"] - clear["ci_low"]).clip(lower=1e-12)
+    best = clear.loc[distance.idxmax()]
+    return f"{best['reading']} {len(clear)} of {len(table)} panels differ at {level}."

@@ -44,3 +44,13 @@ def run_analysis(cache, config: AnalyzeConfig, home=None, lexicon: Lexicon | Non
                              candidates=sorted(set(runs["candidates"].dropna())), word_scope=config.word_scope,
                              notes="; ".join(notes) or None)
     return AnalysisRun(result, runs, lexicon, {k: v for k, v in meta.items() if v is not None}, notes)
+
+
+def plan_units(runs_done: pd.DataFrame, models: list[str], prompts: list[str], candidates: str) -> tuple[list, list]:
+    """(cached, missing) (model, prompt key) units of a comparison: cached means a completed run of that
+    model and prompt with exactly these candidates (any scoring settings; the newest is analysed)."""
+    keys = runs_done["prompt_key"].fillna(runs_done["prompt_text"])
+    have = set(zip(runs_done["model_id"], keys, runs_done["candidates"]))
+    units = [(m, p) for m in models for p in prompts]
+    cached = [u for u in units if (*u, candidates) in have]
+    return cached, [u for u in units if (*u, candidates) not in have]
