@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:  # `streamlit run app/streamlit_app.py` puts app/ 
 from app.ui.jobs import (check_capacity, describe, job_progress, jobs_table, live_job, search_key,  # noqa: E402,F401
                          submit_search)
 from app.ui.differences import show_differences  # noqa: E402,F401
-from app.ui.formatting import (default_models, describe_alias, file_name, number_columns, registry_options,  # noqa: E402,F401
+from app.ui.formatting import (axis_scale, default_models, describe_alias, file_name, number_columns, registry_options,  # noqa: E402,F401
                                settings_line, slug, visible_token)
 from app.ui.messages import friendly_message, guard, show_error  # noqa: E402,F401
 from app.ui.resources import cache, cached_result, forget_run, home, run_scores  # noqa: E402,F401

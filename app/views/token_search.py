@@ -72,6 +72,7 @@ def config_for(model: str) -> SearchConfig:
 
 
 errors: dict = st.session_state.setdefault("search_errors", {})  # model -> message of the last Run
+computed_here: set = st.session_state.setdefault("computed_here", set())  # request keys this session computed
 
 prompt_ok = bool((prompt or "").strip())
 if run_clicked:
@@ -86,6 +87,7 @@ if run_clicked:
             check_model_name(model)
             if ui.cached_result(config_for(model), prompt) is None:
                 ui.submit_search(config_for(model), prompt)
+                computed_here.add(ui.search_key(config_for(model), prompt))
         except Exception as exc:  # noqa: BLE001 - shown next to the model
             errors[model] = ui.friendly_message(exc)
 elif not prompt_ok:
@@ -127,13 +129,19 @@ def histogram(scores: pd.DataFrame, marks: pd.DataFrame, kind: str) -> alt.Layer
         rule = alt.Chart(found).mark_rule(color="#d62728", strokeWidth=2).encode(
             x="score:Q", tooltip=["word:N", "token:N", alt.Tooltip("rank:Q", format=","),
                                   alt.Tooltip("score:Q", format=".3f")])
-        layers.append(rule)
+        labels = alt.Chart(found).mark_text(align="left", dx=3, y=6, color="#d62728", fontSize=11).encode(
+            x="score:Q", text="word:N")
+        layers += [rule, labels]
     return alt.layer(*layers).properties(height=200)
 
 
 def show_result(result) -> pd.DataFrame:
     run, scores = result.run, result.scores
-    origin = "from the cache" if result.from_cache else "computed"
+    seconds = run.get("seconds")
+    took = f"{seconds:.1f} s" if seconds is not None and pd.notna(seconds) else "unknown time"
+    # A result read back from the cache right after this session's job computed it was computed, not cached
+    origin = f"computed in {took}" if run.get("request_key") in computed_here or not result.from_cache \
+        else f"from the cache (computed earlier in {took})"
     st.caption(ui.settings_line(run, {"candidates": f"{len(scores):,}", "answer": origin}))
     if str(run.get("head_status") or "").startswith("untrained"):
         st.warning(f"The reward head is {run['head_status']}: these rewards test the pipeline, not a trained reward model.",
@@ -156,7 +164,7 @@ def show_result(result) -> pd.DataFrame:
     ui.download_csv(
         "Ranking CSV", ranking_table(run, scores), run_metadata(run),
         ui.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"), run["run_id"][:8]),
-        key=f"dl-{run['run_id']}")
+        key=f"dl-{run['run_id']}", cli=f"valuescope export {run['run_id'][:12]} --out ranking.xlsx")
     return marks
 
 

@@ -73,7 +73,8 @@ def bootstrap_difference(a, b, confidence: float = 0.95, resamples: int = 9999,
 
 def group_differences(units: pd.DataFrame, group_col: str, groups: tuple[str, str], value: str,
                       by: list[str], confidence: float = 0.95, resamples: int = 9999, seed: int = 0,
-                      unit: str = "places", what: str = "{category} words") -> pd.DataFrame:
+                      unit: str = "places", what: str = "{category} words", lower_is_better: bool = True,
+                      verb: str | None = None) -> pd.DataFrame:
     """Per panel (the `by` columns): A minus B of `value` with its bootstrap interval and reading.
 
     One generator seeded with `seed` serves the panels in their order, so the table is reproducible.
@@ -95,29 +96,26 @@ def group_differences(units: pd.DataFrame, group_col: str, groups: tuple[str, st
         panel_name = what.format(**dict(zip(by, key)))
         rows.append({**dict(zip(by, key)), "group_a": group_a, "group_b": group_b, "diff": diff, "ci_low": low,
                      "ci_high": high, "n_a": len(a), "n_b": len(b), "confidence": confidence, "method": method,
-                     "reading": reading(group_a, group_b, panel_name, diff, low, high, confidence, unit)})
+                     "reading": reading(group_a, group_b, panel_name, diff, low, high, confidence, unit,
+                                               lower_is_better, verb)})
     out = pd.DataFrame(rows, columns=[*by, *INTERVAL_COLUMNS])
     out.attrs["method"] = method_doc
     return out
 
 
 def reading(group_a: str, group_b: str, what: str, diff: float, low: float, high: float,
-            confidence: float = 0.95, unit: str = "places", lower_is_better: bool = True) -> str:
+            confidence: float = 0.95, unit: str = "places", lower_is_better: bool = True,
+            verb: str | None = None) -> str:
     """One sentence: "llama ranks Agency words 5.6 places higher than gemma (95% CI 3.1 to 8.0)".
 
     With lower_is_better (ranks), "higher" means a smaller value; the interval is restated in that
-    direction. Otherwise "more" means a larger value (e.g. MWLR)."""
+    direction. Otherwise "higher" means a larger value (e.g. MWLR). `verb`: "ranks" or "scores" by default."""
     if not np.isfinite(diff):
         return f"{what}: no units to compare."
     level = f"{confidence:.0%} CI"
-    if lower_is_better:
-        size, lo, hi = -diff, -high, -low
-        up, down = "higher", "lower"
-        verb = "ranks"
-    else:
-        size, lo, hi = diff, low, high
-        up, down = "more", "less"
-        verb = "scores"
+    size, lo, hi = (-diff, -high, -low) if lower_is_better else (diff, low, high)
+    up, down = "higher", "lower"
+    verb = verb or ("ranks" if lower_is_better else "scores")
     direction = up
     if size < 0:  # stated in the direction of the difference, the interval with it
         size, lo, hi, direction = -size, -hi, -lo, down

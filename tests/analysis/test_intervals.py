@@ -57,7 +57,7 @@ def test_reading_states_the_interval_in_the_direction_of_the_difference():
     text = reading("A", "B", "Agency words", 3.0, 1.0, 5.0)  # A's ranks are larger: A ranks them lower
     assert text == "A ranks Agency words 3 places lower than B (95% CI 1 to 5)."
     assert reading("A", "B", "Care words", 0.002, 0.001, 0.003, unit="nats", lower_is_better=False) == \
-        "A scores Care words 0.002 nats more than B (95% CI 0.001 to 0.003)."
+        "A scores Care words 0.002 nats higher than B (95% CI 0.001 to 0.003)."
 
 
 def test_degenerate_groups():
