@@ -10,7 +10,7 @@ from engine.analysis.intervals import verdict
 
 
 def show_differences(table: pd.DataFrame, y: str, x_title: str, facet: str | None = None, y_order=None,
-                     x_format: str = ".2~f") -> None:
+                     facet_order=None, x_format: str = "~g") -> None:
     """Point = diff, bar = interval, one row per `y` value, one column per `facet` value; then the verdict
     and the readings."""
     st.markdown(f"**Verdict:** {verdict(table)}")
@@ -27,7 +27,7 @@ def show_differences(table: pd.DataFrame, y: str, x_title: str, facet: str | Non
     if facet and facet in shown:
         width = max(260, 1000 // max(1, shown[facet].nunique()) - 120)
         chart = alt.layer(zero, bars, points, data=shown).properties(width=width, height=height).facet(
-            column=alt.Column(f"{facet}:N", title=None, header=alt.Header(labelFontSize=13)))
+            column=alt.Column(f"{facet}:N", title=None, sort=facet_order, header=alt.Header(labelFontSize=13)))
     else:
         chart = alt.layer(zero, bars, points, data=shown).properties(width=700, height=height)
     st.altair_chart(chart, width="content")

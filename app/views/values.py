@@ -285,7 +285,8 @@ else:
     st.caption(f"{side_a} minus {side_b}: mean over (model, prompt) units of the category's median rank, per framing; "
                f"negative = {side_a} ranks the category higher. {differences.attrs['method']}.")
     ui.show_differences(differences, "category", f"{side_a} minus {side_b}: {value.replace('_', ' ')} ({unit}; "
-                        f"< 0: {side_a} ranks higher)", facet="framing", y_order=category_order)
+                        f"< 0: {side_a} ranks higher)", facet="framing", y_order=category_order,
+                        facet_order=framing_order)
 
 # ---- words --------------------------------------------------------------------------------------
 st.subheader("Words by category", anchor=False)
@@ -371,8 +372,8 @@ tables = [(labels[stem], stem.replace("_", "-"), table, extra)
 if differences is not None:
     tables.append(("Differences", "differences", differences,
                    {"method": differences.attrs["method"], "seed": seed, "resamples": resamples, "confidence": confidence}))
-cols = st.columns(4)
+cols = st.columns(2)  # a CSV, its provenance and an .xlsx per table: two tables per row keep them on one line
 for i, (label, stem, table, extra) in enumerate(t for t in tables if t[2] is not None):
-    with cols[i % 4]:
+    with cols[i % 2]:
         ui.download_csv(f"{label} CSV", table, {"table": stem, **meta, **extra}, ui.file_name(stem, *tag),
                            key=f"dl-{stem}")
