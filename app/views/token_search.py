@@ -120,7 +120,7 @@ def histogram(scores: pd.DataFrame, marks: pd.DataFrame, kind: str) -> alt.Layer
     counts, edges = np.histogram(scores["score"].to_numpy(), bins=50)
     bins = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "tokens": counts})
     bars = alt.Chart(bins).mark_bar(color="#8fa8c8").encode(
-        x=alt.X("from:Q", title=f"score ({kind})"), x2="to:Q",
+        x=alt.X("from:Q", title=f"score ({kind})", scale=alt.Scale(zero=False)), x2="to:Q",
         y=alt.Y("tokens:Q", title="tokens", scale=alt.Scale(zero=True)), y2=alt.datum(0),
         tooltip=[alt.Tooltip("from:Q", format=".3f"), alt.Tooltip("to:Q", format=".3f"), "tokens:Q"])
     layers = [bars]
@@ -209,11 +209,11 @@ if models and prompt_ok:
                 chart = alt.Chart(found).mark_point(filled=True, size=120).encode(
                     x=alt.X("rank:Q", scale=alt.Scale(type="log"), title="rank (log scale, 1 = best)"),
                     y=alt.Y("word:N", sort=words, title=None),
-                    color=alt.Color("model:N", legend=alt.Legend(orient="bottom")),
+                    color=alt.Color("model:N", legend=alt.Legend(orient="top", labelLimit=400)),
                     shape="model:N",
                     tooltip=["word:N", "model:N", "token:N", alt.Tooltip("rank:Q", format=","),
                              alt.Tooltip("score:Q", format=".3f"), alt.Tooltip("top_pct:Q", format=".2f", title="top %")])
-                st.altair_chart(chart.properties(height=40 + 32 * len(words)), width="stretch")
+                st.altair_chart(chart.properties(height=max(140, 36 * len(words))), width="stretch")
         with c_table:
             wide = table.assign(cell=table.apply(
                 lambda r: "not a token" if pd.isna(r["rank"]) else f"#{int(r['rank']):,} ({r['token']})", axis=1))
