@@ -311,11 +311,11 @@ tables = output_tables(result, top_n)
 DIFFERENCES_ROW = "one framing: category A minus category B of per-prompt mean MWLR, with its bootstrap interval"
 if result.category_medians is not None and result.category_medians["category"].nunique() >= 2:
     tables["category_differences"] = (mwlr_diffs, {"method": mwlr_diffs.attrs["method"], "mwlr_multiplied_by": factor})
-cols = st.columns(4)
+cols = st.columns(2)  # a CSV, its provenance and an .xlsx per table: two tables per row keep them on one line
 pair_tag = f"{ui.slug(model_a, 24)}-vs-{ui.slug(model_b, 24)}"
 scope_tag = "battery" if len(result.prompts) > 1 else (result.prompts[0][0] if result.prompts[0][0] in BATTERY else result.prompts[0][1])
 for i, (stem, (table, extra)) in enumerate(tables.items()):
-    with cols[i % 4]:
+    with cols[i % 2]:
         ui.download_csv(f"{stem.replace('_', ' ').capitalize()} CSV", table,
                            {"table": f"{stem}: {OUTPUT_FILES.get(stem, DIFFERENCES_ROW)}", **meta, **extra},
                            ui.file_name("implicit", stem.replace("_", "-"), pair_tag, scope_tag), key=f"dl-{stem}")

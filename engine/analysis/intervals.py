@@ -134,11 +134,16 @@ def verdict(table: pd.DataFrame) -> str:
     relative to its width) and how many panels differ, or that none does."""
     if table.empty:
         return "Nothing to compare."
-    clear = table[(table["ci_low"] > 0) | (table["ci_high"] < 0)]
     a, b = table["group_a"].iloc[0], table["group_b"].iloc[0]
     level = f"{table['confidence'].iloc[0]:.0%}"
+    with_interval = table[np.isfinite(table["ci_low"]) & np.isfinite(table["ci_high"])]
+    if with_interval.empty:
+        return (f"No interval for {a} minus {b}: each group needs at least two units (e.g. two prompts) per panel; "
+                f"{table['reading'].iloc[0]}")
+    clear = with_interval[(with_interval["ci_low"] > 0) | (with_interval["ci_high"] < 0)]
     if clear.empty:
-        return f"No clear difference between {a} and {b} in any of {len(table)} panels (every {level} interval includes 0)."
+        return (f"No clear difference between {a} and {b} in any of {len(with_interval)} panels with an interval "
+                f"(every {level} interval includes 0).")
     distance = np.minimum(clear["ci_low"].abs(), clear["ci_high"].abs()) / (clear["ci_high"] - clear["ci_low"]).clip(lower=1e-12)
     best = clear.loc[distance.idxmax()]
-    return f"{best['reading']} {len(clear)} of {len(table)} panels differ at {level}."
+    return f"{best['reading']} {len(clear)} of {len(with_interval)} panels differ at {level}."

@@ -65,3 +65,17 @@ def test_degenerate_groups():
     assert bootstrap_difference([2.0, 2.0], [1.0, 1.0])[:3] == (1.0, 1.0, 1.0)
     with pytest.raises(InputError):
         bootstrap_difference([1, 2], [3, 4], confidence=95)
+
+
+def test_verdict_names_the_clearest_panel_and_never_calls_a_missing_interval_no_difference():
+    from engine.analysis.intervals import verdict
+
+    rows = pd.DataFrame({"framing": ["positive", "negative"], "category": ["Agency", "Agency"], "x": [0.0, 1.0]})
+    units = pd.concat([rows.assign(group="A", value=[10.0, 20.0]), rows.assign(group="B", value=[12.0, 20.5])])
+    one_unit = group_differences(units, "group", ("A", "B"), "value", ["framing"], resamples=99, what="{framing}")
+    assert verdict(one_unit).startswith("No interval for A minus B")
+    rng = np.random.default_rng(1)
+    many = pd.DataFrame({"framing": ["positive"] * 40 + ["negative"] * 40, "group": (["A"] * 20 + ["B"] * 20) * 2,
+                         "value": np.r_[rng.normal(10, 1, 20), rng.normal(14, 1, 20), rng.normal(10, 1, 40)]})
+    table = group_differences(many, "group", ("A", "B"), "value", ["framing"], resamples=999, what="{framing}")
+    assert verdict(table).startswith("A ranks positive 3.93 places higher than B (95% CI") and verdict(table).endswith("1 of 2 panels differ at 95%.")
