@@ -4,6 +4,7 @@ by the CLI through run_foreground). Scores go to the DuckDB cache; results name 
 params of `search`: {"config": SearchConfig fields, "prompt": text or battery key, "words": [...] or
 "lexicon": name/path (else the whole vocabulary), "candidates": optional label, "refresh": bool}.
 `battery`: the same with "prompts": [...] (default: the 54-prompt battery) instead of "prompt".
+`values`: {"models": [...], "prompts": [...], "config", "lexicon"}: every model x prompt (see run_values).
 `implicit`: the arguments of engine.workflows.implicit.run_implicit as JSON: "pairs": [[A, B], ...],
 "prompts", "lexicon", "words", "vocab", "templates": [[tA, tB], ...], "base": SearchConfig fields,
 "seed", "resamples".
