@@ -49,7 +49,7 @@ def test_search_on_a_tiny_model_fills_the_tables(tiny_dir):
     captions = " ".join(texts(at.caption))
     for setting in ("revision:", "template:", "dtype:", "quantisation:", "normalize_token"):
         assert setting in captions
-    assert "answer: computed in" in captions and "from the cache" not in captions  # this session computed it
+    assert "answer: `computed in" in captions and "from the cache" not in captions  # this session computed it
     assert at.get("download_button"), "no CSV download button"
 
 
