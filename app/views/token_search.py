@@ -213,7 +213,8 @@ if models and prompt_ok:
                     shape="model:N",
                     tooltip=["word:N", "model:N", "token:N", alt.Tooltip("rank:Q", format=","),
                              alt.Tooltip("score:Q", format=".3f"), alt.Tooltip("top_pct:Q", format=".2f", title="top %")])
-                st.altair_chart(chart.properties(height=max(140, 36 * len(words))), width="stretch")
+                # the height includes the legend and the axis (Streamlit fits the chart to it)
+                st.altair_chart(chart.properties(height=110 + 40 * len(words)), width="stretch")
         with c_table:
             wide = table.assign(cell=table.apply(
                 lambda r: "not a token" if pd.isna(r["rank"]) else f"#{int(r['rank']):,} ({r['token']})", axis=1))
