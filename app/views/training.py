@@ -80,7 +80,7 @@ with st.expander("Train reward models", expanded=not live):
     def field_input(name: str, column) -> None:
         f, default = fields[name], getattr(base, name)
         kind, label, help_text = field_kind(f), name.replace("_", " ").capitalize(), f.metadata.get("help")
-        key = f"train_{preset}_{name}"
+        key = f"train_{preset}_{name}".replace("-", "_")  # a URL parameter name: no dashes
         with column:
             if f.metadata.get("choices"):
                 values[name] = st.selectbox(label, f.metadata["choices"], index=list(f.metadata["choices"]).index(default),
