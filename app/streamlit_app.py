@@ -24,26 +24,32 @@ st.set_page_config(page_title="valuescope", page_icon=":material/balance:", layo
 # Less empty space above each page's title, so a 1280x800 window shows the results.
 st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.5rem}</style>")
 # Pages along the top: the whole 1280 px width is left for tables and charts.
-SEARCH = st.Page(PAGES / "token_search.py", title="Token search", icon=":material/search:", default=True)
-
-
-def _search_alias() -> None:
-    """/search: the default page lives at /, and Streamlit serves a default page under / only."""
-    st.switch_page(SEARCH, query_params=st.query_params.to_dict())
-
-
 page = st.navigation(
     [
-        SEARCH,
+        st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True),
         st.Page(PAGES / "values.py", title="Values", icon=":material/psychology:", url_path="values"),
+        st.Page(PAGES / "token_search.py", title="Token search", icon=":material/search:", url_path="search"),
         st.Page(PAGES / "base_models.py", title="Base models (implicit RM)", icon=":material/compare_arrows:",
                 url_path="base-models"),
         st.Page(PAGES / "training.py", title="Training", icon=":material/model_training:", url_path="training"),
         st.Page(PAGES / "runs.py", title="Runs", icon=":material/table_view:", url_path="runs"),
-        st.Page(_search_alias, title="Token search", url_path="search", visibility="hidden"),
     ],
     position="top",
 )
+# Copy link: the address holds every widget's value (repeated parameters included), so copying it shares
+# the view. Read in the browser at click time, after the page has written its latest values to the URL.
+st.html("""<button id="vs-copy-link" type="button" title="Copy this view's address (every setting is in it)"
+ style="position:fixed;top:0.9rem;right:4.2rem;z-index:999990;font:13px sans-serif;padding:3px 10px;
+ border:1px solid #ccc;border-radius:6px;background:#fff;cursor:pointer">Copy link</button>
+<script>
+const button = document.getElementById("vs-copy-link");
+button.onclick = async () => {
+  const url = window.location.href;
+  try { await navigator.clipboard.writeText(url); button.textContent = "Link copied"; }
+  catch (e) { window.prompt("Copy this link:", url); }
+  setTimeout(() => { button.textContent = "Copy link"; }, 2000);
+};
+</script>""", unsafe_allow_javascript=True, width="content")
 try:
     page.run()
 except Exception as exc:  # the last safety net: a message in the page, the traceback in the server log

@@ -123,14 +123,13 @@ def cached_tiny_search(model_dir: Path, prompt: str, home: Path | None = None):
 
 # ---- the app under streamlit.testing -----------------------------------------------------------
 def app(page: str | None = None, **params):
-    """The app (streamlit AppTest) as opened from a URL: on `page` (default: Token search) with these query
+    """The app (streamlit AppTest) as opened from a URL: on `page` (default: Token search; "home" is /) with these query
     parameters."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(APP, default_timeout=60)
-    if page:
-        at.run()
-        at.switch_page(f"views/{page}.py")
+    at.run()
+    at.switch_page(f"views/{page or 'token_search'}.py")
     for key, value in params.items():
         at.query_params[key] = value
     at.run()

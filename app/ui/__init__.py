@@ -14,7 +14,8 @@ if str(ROOT) not in sys.path:  # `streamlit run app/streamlit_app.py` puts app/ 
 
 from app.ui.jobs import (check_capacity, describe, job_progress, jobs_table, live_job, search_key,  # noqa: E402,F401
                          submit_search)
-from app.ui.formatting import (checkpoint_aliases, default_models, describe_alias, file_name,  # noqa: E402,F401
+from app.ui.differences import show_differences  # noqa: E402,F401
+from app.ui.formatting import (axis_scale, checkpoint_aliases, default_models, describe_alias, file_name,  # noqa: E402,F401
                                number_columns, registry_options, settings_line, slug, visible_token)
 from app.ui.messages import friendly_message, guard, public_safe, public_safe_table, show_error  # noqa: E402,F401
 from app.ui.reports import report_button  # noqa: E402,F401

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -66,3 +67,16 @@ def describe_alias(alias: str) -> str:
     local = ", offline" if spec.source.startswith("gguf-") else ""
     notes = f": {spec.notes}" if spec.notes else ""
     return f"`{alias}`: {kind}, {spec.family}{local}{notes}"
+
+
+def axis_scale(values) -> tuple[float, str]:
+    """(factor, note) so that values * factor read as plain numbers on an axis: tiny values such as
+    MWLR's -0.000016 become -1.6 with the note "(x 10^-5)"; (1, "") when no scaling is needed."""
+    finite = pd.Series(values, dtype=float).abs().replace(0, np.nan).dropna()
+    finite = finite[np.isfinite(finite)]
+    if finite.empty:
+        return 1.0, ""
+    exponent = int(np.floor(np.log10(finite.max())))
+    if -2 <= exponent <= 4:
+        return 1.0, ""
+    return 10.0 ** -exponent, f"(x 10^{exponent})"

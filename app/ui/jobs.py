@@ -55,10 +55,30 @@ def live_job(key: str) -> jobs.Job | None:
     return jobs.latest_for_key(key, home=home())
 
 
-def describe(job: jobs.Job) -> str:
+def describe(job: jobs.Job, eta_s: float | None = None) -> str:
     stage = STAGE_LABELS.get(job.stage or job.status, (job.stage or job.status).capitalize())
     message = public_safe(job.message or stage)
-    return f"{message} ({job.elapsed_s():.0f} s)"
+    left = f", about {_duration(eta_s)} left" if eta_s is not None else ""
+    return f"{message} ({job.elapsed_s():.0f} s{left})"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def remaining_s(job: jobs.Job, now: float | None = None) -> float | None:
+    """Seconds left at the throughput measured since this page first saw the job's progress move: the
+    first sample (time, done) is kept per job in the session; None until the progress has moved."""
+    now = now or time.time()
+    samples = st.session_state.setdefault("job_progress_samples", {})
+    first = samples.get(job.id)
+    if first is None or job.done < first[1] or job.total != first[2]:  # a new stage counts afresh
+        samples[job.id] = (now, job.done, job.total)
+        return None
+    moved, took = job.done - first[1], now - first[0]
+    if moved <= 0 or took <= 0 or not job.total:
+        return None
+    return (job.total - job.done) * took / moved
 
 
 @st.fragment(run_every=POLL_S)
@@ -67,7 +87,7 @@ def job_progress(job_id: str, allow_cancel: bool = True) -> None:
     job = jobs.get(job_id, home=home())
     if job is None:
         return
-    st.progress(job.fraction(), text=describe(job))
+    st.progress(job.fraction(), text=describe(job, remaining_s(job) if job.live else None))
     if allow_cancel:
         st.button("Cancel", key=f"cancel-{job.id}", icon=":material/stop:",
                   on_click=lambda: jobs.cancel(job.id, home=home()), disabled=not job.live or job.cancel_requested)

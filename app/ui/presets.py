@@ -36,7 +36,7 @@ def paper_preset_selector() -> None:
             st.dataframe(panels, hide_index=True)
             st.caption("Values: mean over (model, prompt) of each category's median rank (1 = best); diff = gemma - "
                        f"llama. {FAMILY_TESTS['welch'][1]}; Bonferroni over the panels shown; "
-                       f"{STARS_DOC}.")
+                       f"{STARS_DOC}. ci_low/ci_high: {panels.attrs.get('intervals')}.")
             for note in notes:
                 st.caption(f"note: {note}")
         points = preset_fig4b(preset, home=home())

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from pathlib import PurePath
+import tempfile
+from pathlib import Path, PurePath
 
 import pandas as pd
 import streamlit as st
 
 from engine.configs import SearchConfig
 from engine.policy import ENV_REMOTE_CODE_MODELS, ServerPolicy
-from engine.reports.export import csv_bundle, provenance
+from engine.reports.export import SIDECAR_SUFFIX, csv_bytes, provenance, provenance_json, write_table
 from engine.reports.spreadsheet import unfit_reason, xlsx_bytes
 
 REMOTE_CODE = "trust_remote_code"  # never bound to the URL: a shared link must not switch on repository code
@@ -75,28 +76,61 @@ def config_widgets(cls=SearchConfig, skip: tuple[str, ...] = ("model",), prefix:
     return values
 
 
+# Above these sizes a file is not built inside the page (the click would hang with nothing on screen):
+# the button is replaced by the size and the command that writes the file.
+XLSX_MAX_ROWS_IN_APP = 100_000  # a 262k-row ranking takes about 15 s as .xlsx
+CSV_MAX_BYTES_IN_APP = 200 * 2**20
+
+
+def estimated_csv_bytes(table: pd.DataFrame) -> int:
+    """The CSV's size, from the first 2,000 rows (exact for smaller tables)."""
+    head = table.head(2000)
+    return int(len(csv_bytes(head)) * max(1.0, len(table) / max(1, len(head))))
+
+
 def download_csv(label: str, table: pd.DataFrame, metadata: dict, name: str, key: str | None = None,
-                 help: str | None = None) -> None:
-    """Two download buttons for a table: `label` gives a zip of the CSV (exact, header on line 1) and its
-    provenance (`<name>.meta.json`); the second an .xlsx for spreadsheets (text never becomes a formula;
-    sheet "provenance" holds the settings). Files are built only when clicked (a 262k-token ranking takes
-    a second as CSV, about 15 s as .xlsx) and a click does not rerun the page."""
+                 help: str | None = None, cli: str | None = None, parquet: bool = False) -> None:
+    """Download buttons for one table: `label` gives `<name>.csv` (exact text, header on line 1, opens with
+    pandas.read_csv), "Provenance" its settings (`<name>.meta.json`), then an .xlsx for spreadsheets (text
+    never becomes a formula; sheet "provenance" holds the settings) and, with `parquet`, a Parquet file
+    (provenance in its metadata). Files are built only when clicked, and a click does not rerun the page.
+    Tables too large to build in the page show their size and `cli`, the command that writes them."""
     stem = PurePath(name).stem
+    key = key or f"dl-{stem}"
     rows = f"{len(table):,} rows"
-    unfit = unfit_reason(table)
+    size = estimated_csv_bytes(table)
+    unfit = unfit_reason(table) or (f"{rows}: too slow to build in the browser (over {XLSX_MAX_ROWS_IN_APP:,} rows)"
+                                    if len(table) > XLSX_MAX_ROWS_IN_APP else None)
+    how = f"; write it with `{cli}`" if cli else ""
     with st.container(horizontal=True, gap="small"):
-        st.download_button(label, functools.partial(csv_bundle, table, metadata, stem), file_name=f"{stem}.zip",
-                           mime="application/zip", key=key, on_click="ignore", icon=":material/download:",
-                           help=help or f"{stem}.csv ({rows}; text exact, for pandas, R, DuckDB) and {stem}.meta.json "
-                                        "(the settings behind it), zipped")
+        if size > CSV_MAX_BYTES_IN_APP:
+            st.caption(f"{label}: about {size / 2**20:,.0f} MB ({rows}), too large to build in the page{how}.")
+        else:
+            st.download_button(label, functools.partial(csv_bytes, table), file_name=f"{stem}.csv", mime="text/csv",
+                               key=key, on_click="ignore", icon=":material/download:",
+                               help=help or f"{stem}.csv ({rows}, about {size / 2**20:,.1f} MB; text exact, for pandas, "
+                                            "R, DuckDB). Its settings are in the Provenance file.")
+        st.download_button("Provenance", functools.partial(provenance_json, table, metadata, "csv"),
+                           file_name=f"{stem}{SIDECAR_SUFFIX}", mime="application/json", key=f"{key}-meta",
+                           on_click="ignore", icon=":material/info:",
+                           help=f"{stem}{SIDECAR_SUFFIX}: the models, revisions, prompts and methods behind the table")
         st.download_button(f"{label.removesuffix(' CSV')} .xlsx",
                            functools.partial(_xlsx, table, metadata), file_name=f"{stem}.xlsx",
                            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                           key=f"{key}-xlsx" if key else None, on_click="ignore", icon=":material/table:",
-                           disabled=unfit is not None,
-                           help=f"Cannot be a spreadsheet: {unfit}" if unfit else
+                           key=f"{key}-xlsx", on_click="ignore", icon=":material/table:", disabled=unfit is not None,
+                           help=f"Not as a spreadsheet here: {unfit}{how}" if unfit else
                            f"{stem}.xlsx ({rows}) for spreadsheets: text stays text, never a formula; settings on "
                            "the second sheet")
+        if parquet:
+            st.download_button(f"{label.removesuffix(' CSV')} Parquet", functools.partial(_parquet, table, metadata, stem),
+                               file_name=f"{stem}.parquet", mime="application/vnd.apache.parquet", key=f"{key}-parquet",
+                               on_click="ignore", icon=":material/dataset:",
+                               help=f"{stem}.parquet ({rows}): compact and typed; provenance in the file's metadata")
+
+
+def _parquet(table: pd.DataFrame, metadata: dict, stem: str) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        return write_table(table, Path(folder) / f"{stem}.parquet", metadata).read_bytes()
 
 
 def _xlsx(table: pd.DataFrame, metadata: dict) -> bytes:

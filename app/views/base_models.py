@@ -14,6 +14,7 @@ from app import ui
 from engine.configs import SearchConfig
 from engine.models.registry import check_model_name
 from engine.policy import check_search_config
+from engine.analysis.intervals import group_differences
 from engine.analysis.lexicons import BUILTIN_LEXICONS
 from engine.analysis.words import NORMALIZATION
 from engine.prompts import BATTERY, resolve_prompt
@@ -235,14 +236,16 @@ if tabs:
 
 if result.named_summary is not None:
     st.subheader("Named words", anchor=False)
-    named = result.named_summary.assign(favours_model=lambda d: d["favours"].map(
+    named_factor, named_note = ui.axis_scale(result.named_summary["mwlr"])
+    named = result.named_summary.assign(mwlr_shown=result.named_summary["mwlr"] * named_factor, favours_model=lambda d: d["favours"].map(
         {model_a: f"A: {model_a}", model_b: f"B: {model_b}"}).fillna("neither"))
     base_chart = alt.Chart(named).encode(y=alt.Y("word:N", sort=words, title=None,
                                                  axis=alt.Axis(labelOverlap=False, labelFontSize=13)))
     stems = base_chart.mark_rule(strokeWidth=2, color="#9aa5b1").encode(
-        x=alt.X("mwlr:Q", title="MWLR (positive: B favours)", axis=alt.Axis(format=".2~g")), x2=alt.datum(0))
+        x=alt.X("mwlr_shown:Q", title=f"MWLR{' ' + named_note if named_note else ''} (positive: B favours)",
+                axis=alt.Axis(format="~g")), x2=alt.datum(0))
     heads = base_chart.mark_circle(size=160, opacity=1).encode(
-        x="mwlr:Q", color=alt.Color("favours_model:N", title="favoured by",
+        x="mwlr_shown:Q", color=alt.Color("favours_model:N", title="favoured by",
                                     scale=alt.Scale(domain=[f"A: {model_a}", f"B: {model_b}", "neither"],
                                                     range=["#e45756", "#4c78a8", "#9aa5b1"]),
                                     legend=alt.Legend(orient="top", labelLimit=320)),
@@ -262,10 +265,12 @@ if result.category_summary is not None:
     st.caption(f"{result.lexicon.describe()}: mean MWLR of each category's words (whole-word log-probabilities), "
                "and tests between categories on per-prompt median MWLR ranks.")
     cs = result.category_summary
-    bars = alt.Chart(cs).mark_bar().encode(
+    cs_factor, cs_note = ui.axis_scale(cs["mean_mwlr"])
+    bars = alt.Chart(cs.assign(mean_mwlr_shown=cs["mean_mwlr"] * cs_factor)).mark_bar().encode(
         x=alt.X("category:N", sort=list(result.lexicon.categories), title=None,
                 axis=alt.Axis(labelAngle=0 if len(result.lexicon.categories) <= 4 else -30)),
-        xOffset="framing:N", y=alt.Y("mean_mwlr:Q", title="mean MWLR (positive: B favours)", axis=alt.Axis(format=".2~g")),
+        xOffset="framing:N", y=alt.Y("mean_mwlr_shown:Q", title=f"mean MWLR{' ' + cs_note if cs_note else ''} (positive: B favours)",
+                                       axis=alt.Axis(format="~g")),
         color=alt.Color("framing:N", legend=alt.Legend(orient="top")),
         tooltip=["category:N", "framing:N", alt.Tooltip("mean_mwlr:Q", format=".4g"),
                  alt.Tooltip("share_positive:Q", format=".0%"), "n_words:Q", "n_prompts:Q"])
@@ -286,16 +291,38 @@ if result.category_summary is not None:
                      column_config={**ui.number_columns(shown_tests),
                                     **{c: st.column_config.NumberColumn(c, format="%.4f") for c in ("p_perm", "p_bonferroni")}})
 
+if result.category_medians is not None and result.category_medians["category"].nunique() >= 2:
+    st.subheader("Category differences with confidence intervals", anchor=False)
+    present = [c for c in result.lexicon.categories if c in set(result.category_medians["category"])]
+    c_a, c_b, _ = st.columns([1, 1, 2])
+    with c_a:
+        cat_a = st.selectbox("Category A", present, key="bcat_a", bind="query-params")
+    with c_b:
+        cat_b = st.selectbox("Category B", [c for c in present if c != cat_a], key="bcat_b", bind="query-params")
+    units = result.category_medians.assign(framing=result.category_medians["framing"].fillna("no framing"))
+    factor, scale_note = ui.axis_scale(units["mean_mwlr"])
+    mwlr_diffs = group_differences(units.assign(mean_mwlr=units["mean_mwlr"] * factor), "category", (cat_a, cat_b),
+                                   "mean_mwlr", ["framing"], resamples=result.resamples, seed=result.seed,
+                                   unit=scale_note or "", what="MWLR on {framing} prompts", lower_is_better=False,
+                                   verb="words get an")
+    st.caption(f"{cat_a} minus {cat_b}: per prompt, the mean MWLR of the category's words; positive = B "
+               f"(`{model_b}`) favours {cat_a} words more, relative to A, than {cat_b} words. Units are prompts. "
+               f"{mwlr_diffs.attrs['method']}.")
+    ui.show_differences(mwlr_diffs, "framing", f"{cat_a} minus {cat_b}: mean MWLR{' ' + scale_note if scale_note else ''}")
+
 st.subheader("Export", anchor=False)
 meta = implicit_metadata(result, tool="valuescope app (Base models page)", top=top_n)
 tables = output_tables(result, top_n)
 ui.report_button(lambda: implicit_report(tables, meta), ui.file_name("report", "implicit", model_a, model_b, ext="html"),
                  key="report-implicit")
-cols = st.columns(4)
+DIFFERENCES_ROW = "one framing: category A minus category B of per-prompt mean MWLR, with its bootstrap interval"
+if result.category_medians is not None and result.category_medians["category"].nunique() >= 2:
+    tables["category_differences"] = (mwlr_diffs, {"method": mwlr_diffs.attrs["method"], "mwlr_multiplied_by": factor})
+cols = st.columns(2)  # a CSV, its provenance and an .xlsx per table: two tables per row keep them on one line
 pair_tag = f"{ui.slug(model_a, 24)}-vs-{ui.slug(model_b, 24)}"
 scope_tag = "battery" if len(result.prompts) > 1 else (result.prompts[0][0] if result.prompts[0][0] in BATTERY else result.prompts[0][1])
 for i, (stem, (table, extra)) in enumerate(tables.items()):
-    with cols[i % 4]:
+    with cols[i % 2]:
         ui.download_csv(f"{stem.replace('_', ' ').capitalize()} CSV", table,
-                           {"table": f"{stem}: {OUTPUT_FILES[stem]}", **meta, **extra},
+                           {"table": f"{stem}: {OUTPUT_FILES.get(stem, DIFFERENCES_ROW)}", **meta, **extra},
                            ui.file_name("implicit", stem.replace("_", "-"), pair_tag, scope_tag), key=f"dl-{stem}")

@@ -126,12 +126,14 @@ with tab_runs:
             ui.download_csv(
                 "Ranking CSV", ranking_table(run, ui.run_scores(run["run_id"])), run_metadata(run),
                 ui.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"),
-                                run["run_id"][:8]), key="dl-ranking")
+                                run["run_id"][:8]), key="dl-ranking",
+                cli=f"valuescope export {run['run_id'][:12]} --out ranking.xlsx")
         elif len(done) > 1:
             table, meta = rankings_of_runs([(ui.cache().get_run(r), ui.run_scores(r)) for r in done["run_id"]])
             ui.download_csv(f"Rankings of {len(done)} runs CSV", table, meta,
                             ui.file_name("rankings", f"{len(done)}-runs", "-".join(sorted(done["model_id"].unique()))),
-                            key="dl-rankings")
+                            key="dl-rankings", parquet=True,
+                            cli="valuescope export <run id> --out ranking.csv, once per run")
         else:
             st.caption("Select completed runs to export their rankings.")
     with a3:

@@ -73,6 +73,7 @@ def config_for(model: str) -> SearchConfig:
 
 
 errors: dict = st.session_state.setdefault("search_errors", {})  # model -> message of the last Run
+computed_here: set = st.session_state.setdefault("computed_here", set())  # request keys this session computed
 
 prompt_ok = bool((prompt or "").strip())
 if run_clicked:
@@ -87,6 +88,7 @@ if run_clicked:
             check_model_name(model)
             if ui.cached_result(config_for(model), prompt) is None:
                 ui.submit_search(config_for(model), prompt)
+                computed_here.add(ui.search_key(config_for(model), prompt))
         except Exception as exc:  # noqa: BLE001 - shown next to the model
             errors[model] = ui.friendly_message(exc)
 elif not prompt_ok:
@@ -119,7 +121,7 @@ def histogram(scores: pd.DataFrame, marks: pd.DataFrame, kind: str) -> alt.Layer
     counts, edges = np.histogram(scores["score"].to_numpy(), bins=50)
     bins = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "tokens": counts})
     bars = alt.Chart(bins).mark_bar(color="#8fa8c8").encode(
-        x=alt.X("from:Q", title=f"score ({kind})"), x2="to:Q",
+        x=alt.X("from:Q", title=f"score ({kind})", scale=alt.Scale(zero=False)), x2="to:Q",
         y=alt.Y("tokens:Q", title="tokens", scale=alt.Scale(zero=True)), y2=alt.datum(0),
         tooltip=[alt.Tooltip("from:Q", format=".3f"), alt.Tooltip("to:Q", format=".3f"), "tokens:Q"])
     layers = [bars]
@@ -128,13 +130,19 @@ def histogram(scores: pd.DataFrame, marks: pd.DataFrame, kind: str) -> alt.Layer
         rule = alt.Chart(found).mark_rule(color="#d62728", strokeWidth=2).encode(
             x="score:Q", tooltip=["word:N", "token:N", alt.Tooltip("rank:Q", format=","),
                                   alt.Tooltip("score:Q", format=".3f")])
-        layers.append(rule)
+        labels = alt.Chart(found).mark_text(align="left", dx=3, y=6, color="#d62728", fontSize=11).encode(
+            x="score:Q", text="word:N")
+        layers += [rule, labels]
     return alt.layer(*layers).properties(height=200)
 
 
 def show_result(result) -> pd.DataFrame:
     run, scores = result.run, result.scores
-    origin = "from the cache" if result.from_cache else "computed"
+    seconds = run.get("seconds")
+    took = f"{seconds:.1f} s" if seconds is not None and pd.notna(seconds) else "unknown time"
+    # A result read back from the cache right after this session's job computed it was computed, not cached
+    origin = f"computed in {took}" if run.get("request_key") in computed_here or not result.from_cache \
+        else f"from the cache (computed earlier in {took})"
     st.caption(ui.settings_line(run, {"candidates": f"{len(scores):,}", "answer": origin}))
     if str(run.get("head_status") or "").startswith("untrained"):
         st.warning(f"The reward head is {run['head_status']}: these rewards test the pipeline, not a trained reward model.",
@@ -157,7 +165,7 @@ def show_result(result) -> pd.DataFrame:
     ui.download_csv(
         "Ranking CSV", ranking_table(run, scores), run_metadata(run),
         ui.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"), run["run_id"][:8]),
-        key=f"dl-{run['run_id']}")
+        key=f"dl-{run['run_id']}", cli=f"valuescope export {run['run_id'][:12]} --out ranking.xlsx")
     return marks
 
 
@@ -206,11 +214,12 @@ if models and prompt_ok:
                 chart = alt.Chart(found).mark_point(filled=True, size=120).encode(
                     x=alt.X("rank:Q", scale=alt.Scale(type="log"), title="rank (log scale, 1 = best)"),
                     y=alt.Y("word:N", sort=words, title=None),
-                    color=alt.Color("model:N", legend=alt.Legend(orient="bottom")),
+                    color=alt.Color("model:N", legend=alt.Legend(orient="top", labelLimit=400)),
                     shape="model:N",
                     tooltip=["word:N", "model:N", "token:N", alt.Tooltip("rank:Q", format=","),
                              alt.Tooltip("score:Q", format=".3f"), alt.Tooltip("top_pct:Q", format=".2f", title="top %")])
-                st.altair_chart(chart.properties(height=40 + 32 * len(words)), width="stretch")
+                # the height includes the legend and the axis (Streamlit fits the chart to it)
+                st.altair_chart(chart.properties(height=110 + 40 * len(words)), width="stretch")
         with c_table:
             wide = table.assign(cell=table.apply(
                 lambda r: "not a token" if pd.isna(r["rank"]) else f"#{int(r['rank']):,} ({r['token']})", axis=1))

@@ -69,6 +69,7 @@ if last is not None and last.status in ("failed", "interrupted", "cancelled") an
 # ---- start a run ---------------------------------------------------------------------------------
 with st.expander("Train reward models", expanded=not live):
     preset = st.segmented_control("Preset", list(PRESETS), default="cpu-demo", key="preset", required=True,
+                                  bind="query-params",
                                   help="cpu-demo: the two embedded models on real HH-RLHF pairs, minutes per base on a "
                                        "laptop CPU. paper: the authors' recipe (LoRA r=32, lr 1e-5, 2 epochs, "
                                        "max length 1024, bf16), for a GPU and hub models.")
@@ -79,20 +80,20 @@ with st.expander("Train reward models", expanded=not live):
     def field_input(name: str, column) -> None:
         f, default = fields[name], getattr(base, name)
         kind, label, help_text = field_kind(f), name.replace("_", " ").capitalize(), f.metadata.get("help")
-        key = f"train_{preset}_{name}"
+        key = f"train_{preset}_{name}".replace("-", "_")  # a URL parameter name: no dashes
         with column:
             if f.metadata.get("choices"):
                 values[name] = st.selectbox(label, f.metadata["choices"], index=list(f.metadata["choices"]).index(default),
-                                            help=help_text, key=key)
+                                            help=help_text, key=key, bind="query-params")
             elif kind == "bool":
-                values[name] = st.checkbox(label, value=bool(default), help=help_text, key=key)
+                values[name] = st.checkbox(label, value=bool(default), help=help_text, key=key, bind="query-params")
             elif name == "bases":
                 options = list(dict.fromkeys([*default, *ui.registry_options()]))
                 values[name] = st.multiselect(label, options, default=default, help=help_text, key=key,
-                                              accept_new_options=True)
+                                              accept_new_options=True, bind="query-params")
             else:
                 shown = ",".join(map(str, default)) if isinstance(default, list) else ("" if default is None else str(default))
-                values[name] = st.text_input(label, value=shown, help=help_text, key=key)
+                values[name] = st.text_input(label, value=shown, help=help_text, key=key, bind="query-params")
 
     columns = st.columns(5)
     for i, name in enumerate(MAIN_FIELDS):

@@ -5,16 +5,21 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+import engine.jobs as jobs
 from app import ui
 from app.ui.presets import paper_preset_selector
+from engine.analysis.intervals import group_differences
 from engine.analysis.lexicons import BUILTIN_LEXICONS, load_lexicon
 from engine.analysis.stats import FAMILY_TEST_DOC, MIXED_DOC, TAU_DOC
 from engine.analysis.values import RANK_DOC
 from engine.analysis.words import DEFAULT_VARIANT_POLICY, NORMALIZATION, VARIANT_POLICIES, VARIANT_POLICY_DOC
-from engine.configs import AnalyzeConfig, field_help
-from engine.policy import ServerPolicy
+from engine.configs import AnalyzeConfig, SearchConfig, field_help
+from engine.models.registry import check_model_name
+from engine.policy import ServerPolicy, check_search_config
+from engine.prompts import BATTERY
 from engine.reports.analysis import analysis_tables
 from engine.reports.contents import analysis_report
+from engine.workflows.analyze import plan_units
 
 LEXICON_LABELS = {
     "big_two_nouns": "Big Two nouns (Agency, Communion; the ICLR 2026 list)",
@@ -29,28 +34,45 @@ UPLOAD = "upload"
 st.title("Values")
 st.caption("Each model's scored replies are matched to a dictionary's words and ranked within each (model, prompt): "
            "rank 1 = the best-scored matched word. A category's median rank per prompt shows how high the model "
-           "places it; families are compared with permutation tests.")
+           "places it; groups are compared with permutation tests and bootstrap intervals.")
 
+BASES = {"vocab": "the whole vocabulary (every token scored; variants of a word merged as chosen below)",
+         "lexicon": "the lexicon's words, each scored as the whole reply",
+         "words": "named or imported words (typed on another page, or imported score tables)"}
+PROMPT_SCOPES = {"cached": "prompts already in the cache", "one": "one prompt", "positive": "the positive framing",
+                 "negative": "the negative framing", "battery": "the whole battery (54 prompts)"}
 runs_done = ui.cache().list_runs(status="done")
-if runs_done.empty:
-    st.info("No completed runs yet. Run searches on **Token search** (ideally the 54 battery prompts with the CLI: "
-            "`python -m engine search --battery`), or import score tables on **Runs**.", icon=":material/info:")
-    st.page_link("views/token_search.py", label="Token search", icon=":material/search:")
-    st.page_link("views/runs.py", label="Runs: import score tables", icon=":material/table_view:")
-    st.stop()
 paper_preset_selector()  # a chosen paper preset shows its figures and stops the page here
 
-# ---- inputs ---------------------------------------------------------------------------------------
-model_options = sorted(runs_done["model_id"].unique())
+# ---- what to compare: models, lexicon, prompts, candidate basis -------------------------------------
+cached_models = sorted(runs_done["model_id"].unique()) if not runs_done.empty else []
 checkpoints = ui.checkpoint_aliases()  # trained checkpoints: shown by alias, chosen only when asked for
-c_lex, c_models = st.columns([1, 2])
+c_models, c_lex = st.columns([2, 1])
+with c_models:
+    chosen_models = st.multiselect(
+        "Models", list(dict.fromkeys([*cached_models, *ui.registry_options()])), default=[m for m in cached_models if m not in checkpoints] or None,
+        format_func=lambda m: checkpoints.get(m, m),
+        key="vmodels", bind="query-params", accept_new_options=True,
+        placeholder="Pick models, or type a Hugging Face id or a local folder",
+        help="Models in the cache or the registry; type an id or folder and press Enter to add one. "
+             "Families come from the registry or the model's name.")
 with c_lex:
     lexicon_name = st.selectbox("Lexicon", [*BUILTIN_LEXICONS, UPLOAD], key="lexicon", bind="query-params",
                                 help="Word lists with categories:\n\n" + "\n".join(f"- `{k}`: {v}" for k, v in LEXICON_LABELS.items()))
-with c_models:
-    chosen_models = st.multiselect("Models", model_options, default=[m for m in model_options if m not in checkpoints],
-                                   format_func=lambda m: checkpoints.get(m, m), key="vmodels", bind="query-params",
-                                   help="Models with completed runs in the cache (the newest run per model and prompt is used).")
+c_scope, c_prompt, c_basis = st.columns([1, 1, 1])
+with c_scope:
+    # No format_func on bound widgets: the formatted label would become the URL's value
+    scope = st.selectbox("Prompts", list(PROMPT_SCOPES), key="vscope", bind="query-params",
+                         index=0 if not runs_done.empty else 4,
+                         help="The paper's design is the whole battery: 54 prompts, 27 per framing.\n\n"
+                              + "\n".join(f"- `{k}`: {v}" for k, v in PROMPT_SCOPES.items()))
+with c_prompt:
+    one_prompt = st.selectbox("Battery prompt", list(BATTERY), key="vprompt", bind="query-params",
+                              disabled=scope != "one", help=BATTERY[st.session_state.get("vprompt") or next(iter(BATTERY))].text)
+with c_basis:
+    basis = st.selectbox("Candidates (the basis of the ranking)", list(BASES), key="basis", bind="query-params",
+                         help="What was scored as replies; only runs of this basis are analysed, whatever ran last:"
+                              "\n\n" + "\n".join(f"- `{k}`: {v}" for k, v in BASES.items()))
 c_group, c_chart, _ = st.columns([1, 1, 2])
 with c_group:
     group = st.segmented_control("Colour by", ["model", "family"], default="model", key="group",
@@ -59,7 +81,7 @@ with c_chart:
     chart_kind = st.segmented_control("Chart", ["boxplot", "violin"], default="boxplot", key="chart",
                                       bind="query-params", required=True)
 
-with st.expander("Analysis settings: variants, candidates, families, permutation test…"):
+with st.expander("Analysis settings: variants, families, tests, scoring settings for new runs…"):
     a1, a2, a3, a4 = st.columns(4)
     with a1:
         policy = st.selectbox("Token variants", VARIANT_POLICIES, index=VARIANT_POLICIES.index(DEFAULT_VARIANT_POLICY),
@@ -70,22 +92,23 @@ with st.expander("Analysis settings: variants, candidates, families, permutation
                              help="median_rank: median rank of the category's words; median_rank_pct: the same divided by "
                                   "the number of ranked words (comparable across vocabularies).")
     with a2:
-        candidate_options = sorted(runs_done["candidates"].dropna().unique())
-        candidates = st.multiselect("Candidates", candidate_options, key="candidates", bind="query-params",
-                                    placeholder="all", help="Only runs of these candidate sets: vocab (every token), "
-                                    "words (imported or typed replies), lexicon:<name>.")
         word_scope = st.selectbox("Word scope (tau, top words)", ["lexicon", "all"], key="scope", bind="query-params",
                                   help=field_help(AnalyzeConfig, "word_scope"))
+        top_k = int(st.number_input("Top / bottom words", 1, 100, 10, key="topk", bind="query-params"))
     with a3:
-        family_options = sorted(runs_done.loc[runs_done["model_id"].isin(chosen_models), "family"].fillna("unknown").unique())
+        family_options = sorted(runs_done.loc[runs_done["model_id"].isin(chosen_models), "family"].fillna("unknown").unique()) \
+            if not runs_done.empty else []
         families = st.multiselect("Families to compare", family_options, max_selections=2, key="families",
                                   bind="query-params", placeholder="the two present",
                                   help=field_help(AnalyzeConfig, "families") + " diff = A - B.")
-        top_k = int(st.number_input("Top / bottom words", 1, 100, 10, key="topk", bind="query-params"))
+        confidence = st.select_slider("Interval confidence", [0.8, 0.9, 0.95, 0.99], value=0.95, key="conf",
+                                      bind="query-params", format_func=lambda c: f"{c:.0%}")
     with a4:
-        resamples = int(st.number_input("Permutation resamples", 99, 99_999, 9_999, step=1000, key="resamples",
-                                        bind="query-params"))
+        resamples = int(st.number_input("Resamples (permutation, bootstrap)", 99, 99_999, 9_999, step=1000,
+                                        key="resamples", bind="query-params"))
         seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="seed", bind="query-params"))
+    st.caption("Scoring settings for runs computed from this page (cached runs are used whatever their settings):")
+    search_settings = ui.config_widgets(SearchConfig, skip=("model",), prefix="v_", models=chosen_models)
 
 lexicon_ref = lexicon_name
 if lexicon_name == UPLOAD:
@@ -112,6 +135,57 @@ if not chosen_models:
     st.info("Pick at least one model.", icon=":material/info:")
     st.stop()
 
+candidates = {"vocab": "vocab", "lexicon": f"lexicon:{lexicon.name}", "words": "words"}[basis]
+if scope == "cached":
+    known = runs_done[runs_done["model_id"].isin(chosen_models) & (runs_done["candidates"] == candidates)] \
+        if not runs_done.empty else runs_done
+    prompts = list(dict.fromkeys(known["prompt_key"].fillna(known["prompt_text"]))) if len(known) else []
+elif scope == "one":
+    prompts = [one_prompt]
+else:
+    prompts = [k for k, p in BATTERY.items() if scope == "battery" or p.framing == scope]
+cached_units, missing_units = plan_units(runs_done, chosen_models, prompts, candidates) if not runs_done.empty \
+    else ([], [(m, p) for m in chosen_models for p in prompts])
+
+# ---- compute what is missing, as one job ------------------------------------------------------------
+job_params = {"models": chosen_models, "prompts": prompts, "config": search_settings,
+              "lexicon": lexicon_ref if basis == "lexicon" else None}
+job_key = jobs.default_key("values", job_params)
+job = ui.live_job(job_key)
+c_status, c_button = st.columns([4, 1], vertical_alignment="center")
+with c_status:
+    st.markdown(f"**{len(cached_units)} of {len(cached_units) + len(missing_units)}** (model, prompt) runs with "
+                f"candidates `{candidates}` are in the cache" + (f"; {len(missing_units)} to compute." if missing_units else "."))
+with c_button:
+    compute = st.button("Compute missing runs", type="primary", icon=":material/play_arrow:", width="stretch",
+                        disabled=not missing_units or basis == "words" or bool(job and job.live),
+                        help="One job scores every missing (model, prompt); runs already cached are reused. "
+                             "Named / imported words cannot be computed here: type them on Token search or Base "
+                             "models, or import them on Runs." if basis != "words" else
+                             "Named or imported words come from Token search, Base models or Runs.")
+if compute:
+    with ui.guard("Compute"):
+        for model in chosen_models:
+            check_model_name(model)
+            check_search_config(SearchConfig(model=model, **search_settings))
+        ui.check_capacity(job_key)
+        job = jobs.submit("values", job_params, key=job_key, home=ui.home(),
+                          label=f"values: {len(missing_units)} runs of {len(chosen_models)} models")
+        st.session_state.setdefault("computed_jobs", set()).add(job.id)
+if job is not None and job.live:
+    ui.job_progress(job.id)
+    st.stop()
+if job is not None and job.status == "failed" and missing_units:
+    st.error(job.error, icon=":material/error:")
+elif job is not None and job.status == "done" and job.id in st.session_state.get("computed_jobs", set()):
+    fresh = sum(not r.get("from_cache") for r in (job.result or {}).get("runs", []))
+    st.success(f"Computed {fresh} run(s) in {job.elapsed_s():.0f} s; {len((job.result or {}).get('runs', [])) - fresh} "
+               "came from the cache.", icon=":material/check:")
+if not cached_units:
+    st.info("Nothing to analyse yet for this choice: press **Compute missing runs** (or run searches on Token search, "
+            "import score tables on Runs).", icon=":material/info:")
+    st.stop()
+
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _analyse(home: str, generation: str, config: AnalyzeConfig, ref: str, sha: str | None):
@@ -121,22 +195,34 @@ def _analyse(home: str, generation: str, config: AnalyzeConfig, ref: str, sha: s
     return run_analysis(ui.cache(), config, home=home, lexicon=_lexicon(ref, home), tool="valuescope app (Values page)")
 
 
-config = AnalyzeConfig(lexicon=lexicon_ref, models=chosen_models, families=families if len(families) == 2 else None,
-                       candidates=candidates or None, variants=policy, word_scope=word_scope, seed=seed,
-                       resamples=resamples, top_k=top_k)
+@st.cache_data(show_spinner="Bootstrapping the intervals…", max_entries=16)
+def _differences(medians: pd.DataFrame, group_col: str, groups: tuple, value: str, confidence: float, resamples: int,
+                 seed: int) -> pd.DataFrame:
+    unit = "places" if value == "median_rank" else "(fraction of the ranking)"
+    data = medians.assign(framing=medians["framing"].fillna("no framing"))
+    return group_differences(data, group_col, groups, value, ["framing", "category"], confidence=confidence,
+                             resamples=resamples, seed=seed, unit=unit, what="{category} words ({framing} prompts)")
+
+
+analysed_models = list(dict.fromkeys(m for m, _ in cached_units))
+analysed_prompts = list(dict.fromkeys(p for _, p in cached_units))
+config = AnalyzeConfig(lexicon=lexicon_ref, models=analysed_models, prompts=analysed_prompts,
+                       families=families if len(families) == 2 else None, candidates=[candidates], variants=policy,
+                       word_scope=word_scope, seed=seed, resamples=resamples, top_k=top_k)
 generation = f"{len(runs_done)}:{runs_done['finished_at'].max()}"
 with st.spinner("Analysing: ranking the lexicon's words for every model and prompt…"), ui.guard("Analysis") as g:
     analysis = _analyse(ui.home(), generation, config, lexicon_ref, lexicon.sha256)
 if g.failed:
     st.stop()
 result, runs, meta = analysis.result, analysis.runs, analysis.metadata
+st.markdown(f"**Analysed:** {len(analysed_models)} model(s) x {len(analysed_prompts)} prompt(s) · **candidates:** "
+            f"`{candidates}`, {BASES[basis]} · **lexicon:** {lexicon.name} · **variants:** {policy}")
 
 per_model = runs.drop_duplicates("model_id")
 revisions = ", ".join(f"{m} ({f}, {r or 'revision unknown'})" for m, f, r in
                       per_model[["model_id", "family", "revision"]].itertuples(index=False))
-st.caption(f"**Lexicon** {lexicon.describe()} · **models** {revisions} · **prompts** {runs['prompt_key'].nunique()} · "
-           f"**candidates** {', '.join(sorted(set(runs['candidates'].dropna())))} · **variants** {policy} · "
-           f"**normalisation** {NORMALIZATION} · **ranks** {RANK_DOC}")
+st.caption(f"**Lexicon** {lexicon.describe()} · **models** {revisions} · **normalisation** {NORMALIZATION} · "
+           f"**ranks** {RANK_DOC}")
 for note in analysis.notes:
     st.caption(f":material/info: {note}")
 
@@ -181,6 +267,31 @@ else:
         column=alt.Column("category:N", sort=category_order, title=None, header=alt.Header(labelAngle=labels_angle)),
         row=alt.Row("framing:N", title=None, sort=framing_order, header=alt.Header(labelFontSize=13)))
 st.altair_chart(chart, width="content")
+
+# ---- differences with intervals -----------------------------------------------------------------
+st.subheader("Differences with confidence intervals", anchor=False)
+by_family = result.families is not None
+pair_options = list(result.families) if by_family else list(pd.unique(result.medians["model_id"]))
+if len(pair_options) < 2:
+    st.info("Differences need two families or two models with runs.", icon=":material/info:")
+    differences = None
+else:
+    if not by_family:
+        c_a, c_b, _ = st.columns([1, 1, 2])
+        with c_a:
+            side_a = st.selectbox("Model A", pair_options, key="diff_a", bind="query-params")
+        with c_b:
+            side_b = st.selectbox("Model B", [m for m in pair_options if m != side_a], key="diff_b", bind="query-params")
+    else:
+        side_a, side_b = pair_options
+    differences = _differences(result.medians, "family" if by_family else "model_id", (side_a, side_b), value,
+                               confidence, resamples, seed)
+    unit = "places" if value == "median_rank" else "of the ranking (fraction)"
+    st.caption(f"{side_a} minus {side_b}: mean over (model, prompt) units of the category's median rank, per framing; "
+               f"negative = {side_a} ranks the category higher. {differences.attrs['method']}.")
+    ui.show_differences(differences, "category", f"{side_a} minus {side_b}: {value.replace('_', ' ')} ({unit}; "
+                        f"< 0: {side_a} ranks higher)", facet="framing", y_order=category_order,
+                        facet_order=framing_order)
 
 # ---- words --------------------------------------------------------------------------------------
 st.subheader("Words by category", anchor=False)
@@ -265,8 +376,11 @@ labels = {"median_ranks": "Median ranks", "family_summary": "Family summary", "m
           "kendall_tau_summary": "Tau summary"}
 tables = [(labels[stem], stem.replace("_", "-"), table, extra)
           for stem, (table, extra) in analysis_tables(result, seed, resamples, top_k).items()]
-cols = st.columns(4)
+if differences is not None:
+    tables.append(("Differences", "differences", differences,
+                   {"method": differences.attrs["method"], "seed": seed, "resamples": resamples, "confidence": confidence}))
+cols = st.columns(2)  # a CSV, its provenance and an .xlsx per table: two tables per row keep them on one line
 for i, (label, stem, table, extra) in enumerate(t for t in tables if t[2] is not None):
-    with cols[i % 4]:
+    with cols[i % 2]:
         ui.download_csv(f"{label} CSV", table, {"table": stem, **meta, **extra}, ui.file_name(stem, *tag),
                            key=f"dl-{stem}")

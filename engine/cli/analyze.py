@@ -113,7 +113,7 @@ def _run_preset(args, config) -> int:
         print("values: mean over (model, prompt) of each category's median rank (1 = best); diff = gemma - llama")
         with pd.option_context("display.width", 200, "display.max_columns", 30):
             print(panels.to_string(index=False, float_format=_fmt))
-        method = f"{family_test_doc(panels)}; {panels.attrs.get('stars')}"
+        method = f"{family_test_doc(panels)}; {panels.attrs.get('stars')}; ci_low/ci_high: {panels.attrs.get('intervals')}"
         print(f"method: {method}")
         for note in run.notes:
             print(f"note: {note}")

@@ -28,6 +28,7 @@ JOB_KINDS: dict[str, str] = {
     "search": "engine.jobs.kinds:run_search",
     "battery": "engine.jobs.kinds:run_battery",
     "implicit": "engine.jobs.kinds:run_implicit",
+    "values": "engine.jobs.kinds:run_values",
     # Written by the training work: run_training(params, ctx) reports ctx.stage("training") and
     # ctx.progress(step, steps), checks ctx.cancelled() between steps, returns e.g. {"model_dir": ...}.
     "train": "engine.training.jobs:run_training",

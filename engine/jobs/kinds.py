@@ -4,6 +4,7 @@ by the CLI through run_foreground). Scores go to the DuckDB cache; results name 
 params of `search`: {"config": SearchConfig fields, "prompt": text or battery key, "words": [...] or
 "lexicon": name/path (else the whole vocabulary), "candidates": optional label, "refresh": bool}.
 `battery`: the same with "prompts": [...] (default: the 54-prompt battery) instead of "prompt".
+`values`: {"models": [...], "prompts": [...], "config", "lexicon"}: every model x prompt (see run_values).
 `implicit`: the arguments of engine.workflows.implicit.run_implicit as JSON: "pairs": [[A, B], ...],
 "prompts", "lexicon", "words", "vocab", "templates": [[tA, tB], ...], "base": SearchConfig fields,
 "seed", "resamples".
@@ -172,3 +173,32 @@ def run_implicit(params: dict, ctx) -> dict:
     runs = result.runs[["pair", "side", "model", "prompt_key", "candidates", "run_id", "from_cache"]]
     return {"runs": [{k: _plain(v) for k, v in row.items()} for row in runs.to_dict("records")],
             "notes": result.notes, "seconds": result.seconds, "artifact": str(artifact)}
+
+
+def run_values(params: dict, ctx) -> dict:
+    """The Values page's comparison: every model x every prompt, computing only what the cache lacks.
+
+    params: {"models": [...], "config": SearchConfig fields except the model, "prompts": [...] (battery
+    keys or texts), "lexicon": name/path (its words as replies) or absent (the whole vocabulary)}.
+    Progress is the fraction of (model, prompt) units done, each unit's share filled by its candidates
+    scored; the message names the unit."""
+    from engine.workflows.runner import Runner, RunRequest
+
+    models, prompts = list(params["models"]), list(params["prompts"])
+    if not models or not prompts:
+        raise InputError("Pick at least one model and one prompt.")
+    units = [(model, prompt) for model in models for prompt in prompts]
+    runner, loaded, runs, scale = Runner(home=ctx.home), set(), [], 1000
+    for i, (model, prompt) in enumerate(units):
+        ctx.check_cancelled()
+        config, words, candidates = _search_request({**params, "config": {**params.get("config", {}), "model": model}},
+                                                    ctx.home)
+        what = f"Run {i + 1} of {len(units)}: {model}, {prompt[:40]}"
+        ctx.progress(i * scale, len(units) * scale, what)
+        result = score_one(runner, ctx, RunRequest.resolve(config, prompt, words, candidates),
+                           lambda d, t: ctx.progress(i * scale + (scale * d) // max(t, 1), len(units) * scale,
+                                                     f"{what}: {d:,} of {t:,} candidates"),
+                           refresh=bool(params.get("refresh")), loaded=loaded)
+        runs.append(run_summary(result))
+    ctx.progress(len(units) * scale, len(units) * scale, f"{len(units)} runs ready")
+    return {"runs": runs}

@@ -87,3 +87,13 @@ def _shared_vocabulary(cache, runs: pd.DataFrame, choice: str | None) -> tuple[f
     if not strings:
         raise InputError(f"The shared-vocabulary filter ({source}) keeps no text: the vocabularies share no string.")
     return strings, SHARED_VOCABULARY_DOC.format(source=source, n=len(strings))
+
+
+def plan_units(runs_done: pd.DataFrame, models: list[str], prompts: list[str], candidates: str) -> tuple[list, list]:
+    """(cached, missing) (model, prompt key) units of a comparison: cached means a completed run of that
+    model and prompt with exactly these candidates (any scoring settings; the newest is analysed)."""
+    keys = runs_done["prompt_key"].fillna(runs_done["prompt_text"])
+    have = set(zip(runs_done["model_id"], keys, runs_done["candidates"]))
+    units = [(m, p) for m in models for p in prompts]
+    cached = [u for u in units if (*u, candidates) in have]
+    return cached, [u for u in units if (*u, candidates) not in have]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from engine.analysis.intervals import INTERVAL_DOC, bootstrap_difference
 from engine.analysis.paper_stats import STARS_DOC, stars
 from engine.analysis.paper_training import fig4b_points
 from engine.configs import AnalyzeConfig
@@ -60,8 +61,8 @@ PANEL_COLUMNS = ["framing", "category", "gemma", "llama", "diff", "p_welch", "p_
 
 
 # An interval of mean(gemma) - mean(llama) from the two families' (model, prompt) values of one panel:
-# (a, b) -> (low, high). The bootstrap intervals of the value comparison (engine.analysis.intervals,
-# `bootstrap_difference`) plug in here; `intervals_doc` then names the method.
+# (a, b) -> (low, high). By default the bootstrap intervals of the value comparison
+# (engine.analysis.intervals), seeded with the analysis seed; `intervals_doc` names the method.
 IntervalFunction = Callable[[np.ndarray, np.ndarray], tuple[float, float]]
 
 
@@ -74,7 +75,11 @@ class PresetResult:
 
 def run_preset(cache, preset: str, home=None, seed: int = 0, intervals: IntervalFunction | None = None,
                intervals_doc: str | None = None) -> list[PresetResult]:
-    """Every figure of the preset, in order. Needs the paper's data imported into this cache."""
+    """Every figure of the preset, in order, with the paper's Welch/Bonferroni stars and, beside `diff`, its
+    bootstrap interval (or the interval function given). Needs the paper's data imported into this cache."""
+    if intervals is None:
+        intervals = lambda a, b: bootstrap_difference(a, b, rng=seed)[1:3]  # noqa: E731
+        intervals_doc = INTERVAL_DOC.format(confidence=0.95, resamples=9999, seed=seed)
     if preset not in PRESETS:
         raise NotFoundError(f"No preset {preset!r}; known: {', '.join(PRESETS)}.")
     results = []

@@ -13,7 +13,7 @@ from helpers import (DEMO_PROMPTS, app, cached_tiny_search, demo_score_table, ma
 
 pytest.importorskip("streamlit")
 
-PAGES = ("token_search", "values", "base_models", "training", "runs")
+PAGES = ("home", "token_search", "values", "base_models", "training", "runs")
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory) -> Path:
     return make_tiny_model_dir(tmp_path_factory.mktemp("app") / "tiny-llama", "llama")
@@ -49,6 +49,7 @@ def test_search_on_a_tiny_model_fills_the_tables(tiny_dir):
     captions = " ".join(texts(at.caption))
     for setting in ("revision:", "template:", "dtype:", "quantisation:", "normalize_token"):
         assert setting in captions
+    assert "answer: `computed in" in captions and "from the cache" not in captions  # this session computed it
     assert at.get("download_button"), "no CSV download button"
 
 
@@ -133,7 +134,7 @@ def test_model_too_large_for_the_machine_shows_an_error(tmp_path):
 # ---- values ---------------------------------------------------------------------------------------
 def test_values_page_compares_two_families(tmp_path):
     seed_demo_cache(tmp_path / "imports")
-    at = app("values")
+    at = app("values", basis="words")
     assert not at.error, texts(at.error)
     frames = [df.value for df in at.dataframe]
     summary = next(f for f in frames if "p_perm" in f.columns)
@@ -144,13 +145,13 @@ def test_values_page_compares_two_families(tmp_path):
 
 def test_values_page_violin_and_family_colouring(tmp_path):
     seed_demo_cache(tmp_path / "imports")
-    at = app("values", chart="violin", group="family", lexicon="big_two")
+    at = app("values", chart="violin", group="family", lexicon="big_two", basis="words")
     assert not at.error, texts(at.error)
 
 
 def test_malformed_lexicon_upload_shows_an_error(tmp_path):
     seed_demo_cache(tmp_path / "imports")
-    at = app("values", lexicon="upload")
+    at = app("values", lexicon="upload", basis="words")
     at.get("file_uploader")[0].set_value(("broken.dic", b"%\n1\tcare\n%\nkindness\t7\n", "text/plain")).run()
     assert not at.exception
     assert any("broken.dic, line 4" in m for m in texts(at.error)), texts(at.error)
@@ -163,7 +164,7 @@ def test_good_lexicon_upload_is_used(tmp_path):
     big_two = load_lexicon("big_two_nouns")
     lines = ["%", "1\tWork", "2\tPlay", "%"]
     lines += [f"{w}\t{1 if 'Agency' in big_two.categories_of(w) else 2}" for w in list(big_two.entries)[:80]]
-    at = app("values", lexicon="upload", resamples="199")
+    at = app("values", lexicon="upload", resamples="199", basis="words")
     at.get("file_uploader")[0].set_value(("my_values.dic", "\n".join(lines).encode(), "text/plain")).run()
     assert not at.error, texts(at.error)
     assert "my_values" in " ".join(texts(at.caption))

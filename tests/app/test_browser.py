@@ -6,13 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-import zipfile
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -20,25 +14,13 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from helpers import ROOT, make_tiny_model_dir
-from helpers import DEMO_MODELS, cached_tiny_search, seed_demo_cache
+from browser_helpers import open_page, shoot, streamlit_server
+from helpers import DEMO_MODELS, cached_tiny_search, make_tiny_model_dir, seed_demo_cache
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
 PROMPT = "What, in one word, is the greatest thing ever?"
 NAMED = "freedom, love, money, power, family, success"  # the Base models page's default named words
-
-if not CHROMIUM.exists():
-    pytest.skip("needs Debian's chromium at /usr/bin/chromium: run .ci/browser-deps.sh", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright's Python package: run .ci/browser-deps.sh")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -62,76 +44,13 @@ def data(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def server(data):
-    port = free_port()
-    env = {**os.environ, "VALUESCOPE_HOME": str(data["home"]), "HF_HUB_OFFLINE": "1",
-           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    log = open(data["home"].parent / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"streamlit did not start: {(data['home'].parent / 'streamlit.log').read_text()[-2000:]}")
-        time.sleep(0.3)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"])
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-    tab = context.new_page()
-    tab.set_default_timeout(30_000)
-    yield tab
-    context.close()
-
-
-def open_page(tab, url: str, heading: str) -> None:
-    tab.goto(url)
-    tab.get_by_role("heading", name=heading).first.wait_for()
-    tab.wait_for_load_state("networkidle")
-    tab.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
-    time.sleep(0.8)  # charts finish drawing
-
-
-def shoot(tab, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    tab.screenshot(path=str(path))
-    # Streamlit scrolls inside its main container, so a full-page shot needs a tall window
-    height = tab.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    tab.set_viewport_size({"width": 1280, "height": min(max(800, height + 40), 6000)})
-    time.sleep(1.0)
-    tab.screenshot(path=str(ARTIFACTS / f"{name}-full.png"))
-    tab.set_viewport_size({"width": 1280, "height": 800})
-    return path
+    with streamlit_server(data["home"], data["home"].parent / "streamlit.log") as url:
+        yield url
 
 
 def test_values_page(server, page):
     models = "&".join(f"vmodels={name}" for name, *_ in DEMO_MODELS)
-    open_page(page, f"{server}/values?{models}&resamples=999", "Median rank by category")
+    open_page(page, f"{server}/values?{models}&basis=words&resamples=999", "Median rank by category")
     page.get_by_role("heading", name="Family comparison").wait_for()
     # the first page this server shows is a deep link: the whole app (its navigation) must run, not the page alone
     assert page.get_by_role("link", name="Token search").count() == 1
@@ -141,7 +60,7 @@ def test_values_page(server, page):
 
 def test_cached_search_shows_top_tokens_and_downloads_the_csv(server, data, page):
     scores = data["search"].scores
-    page.goto(f"{server}/?mode=logprob&words=the%2C+love")
+    page.goto(f"{server}/search?mode=logprob&words=the%2C+love")
     page.get_by_role("button", name="Run search").wait_for()
     # choose the model as a user does: clear the defaults, type the folder, press Enter
     models = page.get_by_test_id("stMultiSelect").first
@@ -169,18 +88,19 @@ def test_cached_search_shows_top_tokens_and_downloads_the_csv(server, data, page
     with page.expect_download() as info:
         page.get_by_role("button", name="Ranking CSV").first.click()
     download = info.value
-    name = download.suggested_filename  # the CSV and its provenance, zipped
-    assert name.startswith("valuescope_ranking_") and name.endswith(".zip") and "greatest" in name, name
-    stem = name.removesuffix(".zip")
-    with zipfile.ZipFile(download.path()) as bundle:
-        text = bundle.read(f"{stem}.csv").decode("utf-8")
-        meta = json.loads(bundle.read(f"{stem}.meta.json"))
-    assert meta["run_id"] == data["search"].run["run_id"] and meta["revision"].startswith("local:")
-    table = pd.read_csv(io.StringIO(text), keep_default_na=False)  # header on line 1: no options needed to find it
+    name = download.suggested_filename  # the CSV itself
+    assert name.startswith("valuescope_ranking_") and name.endswith(".csv") and "greatest" in name, name
+    stem = name.removesuffix(".csv")
+    table = pd.read_csv(download.path(), keep_default_na=False)  # header on line 1: no options needed to find it
     assert list(table.columns) == ["token_id", "token", "score", "rank"]
     assert len(table) == len(scores)
     assert table["token_id"].tolist() == scores["token_id"].tolist()
     assert table["token"].tolist() == scores["text"].tolist()  # every token exactly as scored
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Provenance").first.click()
+    assert info.value.suggested_filename == f"{stem}.meta.json"
+    meta = json.loads(Path(info.value.path()).read_text())
+    assert meta["run_id"] == data["search"].run["run_id"] and meta["revision"].startswith("local:")
 
     with page.expect_download() as info:
         page.get_by_role("button", name="Ranking .xlsx").first.click()
@@ -224,7 +144,7 @@ def test_a_running_job_survives_a_reload_and_can_be_cancelled(server, data, page
     jobs.register_kind("gated", "jobs_helpers:gated_job")
     job = jobs.submit("gated", {"calls": 1, "gate": str(tmp_path / "never")}, key=key, label="search tiny",
                       home=data["home"])
-    url = f"{server}/?{urlencode({'models': str(data['tiny']), 'prompt': prompt})}"
+    url = f"{server}/?{urlencode({'models': str(data['tiny']), 'prompt': prompt})}"  # an old link: Home forwards it
     page.goto(url)
     page.get_by_text("Waiting for the gate").wait_for()
     page.reload()

@@ -61,3 +61,19 @@ def test_battery_and_implicit_kinds_report_per_prompt_and_per_run(tiny_llama_dir
     stages.clear()
     again = jobs.run_foreground("implicit", implicit, stage=lambda name, _: stages.append(name))
     assert all(r["from_cache"] for r in again.result["runs"]) and stages == []  # nothing loaded
+
+
+def test_values_kind_computes_every_model_and_prompt_once_and_reuses_the_cache(tiny_llama_dir, tiny_gemma_dir):
+    """One job for models x prompts: progress is the fraction of units done and rises monotonically; a second
+    job for a superset computes only the new unit."""
+    models, prompts = [str(tiny_llama_dir), str(tiny_gemma_dir)], ["greatest_ever_one", "worst_time_single"]
+    params = {"models": models, "prompts": prompts[:1], "lexicon": "big_two_nouns",
+              "config": {"mode": "logprob", "device": "cpu"}}
+    seen = []
+    job = jobs.run_foreground("values", params, progress=lambda d, t: seen.append(d / t))
+    assert [(r["model_id"], r["prompt_key"], r["from_cache"]) for r in job.result["runs"]] == \
+        [(m, prompts[0], False) for m in models]
+    assert {r["candidates"] for r in job.result["runs"]} == {"lexicon:big_two_nouns"}
+    assert seen == sorted(seen) and seen[-1] == 1.0 and any(0 < f < 1 for f in seen)
+    again = jobs.run_foreground("values", {**params, "prompts": prompts})
+    assert [r["from_cache"] for r in again.result["runs"]] == [True, False, True, False]
