@@ -31,6 +31,8 @@ LOCAL_HH_RLHF = REPO_ROOT.parent / "shared" / "preference" / "hh_rlhf_harmless_b
 HUB_DATASETS = ("Skywork/Skywork-Reward-Preference-80K-v0.2", "llm-blender/Unified-Feedback", "Anthropic/hh-rlhf")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 CANDIDATES = ("lexicon", "vocab")
+OVERLONG = ("drop", "truncate_left", "truncate_right")
+ADAPTER_DTYPES = ("float32", "base")
 
 
 
@@ -45,8 +47,8 @@ class TrainConfig:
                         "Preference pairs: a local .jsonl/.jsonl.gz/.json/.csv/.parquet file (chosen/rejected, "
                        "optional prompt; plain text or chat messages) or a hub dataset id: "
                        + ", ".join(HUB_DATASETS) + ".")
-    preset: str = setting("paper", "Named settings this run started from (cpu-demo or paper); options given "
-                                 "explicitly override it.", ("cpu-demo", "paper"))
+    preset: str = setting("paper", "Named settings this run started from (cpu-demo, paper or paper-authors); "
+                                 "options given explicitly override it.", ("cpu-demo", "paper", "paper-authors"))
     run_name: str | None = setting(None, "Name used in checkpoint aliases (rm-<run>-<base>-step<N>); default: the "
                                     "output folder's name.")
     pairs: list[int] = setting([0], "Train on the first K pairs (after the held-out split); 0 = all. Several values "
@@ -67,16 +69,35 @@ class TrainConfig:
     per_device_batch: int = setting(4, "Pairs per forward pass.")
     grad_accum: int = setting(4, "Forward passes per optimiser step (pairs per step = per_device_batch x grad_accum).")
     max_length: int = setting(1024, "Longest conversation in tokens, counted with each base's own tokenizer and template.")
-    overlong: str = setting("drop", "What to do with a pair longer than max_length for any base: drop it (TRL's rule; "
-                               "the same pairs are dropped for every base) or keep its last max_length tokens.",
-                       ("drop", "truncate_left"))
+    overlong: str = setting("drop", "What to do with a pair longer than max_length for any base: drop it (the same "
+                               "pairs are dropped for every base; this selects shorter pairs), keep its last "
+                               "max_length tokens (truncate_left: the replies and the closing survive) or its first "
+                               "max_length tokens (truncate_right: the authors' rule, every pair kept; the reward of a "
+                               "cut pair is read inside the reply).", OVERLONG)
     bad_rows: str = setting("skip", "Rows with an empty reply, identical chosen and rejected, or a conversation the "
                                "template rejects: skip them (counted and reported) or stop with an error.",
                        ("skip", "error"))
     warmup_ratio: float = setting(0.03, "Share of steps with a linear warm-up.")
     max_grad_norm: float = setting(5.0, "Gradient clipping norm.")
     scheduler: str = setting("cosine", "Learning-rate schedule.", SCHEDULERS)
+    eval_data: str = setting("", "Held-out pairs from another source instead of a share of `data`: a local file or "
+                             "<hub id>:<split>, e.g. llm-blender/Unified-Feedback:val (the authors' Unified-Feedback "
+                             "setup: every k-th pair is then taken over the whole of `data`).")
     seed: int = setting(0, "Seed of the held-out split, the score head, the LoRA init and the data order.")
+    seeds: list[int] = setting([], "Train every base once per seed (score head, LoRA init and data order; the "
+                               "held-out pairs stay those of `seed`), so trajectories show the spread across "
+                               "seeds; empty = `seed` only.")
+    swapped_control: bool = setting(False, "Also train every base on the same pairs with chosen and rejected "
+                                    "exchanged: a control for the movement that training alone causes.")
+    adapter_dtype: str = setting("float32", "dtype of the LoRA weights: float32 (PEFT >= 0.12, the LoRA trains "
+                                 "fully) or base (the base weights' dtype, bf16 on GPU, as the authors' PEFT 0.10 did; "
+                                 "updates below half a bf16 ulp are lost).", ADAPTER_DTYPES)
+    add_special_tokens: bool = setting(False, "Tokenise the rendered chat text with the tokenizer's special tokens "
+                                       "too (the authors' encode_plus default): a second BOS where the template "
+                                       "already writes one. Off: one BOS, as the token search scores.")
+    template_date: str = setting("26 Jul 2024", "Date the chat template writes where it asks for one (Llama 3.2: "
+                                 "'Today Date: ...'), pinned so that training and scoring on different days see the "
+                                 "same text (default: the template's own fallback date); empty = the day of rendering.")
     checkpoint_every: int = setting(1000, "Save a checkpoint every N steps (plus step 0, powers of two and the last); "
                                      "0 = only those.")
     quantization: str = setting("none", "Load the base in 4-bit (QLoRA; CUDA and bitsandbytes only).", ("none", "4bit"))
@@ -99,7 +120,17 @@ PRESETS: dict[str, dict] = {
         "eval_pairs": 0, "eval_fraction": 0.005, "epochs": 2.0, "lr": 1e-5, "lora_r": 32, "lora_alpha": 64,
         "lora_dropout": 0.05, "per_device_batch": 4, "grad_accum": 4, "max_length": 1024, "warmup_ratio": 0.03,
         "max_grad_norm": 5.0, "scheduler": "cosine", "checkpoint_every": 1000, "gradient_checkpointing": True,
-        "dtype": "auto", "prompts": ["greatest_ever_one"], "candidates": "vocab",
+        "dtype": "auto", "prompts": ["greatest_ever_one"], "candidates": "vocab", "template_date": "26 Jul 2024",
+    },
+    # The paper preset with each of the authors' own choices (docs/training.md lists them one by one).
+    "paper-authors": {
+        "bases": ["google/gemma-2-2b-it", "meta-llama/Llama-3.2-3B-Instruct", "Qwen/Qwen2.5-3B-Instruct"],
+        "data": "Skywork/Skywork-Reward-Preference-80K-v0.2",
+        "eval_pairs": 0, "eval_fraction": 0.005, "epochs": 2.0, "lr": 1e-5, "lora_r": 32, "lora_alpha": 64,
+        "lora_dropout": 0.05, "per_device_batch": 4, "grad_accum": 4, "max_length": 1024, "warmup_ratio": 0.03,
+        "max_grad_norm": 5.0, "scheduler": "cosine", "checkpoint_every": 1000, "gradient_checkpointing": True,
+        "dtype": "auto", "prompts": ["greatest_ever_one"], "candidates": "vocab", "template_date": "26 Jul 2024",
+        "overlong": "truncate_right", "adapter_dtype": "base", "add_special_tokens": True, "seed": 42,
     },
     # Tuned so that each embedded base trains and is evaluated in about 10 minutes on 2 CPU cores:
     # short conversations (most HH-RLHF dialogues are longer and are dropped for every base alike),
@@ -152,6 +183,8 @@ def validate(config: TrainConfig) -> None:
         raise InputError("steps, checkpoint_every and eval_pairs must be >= 0 and epochs > 0.")
     if not 0 <= config.eval_fraction < 1 or not 0 <= config.warmup_ratio < 1 or not 0 <= config.lora_dropout < 1:
         raise InputError("eval_fraction, warmup_ratio and lora_dropout must lie in [0, 1).")
+    if len(set(config.seeds)) != len(config.seeds):
+        raise InputError(f"A seed is listed twice: {config.seeds}.")
     if not config.prompts:
         raise InputError("Give at least one prompt to score the checkpoints on.")
     for f in dataclasses.fields(TrainConfig):

@@ -105,7 +105,7 @@ def test_checkpoints_reload_through_the_engine_to_the_same_rewards(trained_home)
     run = result.runs[1]  # the gemma3 base (sliding-window attention)
     last = run.checkpoints[-1]
     lm = load_model(resolve_spec(last["alias"]), device="cpu", home=home)
-    assert (lm.head_status, lm.mode, lm.spec.family) == ("trained", "reward", "gemma")
+    assert (lm.head_status, lm.mode, lm.spec.family) == ("trained (LoRA unmerged, adapter float32)", "reward", "gemma")
     assert lm.revision == "adapter:" + last["adapter_sha256"][:16]
     # the merged model gives the held-out metrics recorded when the checkpoint was saved
     from engine.training.data import load_pairs
@@ -170,7 +170,7 @@ def test_cancel_stops_cleanly_and_keeps_checkpoints(tmp_path, tiny_llama_dir, va
     assert (result.status, run.status, run.steps_done) == ("stopped", "stopped", 3)
     assert [c["step"] for c in run.checkpoints] == [0, 1, 2]
     assert read_summary(result.run_dir)["status"] == "stopped"
-    assert load_model(resolve_spec(run.checkpoints[-1]["alias"]), device="cpu").head_status == "trained"
+    assert load_model(resolve_spec(run.checkpoints[-1]["alias"]), device="cpu").head_status.startswith("trained")
 
 
 def test_an_error_mid_run_marks_the_run_failed(tmp_path, tiny_llama_dir):
@@ -206,13 +206,13 @@ def test_a_killed_process_leaves_loadable_checkpoints(tmp_path, tiny_llama_dir, 
     assert summary["status"] == "running" and not is_alive(summary)  # killed: nobody could mark it
     specs = trained_specs(valuescope_home)
     assert sorted(specs) == [f"rm-run-tiny-llama-step{n}" for n in (0, 1, 2, 4)]
-    assert load_model(specs["rm-run-tiny-llama-step4"], device="cpu").head_status == "trained"
+    assert load_model(specs["rm-run-tiny-llama-step4"], device="cpu").head_status.startswith("trained")
     assert any(e["kind"] == "loss" and e["step"] == 5 for e in read_log(tmp_path / "run"))
 
 
 def test_an_interrupted_save_is_never_found(tmp_path, valuescope_home):
     class DiesMidSave:  # stands in for a PEFT model whose process dies while saving
-        def save_pretrained(self, folder):
+        def save_pretrained(self, folder, **kwargs):
             Path(folder).mkdir(parents=True)
             (Path(folder) / "adapter_config.json").write_text("{}")
             raise OSError("killed mid-save")
