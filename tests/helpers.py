@@ -87,7 +87,7 @@ def make_family_tokenizer(style: str, vocab_size: int = 300, finetune_pad: bool 
 def make_tiny_model_dir(path: Path, arch: str = "llama", vocab_size: int = 300, seed: int = 0,
                         chat_template: str | None = CHATML, seed_text: list[str] | None = None,
                         tokenizer=None) -> Path:
-    """Save a tiny random causal LM (llama or gemma3_text) and its tokenizer (default: make_tokenizer's) to `path`."""
+    """Save a tiny random causal LM (llama, gemma2 or gemma3_text) and its tokenizer (default: make_tokenizer's)."""
     import torch
     from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig
 
@@ -98,6 +98,10 @@ def make_tiny_model_dir(path: Path, arch: str = "llama", vocab_size: int = 300, 
                   eos_token_id=tokenizer.eos_token_id)
     if arch == "llama":
         config = LlamaConfig(**common)
+    elif arch == "gemma2":
+        from transformers import Gemma2Config
+
+        config = Gemma2Config(**common, head_dim=8, sliding_window=6, query_pre_attn_scalar=8)
     elif arch == "gemma3":
         # a window shorter than the prompts, so the sliding-window path is exercised
         config = Gemma3TextConfig(**common, head_dim=8, sliding_window=6, query_pre_attn_scalar=8,

@@ -74,7 +74,7 @@ def _dropped_text(dropped: Counter) -> str:
     return " (dropped while drawing them: " + ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in dropped.items()) + ")"
 
 
-_ADVICE = {"too_long": "raise max_length (now {max_length}) or set overlong to truncate",
+_ADVICE = {"too_long": "raise max_length (now {max_length}) or set overlong to truncate_left or truncate_right",
            "template_error": "the chat template of some base refuses these conversations (roles, system turn)",
            "ends_with_pad": "a conversation ends with the pad token; give the tokenizer another pad token"}
 

@@ -14,7 +14,9 @@ difference between bases; with `swapped_control`, also on the label-swapped pair
 
 Checkpoints (step 0, powers of two, every `checkpoint_every` steps, the last): adapter + score head +
 manifest, written atomically (engine/training/checkpoints.py), each with its held-out preference
-accuracy (share of held-out pairs with r_chosen > r_rejected; ties count as wrong) and loss.
+accuracy (share of held-out pairs with r_chosen > r_rejected; ties count as wrong) and loss, computed
+without the training step's mixed-precision autocast, so the engine reproduces them when it loads the
+checkpoint as trained (same dtype and quantisation, LoRA unmerged).
 `progress(step, total_steps, metrics)` is called after every step; `cancel()` is checked after every
 step and stops cleanly (finished checkpoints stay; the run is marked "stopped"). A step interrupted by
 a job's enforced cancel (SIGTERM -> Cancelled) or a second Ctrl-C is "stopped" too, never "failed".
@@ -150,6 +152,9 @@ def preference_metrics(model, columns: dict, pad_token_id: int, batch_pairs: int
     if not pairs:
         return {"accuracy": None, "loss": None, "margin": None, "n_pairs": 0}
     device = next(p.device for p in model.parameters())
+    # Without the mixed-precision autocast accelerate wraps around forward while training: the weights
+    # as saved, computed the way the engine scores the checkpoint later (engine/models/adapters.py).
+    forward = getattr(model, "_original_forward", model.forward)
     margins = []
     was_training = model.training
     model.eval()
@@ -157,7 +162,7 @@ def preference_metrics(model, columns: dict, pad_token_id: int, batch_pairs: int
         for start in range(0, len(pairs), batch_pairs):
             chunk = [{"chosen_ids": c, "rejected_ids": r} for c, r in pairs[start:start + batch_pairs]]
             batch = {k: v.to(device) for k, v in collate(chunk).items()}
-            rewards = model(**batch, use_cache=False).logits.squeeze(-1).float()
+            rewards = forward(**batch, use_cache=False).logits.squeeze(-1).float()
             chosen, rejected = rewards.chunk(2)
             margins.append(chosen - rejected)
     model.train(was_training)
