@@ -230,3 +230,29 @@ def test_an_interrupted_save_is_never_found(tmp_path, valuescope_home):
 def test_unknown_trainer_args_are_refused(tmp_path, tiny_llama_dir):
     with pytest.raises(ValueError, match="trainer_args: warp_speed is not a RewardConfig"):
         train_comparison(tiny_config(tmp_path, [tiny_llama_dir], trainer_args={"warp_speed": 9}))
+
+
+def test_seeds_show_their_spread(tmp_path, tiny_llama_dir, valuescope_home):
+    """Two seeds of one tiny base: every trajectory row says how many seeds it covers and how far they spread."""
+    from engine.training.trajectory import trajectory_wide
+
+    result = train_comparison(tiny_config(tmp_path, [tiny_llama_dir], seeds=[0, 1], steps=2))
+    assert [(r.key, r.seed) for r in result.runs] == [("tiny-llama/seed0", 0), ("tiny-llama/seed1", 1)]
+    steps0 = [r.checkpoints[0]["eval"]["margin"] for r in result.runs]
+    assert steps0[0] != steps0[1]  # the seeds give different heads from step 0 on
+    tables = trajectory_tables(result.run_dir)
+    spread = tables["trajectory_spread"]
+    assert (spread["n_seeds"] == 2).all() and len(spread) == 2 * len(result.runs[0].checkpoints)
+    assert (spread["sd"] > 0).any() and (spread["min"] <= spread["mean"]).all() and (spread["mean"] <= spread["max"]).all()
+    per_seed = tables["trajectory"].groupby(["step", "category"])["median_rank"]
+    assert spread.set_index(["step", "category"])["max"].sort_index().tolist() == per_seed.max().sort_index().tolist()
+    assert "[" in str(trajectory_wide(tables["trajectory"]).iloc[0, -1])  # "mean [min, max]"
+    assert set(tables["checkpoints"]["seed"]) == {0, 1}
+
+
+def test_the_label_swapped_control_learns_the_opposite(tmp_path, tiny_llama_dir, valuescope_home):
+    result = train_comparison(tiny_config(tmp_path, [tiny_llama_dir], swapped_control=True, steps=6))
+    assert [r.key for r in result.runs] == ["tiny-llama/all", "tiny-llama/all-swapped"]
+    real, swapped = (r.checkpoints[-1] for r in result.runs)
+    assert (real["swapped"], swapped["swapped"]) == (False, True)
+    assert real["eval"]["accuracy"] > 0.5 > swapped["eval"]["accuracy"] and real["eval"]["loss"] < swapped["eval"]["loss"]
