@@ -256,3 +256,18 @@ def test_the_label_swapped_control_learns_the_opposite(tmp_path, tiny_llama_dir,
     real, swapped = (r.checkpoints[-1] for r in result.runs)
     assert (real["swapped"], swapped["swapped"]) == (False, True)
     assert real["eval"]["accuracy"] > 0.5 > swapped["eval"]["accuracy"] and real["eval"]["loss"] < swapped["eval"]["loss"]
+
+
+def test_a_step_interrupted_by_an_enforced_cancel_is_stopped_not_failed(tmp_path, tiny_llama_dir):
+    """The job system's SIGTERM after its grace period arrives as Cancelled, possibly mid-step."""
+    from engine.errors import Cancelled
+
+    def slow_step(step, total, metrics):
+        if step == 3:
+            raise Cancelled("Cancelled: stopped by signal.")
+
+    with pytest.raises(Cancelled):
+        train_comparison(tiny_config(tmp_path, [tiny_llama_dir]), progress=slow_step)
+    summary = read_summary(tmp_path / "run")
+    assert summary["status"] == "stopped" and summary["runs"]["tiny-llama"]["status"] == "stopped"
+    assert [c["step"] for c in summary["runs"]["tiny-llama"]["checkpoints"]] == [0, 1, 2]
