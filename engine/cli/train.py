@@ -1,7 +1,7 @@
 """`valuescope train`: train reward models from several bases on the same pairs, then trace their values;
 `valuescope trajectory RUN_DIR`: (re)score a run's checkpoints and rewrite its tables and charts.
 
-Every option comes from `engine.train_config.TrainConfig`; options not given keep the preset's value.
+Every option comes from `engine.training.config.TrainConfig`; options not given keep the preset's value.
 Ctrl-C once stops training cleanly after the current step (checkpoints so far stay usable); twice aborts.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.train_config import PRESETS, TrainConfig, field_default, field_kind, parse_value, preset_config
+from engine.training.config import PRESETS, TrainConfig, field_default, field_kind, parse_value, preset_config
 
 _FLAGS = {"bases": ("--base", "--bases")}
 _NOT_OPTIONS = ("preset",)

@@ -30,7 +30,7 @@ from engine.models.loading import pin_template_date
 from engine.scoring.templates import choose_template
 from engine.training.data import Conversation, PreferenceDataError, PreferencePair
 from engine.errors import InputError
-from engine.train_config import OVERLONG
+from engine.training.config import OVERLONG
 
 
 def render_conversation(tokenizer, template: str, conversation: Conversation) -> tuple[str, bool]:

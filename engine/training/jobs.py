@@ -11,7 +11,7 @@ them later, from the cache where it can.
 """
 from __future__ import annotations
 
-from engine.train_config import TrainConfig
+from engine.training.config import TrainConfig
 
 
 def run_training(params: dict, ctx) -> dict:

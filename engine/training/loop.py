@@ -10,7 +10,7 @@ import torch
 from transformers import PrinterCallback, TrainerCallback
 
 from engine import __version__
-from engine.train_config import describe
+from engine.training.config import describe
 from engine.training.checkpoints import checkpoint_steps, save_checkpoint
 from engine.training.formatting import ADDED_PAD, ensure_pad_token
 from engine.models.loading import pin_template_date
@@ -33,7 +33,7 @@ class _Checkpointer:
         self.total_steps = 0
 
     def save(self, step: int, model, train_loss: float | None) -> dict:
-        metrics = preference_metrics(model, self.eval_columns, self.pad_token_id, 2 * self.config.per_device_batch)
+        metrics = preference_metrics(model, self.eval_columns, self.pad_token_id, 2 * self.config.per_device_train_batch_size)
         run = self.run
         manifest = {
             "alias": f"rm-{self.run_name}-{run.key.replace('/', '-')}-step{step}", "kind": "reward_model",
@@ -140,7 +140,7 @@ def train_one(run, config, data, run_dir: Path, run_name: str, home, log, progre
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
         pin_template_date(tokenizer, config.template_date)
         lora = LoraConfig(task_type="SEQ_CLS", r=config.lora_r, lora_alpha=config.lora_alpha,
-                          lora_dropout=config.lora_dropout, target_modules=list(config.target_modules))
+                          lora_dropout=config.lora_dropout, target_modules=list(config.lora_target_modules))
         set_seed(run.seed)  # the LoRA init: TRL seeds only once the model is built
         # adapter_dtype "base": the LoRA in the base's dtype, as PEFT 0.10 cast it (PEFT >= 0.12 upcasts to fp32)
         model = get_peft_model(model, lora, autocast_adapter_dtype=config.adapter_dtype == "float32")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from engine.train_config import TrainConfig
+from engine.training.config import TrainConfig
 from engine.training.data import PairSet, every_kth, held_out_order, subset_label
 from engine.training.formatting import ComparisonEncoder
 from engine.errors import InputError

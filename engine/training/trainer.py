@@ -3,7 +3,7 @@
 Per base model and data variant: the base is loaded through the engine (`load_model`, reward mode:
 registry alias -> converted GGUF folder, hub id or local folder) as a one-label sequence
 classifier whose score head gets the engine's seeded init (the same procedure and seed for every
-base); PEFT `LoraConfig(task_type="SEQ_CLS")` adds LoRA to `target_modules` and trains the score
+base); PEFT `LoraConfig(task_type="SEQ_CLS")` adds LoRA to `lora_target_modules` and trains the score
 head in full (modules_to_save); TRL's `RewardTrainer` minimises -log sigmoid(r_chosen - r_rejected)
 with AdamW and the configured schedule. The data are pre-tokenised in each base's own template
 (engine/training/formatting.py), so TRL applies no template of its own; every base sees the same
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.paths import home_dir
-from engine.train_config import TrainConfig, describe, validate
+from engine.training.config import TrainConfig, describe, validate
 from engine.training.data import load_pairs
 from engine.training.prepare import prepare_comparison
 from engine.training.runlog import RunLog
@@ -116,8 +116,13 @@ def load_eval_pairs(source: str, bad_rows: str):
     return load_pairs(source, bad_rows)
 
 
+# TrainConfig fields that are RewardConfig fields of the same name and meaning, passed through as they are.
+REWARD_CONFIG_FIELDS = ("per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
+                        "num_train_epochs", "lr_scheduler_type", "max_grad_norm", "gradient_checkpointing")
+
+
 def build_reward_config(config: TrainConfig, output_dir: Path, device: str, bf16: bool, seed: int | None = None):
-    """TRL RewardConfig from TrainConfig; `trainer_args` passes any other RewardConfig field through."""
+    """TRL RewardConfig from TrainConfig (same field names); `trainer_args` passes any other RewardConfig field."""
     import dataclasses
 
     from trl import RewardConfig
@@ -126,13 +131,13 @@ def build_reward_config(config: TrainConfig, output_dir: Path, device: str, bf16
     unknown = sorted(set(config.trainer_args) - known)
     if unknown:
         raise InputError(f"trainer_args: {', '.join(unknown)} is not a RewardConfig/TrainingArguments option.")
+    seed = config.seed if seed is None else seed
     settings = dict(
-        output_dir=str(output_dir), per_device_train_batch_size=config.per_device_batch,
-        gradient_accumulation_steps=config.grad_accum, learning_rate=config.lr, num_train_epochs=config.epochs,
-        max_steps=config.steps or -1, lr_scheduler_type=config.scheduler, warmup_steps=config.warmup_ratio,
-        max_grad_norm=config.max_grad_norm, seed=config.seed if seed is None else seed,
-        data_seed=config.seed if seed is None else seed,
-        gradient_checkpointing=config.gradient_checkpointing, bf16=bf16, fp16=False,
+        {name: getattr(config, name) for name in REWARD_CONFIG_FIELDS},
+        output_dir=str(output_dir), seed=seed, data_seed=seed,
+        max_steps=config.max_steps or -1,  # 0 = all epochs (TRL: -1)
+        warmup_steps=config.warmup_ratio,  # transformers 5 reads a value below 1 as a ratio
+        bf16=bf16, fp16=False,
         max_length=None,  # lengths were counted (and pairs dropped) for every base at once
         disable_dropout=False,  # TRL would zero every dropout, LoRA's included; the bases have none of their own
         logging_steps=1, save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,

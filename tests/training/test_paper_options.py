@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.train_config import preset_config
+from engine.training.config import preset_config
 from engine.training.data import load_pairs
 from engine.training.formatting import ComparisonEncoder, encode_conversation, ensure_pad_token
 from engine.training.prepare import prepare_comparison
@@ -104,7 +104,7 @@ def test_paper_preset_trains_llama3_and_gemma2_stand_ins(tmp_path, capsys):
     gemma = make_tiny_model_dir(tmp_path / "tiny-gemma2", "gemma2", tokenizer=make_family_tokenizer("gemma2"))
     data = write_pairs(tmp_path / "p.jsonl")
     code = cli.main(["--home", str(tmp_path / "home"), "train", "--preset", "paper", "--base", f"{llama},{gemma}",
-                     "--data", str(data), "--eval-pairs", "8", "--steps", "1", "--grad-accum", "1", "--out", str(tmp_path / "run"),
+                     "--data", str(data), "--eval-pairs", "8", "--max-steps", "1", "--gradient-accumulation-steps", "1", "--out", str(tmp_path / "run"),
                      "--no-trajectory"])
     err = capsys.readouterr().err
     assert code == 0, err
@@ -123,7 +123,7 @@ def _tiny_run(tmp_path, base, **overrides):
     from engine.training.trainer import train_comparison
 
     settings = dict(bases=[str(base)], data=str(write_pairs(tmp_path / "p.jsonl")), pairs=[0], eval_pairs=8,
-                    steps=4, lr=3e-3, lora_r=4, lora_alpha=8, max_length=512, prompts=["greatest_ever_one"],
+                    max_steps=4, learning_rate=3e-3, lora_r=4, lora_alpha=8, max_length=512, prompts=["greatest_ever_one"],
                     out=str(tmp_path / "run"))
     return train_comparison(preset_config("cpu-demo", **{**settings, **overrides}), home=tmp_path / "home")
 

@@ -17,7 +17,7 @@ from engine.models.loading import load_model
 from engine.models.registry import resolve_spec, trained_specs
 from engine.scoring.search import score_texts
 from engine.scoring.templates import build_framing
-from engine.train_config import preset_config
+from engine.training.config import preset_config
 from engine.training.checkpoints import checkpoint_steps, save_checkpoint
 from engine.training.formatting import encode_conversation
 from engine.training.runlog import is_alive, read_log, read_summary
@@ -41,7 +41,7 @@ def write_pairs(path: Path, n: int = 48) -> Path:
 
 def tiny_config(tmp_path, bases, **overrides):
     settings = dict(bases=[str(b) for b in bases], data=str(write_pairs(tmp_path / "prefs.jsonl")), pairs=[0],
-                    eval_pairs=12, epochs=2, lr=3e-3, lora_r=4, lora_alpha=8, max_length=64,
+                    eval_pairs=12, num_train_epochs=2, learning_rate=3e-3, lora_r=4, lora_alpha=8, max_length=64,
                     prompts=["greatest_ever_one"], out=str(tmp_path / "run"))
     return preset_config("cpu-demo", **{**settings, **overrides})
 
@@ -190,7 +190,7 @@ def test_a_killed_process_leaves_loadable_checkpoints(tmp_path, tiny_llama_dir, 
     config_file.write_text(json.dumps(dataclasses.asdict(tiny_config(tmp_path, [tiny_llama_dir]))))
     script = textwrap.dedent(f"""
         import json, os, signal
-        from engine.train_config import TrainConfig
+        from engine.training.config import TrainConfig
         from engine.training.trainer import train_comparison
 
         def progress(step, total, metrics):
@@ -236,7 +236,7 @@ def test_seeds_show_their_spread(tmp_path, tiny_llama_dir, valuescope_home):
     """Two seeds of one tiny base: every trajectory row says how many seeds it covers and how far they spread."""
     from engine.training.trajectory import trajectory_wide
 
-    result = train_comparison(tiny_config(tmp_path, [tiny_llama_dir], seeds=[0, 1], steps=2))
+    result = train_comparison(tiny_config(tmp_path, [tiny_llama_dir], seeds=[0, 1], max_steps=2))
     assert [(r.key, r.seed) for r in result.runs] == [("tiny-llama/seed0", 0), ("tiny-llama/seed1", 1)]
     steps0 = [r.checkpoints[0]["eval"]["margin"] for r in result.runs]
     assert steps0[0] != steps0[1]  # the seeds give different heads from step 0 on
@@ -251,7 +251,7 @@ def test_seeds_show_their_spread(tmp_path, tiny_llama_dir, valuescope_home):
 
 
 def test_the_label_swapped_control_learns_the_opposite(tmp_path, tiny_llama_dir, valuescope_home):
-    result = train_comparison(tiny_config(tmp_path, [tiny_llama_dir], swapped_control=True, steps=6))
+    result = train_comparison(tiny_config(tmp_path, [tiny_llama_dir], swapped_control=True, max_steps=6))
     assert [r.key for r in result.runs] == ["tiny-llama/all", "tiny-llama/all-swapped"]
     real, swapped = (r.checkpoints[-1] for r in result.runs)
     assert (real["swapped"], swapped["swapped"]) == (False, True)
