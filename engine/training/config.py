@@ -68,11 +68,11 @@ class TrainConfig:
                                     "output folder's name.")
     pairs: list[int] = setting([0], "Train on the first K pairs (after the held-out split); 0 = all. Several values "
                                "(e.g. 100,200,400) train one model per value: a data-quantity ablation.")
-    every_k: list[int] = setting([1], "Keep every k-th pair (deterministic, as the paper's Unified-Feedback ablation "
+    every_k: list[int] = setting([1], "Keep every k-th pair (deterministic; the paper's Unified-Feedback ablation used "
                                  "k=64,32,16,8); several values train one model per value.")
     eval_pairs: int = setting(0, "Held-out pairs for preference accuracy (drawn with the seed before any subsetting, "
                             "the same for every base); 0 = use eval_fraction.")
-    eval_fraction: float = setting(0.005, "Held-out share when eval_pairs is 0 (the paper: 0.5%).")
+    eval_fraction: float = setting(0.005, "Held-out share when eval_pairs is 0 (the authors: 0.5%).")
     max_steps: int = setting(0, "Stop after this many optimiser steps; 0 = run all epochs.")
     num_train_epochs: float = setting(2.0, "Passes over the training pairs.")
     learning_rate: float = setting(1e-5, "Peak learning rate (AdamW).")
@@ -122,7 +122,8 @@ class TrainConfig:
     device: str | None = setting(None, "cpu, cuda or cuda:N; default cuda when available.")
     prompts: list[str] = setting(["greatest_ever_one"], "Prompts (battery keys or text) each checkpoint is scored on.")
     candidates: str = setting("vocab", "Replies scored per checkpoint: lexicon = the Big Two nouns as words (fast); "
-                                  "vocab = every vocabulary token matched to the expanded Big Two (the paper).",
+                                  "vocab = every vocabulary token matched to the expanded Big Two (after the paper; its "
+                                  "ranks are per token variant, these per word).",
                          CANDIDATES)
     trainer_args: dict = setting({}, "Further TRL RewardConfig / transformers TrainingArguments options as JSON, e.g. "
                                 '{"center_rewards_coefficient": 0.01}.')
