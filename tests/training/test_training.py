@@ -146,6 +146,9 @@ def test_trajectory_tables_rank_the_big_two_at_every_step(trained_home):
     runs = Cache(home).list_runs(status="done")
     trained_in = {c["path"]: c["template"] for r in result.runs for c in r.checkpoints}
     assert {m: t for m, t in zip(runs["model_id"], runs["template"])} == trained_in
+    # ... as it was trained, and the run rows say how
+    assert set(runs["dtype"]) == {c["trained_as"]["dtype"] for r in result.runs for c in r.checkpoints} == {"float32"}
+    assert set(runs["head_status"]) == {"trained (LoRA unmerged, adapter float32)"}
 
 
 def test_a_checkpoint_keeps_the_template_it_was_trained_in(trained_home, tmp_path):
