@@ -142,6 +142,18 @@ def _read_preset(name: str) -> dict:
 PRESETS: dict[str, dict] = {name: _read_preset(name) for name in PRESET_NAMES}
 
 
+def read_config_file(path: str) -> dict:
+    """A YAML file of TrainConfig fields (as TRL's `--config`): the values a run changes from its preset."""
+    file = Path(path).expanduser()
+    try:
+        values = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"--config {path}: cannot read it ({type(exc).__name__}: {str(exc).splitlines()[0]}).") from None
+    if not isinstance(values, dict):
+        raise InputError(f"--config {path}: expected a mapping of training options, got {type(values).__name__}.")
+    return values
+
+
 def preset_config(name: str, **overrides) -> TrainConfig:
     """The preset's settings, then `overrides` (field name -> value); unknown names are an error."""
     if name not in PRESETS:

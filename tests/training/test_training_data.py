@@ -253,3 +253,19 @@ def test_presets_are_yaml_files_in_the_libraries_names():
     args = build_reward_config(preset_config("cpu-demo", max_steps=7), Path("/tmp/x"), "cpu", bf16=False)
     assert (args.learning_rate, args.max_steps, args.gradient_accumulation_steps, args.lr_scheduler_type) == \
         (3e-4, 7, 1, "cosine")
+
+
+def test_a_yaml_config_file_overrides_the_preset_and_flags_override_it(tmp_path):
+    import argparse
+
+    from engine.cli.train import config_from_args, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    (tmp_path / "mine.yaml").write_text("learning_rate: 1.0e-4\nseeds: [0, 1, 2]\nlora_r: 8\n")
+    args = parser.parse_args(["train", "--preset", "paper", "--config", str(tmp_path / "mine.yaml"), "--lora-r", "4"])
+    config = config_from_args(args)
+    assert (config.learning_rate, config.seeds, config.lora_r, config.lora_alpha) == (1e-4, [0, 1, 2], 4, 64)
+    (tmp_path / "bad.yaml").write_text("lr: 1.0e-4\n")
+    with pytest.raises(ValueError, match="Unknown training option"):
+        config_from_args(parser.parse_args(["train", "--config", str(tmp_path / "bad.yaml")]))
