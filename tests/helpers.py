@@ -42,19 +42,66 @@ def make_tokenizer(vocab_size: int = 300, chat_template: str | None = CHATML, se
     return fast
 
 
+def _real_template(name: str) -> str:
+    """A model family's real chat template, as TRL ships it (trl/chat_templates/<name>.jinja)."""
+    import trl
+
+    return (Path(trl.__file__).parent / "chat_templates" / f"{name}.jinja").read_text()
+
+
+def make_family_tokenizer(style: str, vocab_size: int = 300, finetune_pad: bool = True):
+    """A tiny stand-in with a real family's chat template, special tokens and BOS rule (offline).
+
+    style "llama3": Llama 3.2 Instruct (bos <|begin_of_text|>, eos <|eot_id|> which ends every message,
+    no pad token, <|finetune_right_pad_id|> in the vocabulary unless `finetune_pad` is False);
+    "gemma2": Gemma 2 it (<bos>, <eos>, pad <pad>, <start_of_turn>/<end_of_turn>, no system role);
+    "qwen2.5": Qwen2.5 Instruct (<|im_start|>/<|im_end|>, pad <|endoftext|>, no BOS).
+    The llama3 and gemma2 tokenizers add a BOS when asked for special tokens, as the real ones do.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials, names, template, bos = {
+        "llama3": (["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+                   + (["<|finetune_right_pad_id|>"] if finetune_pad else []),
+                   dict(bos_token="<|begin_of_text|>", eos_token="<|eot_id|>"), "llama3_2", "<|begin_of_text|>"),
+        "gemma2": (["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"],
+                   dict(bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"), "gemma", "<bos>"),
+        "qwen2.5": (["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                    dict(eos_token="<|im_end|>", pad_token="<|endoftext|>"), "qwen2_5", None),
+    }[style]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(CORPUS * 20, trainer=trainer)
+    if bos:
+        tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
+                                                           special_tokens=[(bos, tok.token_to_id(bos))])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **names)
+    fast.chat_template = _real_template(template)
+    return fast
+
+
 def make_tiny_model_dir(path: Path, arch: str = "llama", vocab_size: int = 300, seed: int = 0,
-                        chat_template: str | None = CHATML, seed_text: list[str] | None = None) -> Path:
-    """Save a tiny random causal LM (llama or gemma3_text) and its tokenizer to `path`."""
+                        chat_template: str | None = CHATML, seed_text: list[str] | None = None,
+                        tokenizer=None) -> Path:
+    """Save a tiny random causal LM (llama, gemma2 or gemma3_text) and its tokenizer (default: make_tokenizer's)."""
     import torch
     from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig
 
-    tokenizer = make_tokenizer(vocab_size, chat_template, seed_text)
+    tokenizer = tokenizer or make_tokenizer(vocab_size, chat_template, seed_text)
     common = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                   pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                   eos_token_id=tokenizer.eos_token_id)
     if arch == "llama":
         config = LlamaConfig(**common)
+    elif arch == "gemma2":
+        from transformers import Gemma2Config
+
+        config = Gemma2Config(**common, head_dim=8, sliding_window=6, query_pre_attn_scalar=8)
     elif arch == "gemma3":
         # a window shorter than the prompts, so the sliding-window path is exercised
         config = Gemma3TextConfig(**common, head_dim=8, sliding_window=6, query_pre_attn_scalar=8,

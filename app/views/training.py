@@ -14,7 +14,7 @@ import engine.jobs as jobs
 from app import ui
 from engine.paths import home_dir
 from engine.policy import ServerPolicy
-from engine.train_config import PRESETS, TrainConfig, field_kind, parse_value, preset_config
+from engine.training.config import PRESETS, TrainConfig, field_kind, parse_value, preset_config
 
 st.title("Training")
 st.caption("Train Bradley-Terry reward models from different base models on the same preference pairs, with the same "
@@ -22,7 +22,7 @@ st.caption("Train Bradley-Terry reward models from different base models on the 
            "each reward model keep its base model's value bias? Every checkpoint becomes a reward model you can use on "
            "**Token search**, **Values** and **Runs** (its alias is `rm-<run>-<base>-step<N>`).")
 
-MAIN_FIELDS = ("bases", "data", "pairs", "steps", "lr", "max_length", "eval_pairs", "seed", "prompts", "candidates")
+MAIN_FIELDS = ("bases", "data", "pairs", "max_steps", "learning_rate", "max_length", "eval_pairs", "seed", "prompts", "candidates")
 trained_root = home_dir() / "trained"
 
 
@@ -72,7 +72,8 @@ with st.expander("Train reward models", expanded=not live):
                                   bind="query-params",
                                   help="cpu-demo: the two embedded models on real HH-RLHF pairs, minutes per base on a "
                                        "laptop CPU. paper: the authors' recipe (LoRA r=32, lr 1e-5, 2 epochs, "
-                                       "max length 1024, bf16), for a GPU and hub models.")
+                                       "max length 1024, bf16) with valuescope's choices, for a GPU and hub models. "
+                                       "paper-authors: the same with the authors' own choices (docs/training.md).")
     base = preset_config(preset)
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     values: dict = {}
@@ -162,16 +163,18 @@ stamp = max((p.stat().st_mtime for p in tables_dir.glob("*.csv")), default=0.0)
 provenance = _tables(str(run_dir), stamp)
 tables = {name: table for name, (table, _) in provenance.items()}
 if "trajectory" not in tables:
-    st.info("This run's checkpoints have not been scored yet (the job scores them when training ends; "
-            f"`valuescope trajectory {run_dir}` does it from the command line).", icon=":material/hourglass_empty:")
+    st.info("This run's checkpoints have not been scored yet (the job scores them when training ends, but not "
+            f"after a cancel; `valuescope trajectory {run_dir}` does it from the command line).",
+            icon=":material/hourglass_empty:")
     st.stop()
 
 from engine.reports.training_charts import accuracy_chart, trajectory_chart  # noqa: E402
 from engine.training.trajectory import top_movers, trajectory_wide  # noqa: E402
 from engine.reports.contents import training_report  # noqa: E402
 
-st.caption("Fig 4a: median rank of each Big Two category among the matched words (1 = the reward model's favourite), "
-           "by training step, one panel per base.")
+st.caption("After Fig 4a: median rank of each Big Two category among the matched words (1 = the reward model's "
+           "favourite), by training step, one panel per base (with several seeds: their mean, and a band from min to "
+           "max). The words are ranked as valuescope ranks them, not on the paper's scale (docs/training.md).")
 st.altair_chart(trajectory_chart(tables["trajectory"]), width="content")
 c_table, c_acc = st.columns([3, 2])
 with c_table:

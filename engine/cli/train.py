@@ -1,7 +1,8 @@
 """`valuescope train`: train reward models from several bases on the same pairs, then trace their values;
 `valuescope trajectory RUN_DIR`: (re)score a run's checkpoints and rewrite its tables and charts.
 
-Every option comes from `engine.train_config.TrainConfig`; options not given keep the preset's value.
+Every option comes from `engine.training.config.TrainConfig`; options not given keep the value of
+`--config FILE.yaml` (as TRL's scripts read one), else the preset's.
 Ctrl-C once stops training cleanly after the current step (checkpoints so far stay usable); twice aborts.
 """
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.train_config import PRESETS, TrainConfig, field_default, field_kind, parse_value, preset_config
+from engine.training.config import (PRESETS, TrainConfig, field_default, field_kind, parse_value, preset_config,
+                                    read_config_file)
 
 _FLAGS = {"bases": ("--base", "--bases")}
 _NOT_OPTIONS = ("preset",)
@@ -48,6 +50,8 @@ def register(sub) -> None:
                                      "pairs, then rank the Big Two words at every checkpoint.")
     p.add_argument("--preset", choices=tuple(PRESETS), default="cpu-demo",
                    help="Named settings to start from (default cpu-demo); given options override them.")
+    p.add_argument("--config", metavar="FILE.yaml", help="Training options in a YAML file (field names as below, "
+                   "e.g. learning_rate: 1.0e-4); they override the preset, options given here override them.")
     add_train_arguments(p)
     p.add_argument("--no-trajectory", action="store_true", help="Train only; do not score the checkpoints.")
     p.set_defaults(func=cmd_train)
@@ -65,7 +69,7 @@ def register(sub) -> None:
 
 
 def config_from_args(args) -> TrainConfig:
-    overrides = {}
+    overrides = read_config_file(args.config) if getattr(args, "config", None) else {}
     for f in dataclasses.fields(TrainConfig):
         raw = getattr(args, f.name, None)
         if f.name in _NOT_OPTIONS or raw is None:

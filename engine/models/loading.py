@@ -310,3 +310,15 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
         dtype=str(torch_dtype).replace("torch.", ""), quantization=quantization, device=device,
         weights_path=location, load_seconds=time.perf_counter() - started,
     )
+
+
+def pin_template_date(tokenizer, date: str) -> None:
+    """Make the chat template write `date` wherever it asks for `date_string` (Llama 3.x: "Today Date: ..."),
+    whatever day it is rendered on; the template's text is otherwise unchanged."""
+    template = getattr(tokenizer, "chat_template", None)
+    if not date or not isinstance(template, str) or "date_string" not in template or template.startswith(_PIN):
+        return
+    tokenizer.chat_template = _PIN + "{%- set date_string = " + json.dumps(date) + " -%}" + template
+
+
+_PIN = "{#- valuescope: pinned date -#}"

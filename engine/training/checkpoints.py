@@ -30,7 +30,8 @@ def save_checkpoint(model, folder: Path, manifest: dict) -> dict:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".{folder.name}{TMP_MARK}{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    # The embeddings are never trained; a resized one (an added pad token) is rebuilt when loading.
+    model.save_pretrained(tmp, save_embedding_layers=False)
     manifest = {**manifest, "adapter_sha256": file_sha256(tmp / ADAPTER_WEIGHTS), "saved_at": time.time()}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
     if folder.exists():  # a re-run into the same folder replaces its old checkpoint

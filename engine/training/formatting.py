@@ -9,17 +9,28 @@ The whole conversation is tokenised at once, as `Framing.reply_ids` does.
 
 Length: counted here with each base's tokenizer. `overlong="drop"` drops a pair longer than
 max_length for ANY base, so every base trains on the same pairs in the same order; "truncate_left"
-keeps the last max_length tokens (the replies and the closing where the reward is read survive).
+keeps the last max_length tokens (the replies and the closing where the reward is read survive);
+"truncate_right" keeps the first max_length tokens, as the authors' `encode_plus(truncation=True)` did
+(every pair kept; a cut pair's reward is read inside the reply, and a pair whose prompt alone is
+longer than max_length becomes two identical sequences, which carry no gradient).
+
+Special tokens: the chat template writes its own BOS, so the text is tokenised without special tokens
+(one BOS, as the token search scores); `add_special_tokens=True` tokenises it as the authors did, with
+the tokenizer's defaults (a second BOS for Gemma 2 and Llama 3). `template_date` pins the date a
+template writes (Llama 3.2's "Today Date"), see `pin_template_date`.
 A conversation whose last id is the pad id is dropped too: transformers' sequence-classification
-pooling would read the reward one token early (the pad id marks padding there).
+pooling would read the reward one token early (the pad id marks padding there); `ensure_pad_token`
+chooses a pad id that no template ends with.
 """
 from __future__ import annotations
 
 from collections import Counter
 
+from engine.models.loading import pin_template_date
 from engine.scoring.templates import choose_template
 from engine.training.data import Conversation, PreferenceDataError, PreferencePair
 from engine.errors import InputError
+from engine.training.config import OVERLONG
 
 
 def render_conversation(tokenizer, template: str, conversation: Conversation) -> tuple[str, bool]:
@@ -42,15 +53,35 @@ def render_conversation(tokenizer, template: str, conversation: Conversation) ->
     raise InputError(f"Unknown template {template!r}.")
 
 
-def encode_conversation(tokenizer, template: str, conversation: Conversation) -> list[int]:
+def encode_conversation(tokenizer, template: str, conversation: Conversation, add_special_tokens: bool = False) -> list[int]:
+    """Ids of the whole conversation; `add_special_tokens` also lets the tokenizer add its own (the authors'
+    rule: a second BOS after the one the chat template writes)."""
     text, add_special = render_conversation(tokenizer, template, conversation)
-    return list(tokenizer(text, add_special_tokens=add_special)["input_ids"])
+    return list(tokenizer(text, add_special_tokens=add_special or add_special_tokens)["input_ids"])
 
 
-def ensure_pad_token(tokenizer) -> None:
-    """Reward models pool at the last non-pad token, so a pad token must exist (TRL's rule: eos)."""
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+
+
+RESERVED_PAD = "<|finetune_right_pad_id|>"  # Llama 3.x reserves this id for padding
+ADDED_PAD = "[PAD]"  # what the authors add to a tokenizer without a pad token
+
+
+def ensure_pad_token(tokenizer) -> bool:
+    """Give a tokenizer without one a pad token; True when a new token was added (resize the embeddings).
+
+    Reward models pool at the last non-pad token, so the pad id must never end a conversation. TRL's
+    fallback, pad = eos, breaks Llama 3: its template ends every message with eos (<|eot_id|>), so every
+    pair would end with "padding". The reserved <|finetune_right_pad_id|> is used when the vocabulary
+    has it, else "[PAD]" is added as the authors did; padding is on the right and attention is causal,
+    so the new row of the embedding never touches a reward.
+    """
+    if tokenizer.pad_token is not None:
+        return False
+    if RESERVED_PAD in tokenizer.get_vocab():
+        tokenizer.pad_token = RESERVED_PAD
+        return False
+    tokenizer.add_special_tokens({"pad_token": ADDED_PAD})
+    return True
 
 
 class ComparisonEncoder:
@@ -61,13 +92,16 @@ class ComparisonEncoder:
     """
 
     def __init__(self, pairs: list[PreferencePair], tokenizers: dict[str, tuple[object, str]], max_length: int,
-                 overlong: str = "drop", bad_rows: str = "skip"):
-        if overlong not in ("drop", "truncate_left"):
-            raise InputError(f"overlong must be drop or truncate_left, got {overlong!r}")
+                 overlong: str = "drop", bad_rows: str = "skip", add_special_tokens: bool = False,
+                 template_date: str = ""):
+        if overlong not in OVERLONG:
+            raise InputError(f"overlong must be one of {', '.join(OVERLONG)}, got {overlong!r}")
         self.pairs, self.max_length, self.overlong, self.bad_rows = pairs, max_length, overlong, bad_rows
+        self.add_special_tokens = add_special_tokens
         self.tokenizers = {base: tok for base, (tok, _) in tokenizers.items()}
         for tokenizer in self.tokenizers.values():
             ensure_pad_token(tokenizer)
+            pin_template_date(tokenizer, template_date)
         self.templates = {base: choose_template(tok, requested) for base, (tok, requested) in tokenizers.items()}
         self._done: dict[int, dict | None] = {}
         self.reasons: dict[int, str] = {}  # unusable pair -> reason (the first base's)
@@ -79,7 +113,7 @@ class ComparisonEncoder:
             pair, results = self.pairs[index], {}
             for base, tokenizer in self.tokenizers.items():
                 ids, note = _encode_pair(tokenizer, self.templates[base], pair, self.max_length, self.overlong,
-                                         self.bad_rows, base)
+                                         self.bad_rows, base, self.add_special_tokens)
                 if ids is None:
                     self.reasons[index] = note
                     results = None
@@ -102,17 +136,21 @@ class ComparisonEncoder:
                 kept.append(index)
         return kept, dropped
 
-    def columns(self, indices: list[int], base: str) -> dict[str, list[list[int]]]:
-        """TRL's tokenised preference columns (chosen_ids, rejected_ids) for one base."""
+    def columns(self, indices: list[int], base: str, swapped: bool = False) -> dict[str, list[list[int]]]:
+        """TRL's tokenised preference columns (chosen_ids, rejected_ids) for one base; `swapped` exchanges
+        them (the label-swapped control)."""
         encoded = [self.encode(i)[base] for i in indices]
-        return {"chosen_ids": [c for c, _ in encoded], "rejected_ids": [r for _, r in encoded]}
+        chosen, rejected = [c for c, _ in encoded], [r for _, r in encoded]
+        if swapped:
+            chosen, rejected = rejected, chosen
+        return {"chosen_ids": chosen, "rejected_ids": rejected}
 
 
-def _encode_pair(tokenizer, template, pair: PreferencePair, max_length, overlong, bad_rows, base):
+def _encode_pair(tokenizer, template, pair: PreferencePair, max_length, overlong, bad_rows, base, add_special_tokens):
     """((chosen ids, rejected ids) or None, note): note says why it was dropped or changed ("" if neither)."""
     try:
-        chosen = encode_conversation(tokenizer, template, pair.chosen)
-        rejected = encode_conversation(tokenizer, template, pair.rejected)
+        chosen = encode_conversation(tokenizer, template, pair.chosen, add_special_tokens)
+        rejected = encode_conversation(tokenizer, template, pair.rejected, add_special_tokens)
     except Exception as exc:  # chat templates raise jinja errors (e.g. roles must alternate)
         if bad_rows == "error":
             raise PreferenceDataError(f"{pair.where}: the {template} template of {base} rejects this conversation "
@@ -125,4 +163,6 @@ def _encode_pair(tokenizer, template, pair: PreferencePair, max_length, overlong
         return (chosen, rejected), ""
     if overlong == "drop":
         return None, "too_long"
+    if overlong == "truncate_right":
+        return (chosen[:max_length], rejected[:max_length]), "truncated"
     return (chosen[-max_length:], rejected[-max_length:]), "truncated"

@@ -3,12 +3,15 @@ run's tables and charts. The app's Training page submits it; its worker process 
 
 params: {"config": TrainConfig fields, "trajectory": bool (default True)}. Progress: optimiser steps of
 the current base while training (stage "training"), then scored (checkpoint, prompt) pairs (stage
-"evaluating"). Cancel stops after the current step: finished checkpoints stay loadable, the run is
-marked stopped, and the checkpoints saved so far are still scored.
+"evaluating"). Cancel stops training after the current step; a step still running when the job
+system's grace period ends is interrupted (SIGTERM). Either way the run is marked "stopped" (never
+"failed"), the checkpoints saved so far stay loadable, and they are NOT scored by the job (scoring
+takes minutes, the grace period seconds): `valuescope trajectory RUN_DIR` or the Training page scores
+them later, from the cache where it can.
 """
 from __future__ import annotations
 
-from engine.train_config import TrainConfig
+from engine.training.config import TrainConfig
 
 
 def run_training(params: dict, ctx) -> dict:
@@ -31,7 +34,10 @@ def run_training(params: dict, ctx) -> dict:
     outcome = {"run_name": result.run_name, "run_dir": str(result.run_dir), "status": result.status,
                "runs": [{"key": r.key, "base": r.base, "status": r.status, "steps": r.steps_done,
                          "checkpoints": len(r.checkpoints), "seconds": round(r.seconds, 1)} for r in result.runs]}
-    if params.get("trajectory", True) and any(r.checkpoints for r in result.runs):
+    if result.status == "stopped" or ctx.cancelled():
+        outcome["note"] = (f"Stopped on request; {sum(len(r.checkpoints) for r in result.runs)} checkpoints kept, not "
+                           f"scored: valuescope trajectory {result.run_dir}")
+    elif params.get("trajectory", True) and any(r.checkpoints for r in result.runs):
         ctx.stage("evaluating", "Scoring every checkpoint on the Big Two words")
 
         def scored(done: int, total: int, info: dict) -> None:

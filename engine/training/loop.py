@@ -10,31 +10,38 @@ import torch
 from transformers import PrinterCallback, TrainerCallback
 
 from engine import __version__
-from engine.train_config import describe
+from engine.training.config import describe
 from engine.training.checkpoints import checkpoint_steps, save_checkpoint
-from engine.training.formatting import ensure_pad_token
-from engine.training.trainer import build_reward_config, preference_metrics
+from engine.training.formatting import ADDED_PAD, ensure_pad_token
+from engine.models.loading import pin_template_date
+from engine.training.trainer import build_reward_config, is_stop, preference_metrics
 
 
 class _Checkpointer:
     """Evaluates the model on the held-out pairs and saves one checkpoint with its manifest."""
 
-    def __init__(self, run, config, data, run_dir: Path, run_name: str, log, pad_token_id: int):
-        self.run, self.config, self.log, self.pad_token_id = run, config, log, pad_token_id
+    def __init__(self, run, config, data, run_dir: Path, run_name: str, log, tokenizer, trained_as: dict):
+        self.run, self.config, self.log, self.pad_token_id = run, config, log, tokenizer.pad_token_id
+        # How the reward was read: the pad token (added or the vocabulary's own) and the BOS count.
+        self.pad = {"pad_token": tokenizer.pad_token, "pad_token_id": tokenizer.pad_token_id,
+                    "pad_added": tokenizer.pad_token == ADDED_PAD}
+        self.trained_as = trained_as  # how to score it as it was trained (engine/models/adapters.py)
         self.run_dir, self.run_name = run_dir, run_name
-        self.eval_columns = data.encoder.columns(data.held_out, run.base)
+        self.data = data
+        self.eval_columns = data.encoder.columns(data.held_out, run.base)  # never swapped: the real labels
         self.template = data.encoder.templates[run.base]
         self.total_steps = 0
 
     def save(self, step: int, model, train_loss: float | None) -> dict:
-        metrics = preference_metrics(model, self.eval_columns, self.pad_token_id, 2 * self.config.per_device_batch)
+        metrics = preference_metrics(model, self.eval_columns, self.pad_token_id, 2 * self.config.per_device_train_batch_size)
         run = self.run
         manifest = {
             "alias": f"rm-{self.run_name}-{run.key.replace('/', '-')}-step{step}", "kind": "reward_model",
             "family": run.family, "base": run.base, "base_index": run.base_index, "variant": run.variant,
             "variant_index": run.variant_index, "n_train_pairs": run.n_train_pairs, "step": step,
             "total_steps": self.total_steps, "run_name": self.run_name, "run_key": run.key, "template": self.template,
-            "eval": metrics, "train_loss": train_loss, "settings": describe(self.config),
+            "seed": run.seed, "swapped": data_variant_swapped(self.data, run),
+            "eval": metrics, "train_loss": train_loss, **self.pad, "trained_as": self.trained_as, "settings": describe(self.config),
             "versions": _versions(),
         }
         folder = self.run_dir / run.key / f"step-{step:06d}"
@@ -44,6 +51,18 @@ class _Checkpointer:
         self.log.checkpoint(run.key, {"step": step, "alias": manifest["alias"], "path": str(folder),
                                       "eval": metrics, "train_loss": train_loss})
         return entry
+
+
+def data_variant_swapped(data, run) -> bool:
+    return data.variants[run.variant_index].swapped
+
+
+def _adapter_dtype(model) -> str:
+    """The dtype the LoRA weights train in."""
+    for name, param in model.named_parameters():
+        if "lora_" in name:
+            return str(param.dtype).replace("torch.", "")
+    return "none"
 
 
 def _versions() -> dict:
@@ -100,7 +119,8 @@ def train_one(run, config, data, run_dir: Path, run_name: str, home, log, progre
               position: tuple[int, int]) -> None:
     """Train `run` (a TrainingRun) in place: status, steps, seconds and checkpoints are filled in."""
     from datasets import Dataset
-    from peft import LoraConfig, prepare_model_for_kbit_training
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import set_seed
     from trl import RewardTrainer
 
     from engine.models.loading import default_device, load_model
@@ -111,28 +131,37 @@ def train_one(run, config, data, run_dir: Path, run_name: str, home, log, progre
     device = config.device or default_device()
     try:
         lm = load_model(resolve_spec(run.base), mode="reward", dtype=config.dtype, quantization=config.quantization,
-                        device=device, home=home, head_seed=config.seed)
+                        device=device, home=home, head_seed=run.seed)
         model, tokenizer = lm.model, lm.tokenizer
-        ensure_pad_token(tokenizer)
+        if ensure_pad_token(tokenizer):  # "[PAD]" added: its embedding row is never read (right padding)
+            model.resize_token_embeddings(len(tokenizer))
         model.config.pad_token_id = tokenizer.pad_token_id
         if config.quantization == "4bit":
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
+        pin_template_date(tokenizer, config.template_date)
         lora = LoraConfig(task_type="SEQ_CLS", r=config.lora_r, lora_alpha=config.lora_alpha,
-                          lora_dropout=config.lora_dropout, target_modules=list(config.target_modules))
-        args = build_reward_config(config, run_dir / ".trainer", device, bf16=lm.dtype == "bfloat16")
-        checkpointer = _Checkpointer(run, config, data, run_dir, run_name, log, tokenizer.pad_token_id)
+                          lora_dropout=config.lora_dropout, target_modules=list(config.lora_target_modules))
+        set_seed(run.seed)  # the LoRA init: TRL seeds only once the model is built
+        # adapter_dtype "base": the LoRA in the base's dtype, as PEFT 0.10 cast it (PEFT >= 0.12 upcasts to fp32)
+        model = get_peft_model(model, lora, autocast_adapter_dtype=config.adapter_dtype == "float32")
+        args = build_reward_config(config, run_dir / ".trainer", device, bf16=lm.dtype == "bfloat16", seed=run.seed)
+        trained_as = {"device": device, "dtype": lm.dtype, "quantization": config.quantization,
+                      "adapter_dtype": _adapter_dtype(model), "seed": run.seed}
+        checkpointer = _Checkpointer(run, config, data, run_dir, run_name, log, tokenizer, trained_as)
         context = {"phase": "train", "run": run.key, "base": run.base, "variant": run.variant,
                    "run_index": position[0], "n_runs": position[1]}
         callback = CheckpointCallback(checkpointer, config.checkpoint_every, log, progress, cancel, context)
-        train_set = Dataset.from_dict(data.encoder.columns(data.variants[run.variant_index].train, run.base))
+        variant = data.variants[run.variant_index]
+        train_set = Dataset.from_dict(data.encoder.columns(variant.train, run.base, swapped=variant.swapped))
         trainer = RewardTrainer(model=model, args=args, train_dataset=train_set, processing_class=tokenizer,
-                                peft_config=lora, callbacks=[callback])
+                                callbacks=[callback])
+        trained_as["adapter_dtype"] = _adapter_dtype(trainer.model)  # TRL casts a QLoRA adapter to bf16
         trainer.remove_callback(PrinterCallback)  # it prints every log dict; progress() reports instead
         trainer.train()
         run.total_steps, run.steps_done = trainer.state.max_steps, trainer.state.global_step
         run.status = "stopped" if callback.stopped and run.steps_done < run.total_steps else "done"
     except BaseException as exc:
-        run.status = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
+        run.status = "stopped" if is_stop(exc) else "failed"
         log.run(run.key, status=run.status, error=f"{type(exc).__name__}: {exc}")
         raise
     finally:

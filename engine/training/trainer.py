@@ -3,17 +3,23 @@
 Per base model and data variant: the base is loaded through the engine (`load_model`, reward mode:
 registry alias -> converted GGUF folder, hub id or local folder) as a one-label sequence
 classifier whose score head gets the engine's seeded init (the same procedure and seed for every
-base); PEFT `LoraConfig(task_type="SEQ_CLS")` adds LoRA to `target_modules` and trains the score
+base); PEFT `LoraConfig(task_type="SEQ_CLS")` adds LoRA to `lora_target_modules` and trains the score
 head in full (modules_to_save); TRL's `RewardTrainer` minimises -log sigmoid(r_chosen - r_rejected)
 with AdamW and the configured schedule. The data are pre-tokenised in each base's own template
 (engine/training/formatting.py), so TRL applies no template of its own; every base sees the same
 pairs in the same order (Trainer sampler seeded with `seed`), with the same hyper-parameters.
+With `seeds`, every base is trained once per seed (score head, LoRA init and data order from that
+seed; the held-out pairs stay those of `seed`), so the spread across seeds can be read beside any
+difference between bases; with `swapped_control`, also on the label-swapped pairs.
 
 Checkpoints (step 0, powers of two, every `checkpoint_every` steps, the last): adapter + score head +
 manifest, written atomically (engine/training/checkpoints.py), each with its held-out preference
-accuracy (share of held-out pairs with r_chosen > r_rejected; ties count as wrong) and loss.
+accuracy (share of held-out pairs with r_chosen > r_rejected; ties count as wrong) and loss, computed
+without the training step's mixed-precision autocast, so the engine reproduces them when it loads the
+checkpoint as trained (same dtype and quantisation, LoRA unmerged).
 `progress(step, total_steps, metrics)` is called after every step; `cancel()` is checked after every
-step and stops cleanly (finished checkpoints stay; the run is marked "stopped").
+step and stops cleanly (finished checkpoints stay; the run is marked "stopped"). A step interrupted by
+a job's enforced cancel (SIGTERM -> Cancelled) or a second Ctrl-C is "stopped" too, never "failed".
 """
 from __future__ import annotations
 
@@ -27,11 +33,11 @@ from pathlib import Path
 
 from engine.models.manifests import find_manifests
 from engine.paths import home_dir
-from engine.train_config import TrainConfig, describe, validate
+from engine.training.config import TrainConfig, describe, validate
 from engine.training.data import load_pairs
 from engine.training.prepare import prepare_comparison
 from engine.training.runlog import LOG_FILE, SUMMARY_FILE, RunLog
-from engine.errors import InputError
+from engine.errors import Cancelled, InputError
 
 Progress = Callable[[int, int, dict], None]
 Cancel = Callable[[], bool]
@@ -47,6 +53,7 @@ class TrainingRun:
     n_train_pairs: int
     base_index: int = 0
     variant_index: int = 0
+    seed: int = 0  # score head, LoRA init and data order
     status: str = "pending"  # pending, running, done, stopped, failed
     total_steps: int = 0
     steps_done: int = 0
@@ -62,6 +69,11 @@ class ComparisonResult:
     runs: list[TrainingRun]
     data: dict  # ComparisonData.report()
     config: TrainConfig
+
+
+def is_stop(exc: BaseException) -> bool:
+    """A stop the user asked for (Ctrl-C twice, a job's cancel enforced by SIGTERM), not a failure."""
+    return isinstance(exc, (KeyboardInterrupt, Cancelled))
 
 
 def slug(name: str) -> str:
@@ -112,8 +124,21 @@ def _tokenizers(config: TrainConfig, home) -> dict[str, tuple[object, str, objec
     return found
 
 
-def build_reward_config(config: TrainConfig, output_dir: Path, device: str, bf16: bool):
-    """TRL RewardConfig from TrainConfig; `trainer_args` passes any other RewardConfig field through."""
+def load_eval_pairs(source: str, bad_rows: str):
+    """Held-out pairs from `eval_data`: a local file, or "<hub id>:<split>" (e.g. llm-blender/Unified-Feedback:val)."""
+    name, _, split = source.rpartition(":")
+    if name and split and not Path(source).expanduser().exists() and "/" not in split:
+        return load_pairs(name, bad_rows, split=split)
+    return load_pairs(source, bad_rows)
+
+
+# TrainConfig fields that are RewardConfig fields of the same name and meaning, passed through as they are.
+REWARD_CONFIG_FIELDS = ("per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
+                        "num_train_epochs", "lr_scheduler_type", "max_grad_norm", "gradient_checkpointing")
+
+
+def build_reward_config(config: TrainConfig, output_dir: Path, device: str, bf16: bool, seed: int | None = None):
+    """TRL RewardConfig from TrainConfig (same field names); `trainer_args` passes any other RewardConfig field."""
     import dataclasses
 
     from trl import RewardConfig
@@ -122,12 +147,13 @@ def build_reward_config(config: TrainConfig, output_dir: Path, device: str, bf16
     unknown = sorted(set(config.trainer_args) - known)
     if unknown:
         raise InputError(f"trainer_args: {', '.join(unknown)} is not a RewardConfig/TrainingArguments option.")
+    seed = config.seed if seed is None else seed
     settings = dict(
-        output_dir=str(output_dir), per_device_train_batch_size=config.per_device_batch,
-        gradient_accumulation_steps=config.grad_accum, learning_rate=config.lr, num_train_epochs=config.epochs,
-        max_steps=config.steps or -1, lr_scheduler_type=config.scheduler, warmup_steps=config.warmup_ratio,
-        max_grad_norm=config.max_grad_norm, seed=config.seed, data_seed=config.seed,
-        gradient_checkpointing=config.gradient_checkpointing, bf16=bf16, fp16=False,
+        {name: getattr(config, name) for name in REWARD_CONFIG_FIELDS},
+        output_dir=str(output_dir), seed=seed, data_seed=seed,
+        max_steps=config.max_steps or -1,  # 0 = all epochs (TRL: -1)
+        warmup_steps=config.warmup_ratio,  # transformers 5 reads a value below 1 as a ratio
+        bf16=bf16, fp16=False,
         max_length=None,  # lengths were counted (and pairs dropped) for every base at once
         disable_dropout=False,  # TRL would zero every dropout, LoRA's included; the bases have none of their own
         logging_steps=1, save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
@@ -147,6 +173,9 @@ def preference_metrics(model, columns: dict, pad_token_id: int, batch_pairs: int
     if not pairs:
         return {"accuracy": None, "loss": None, "margin": None, "n_pairs": 0}
     device = next(p.device for p in model.parameters())
+    # Without the mixed-precision autocast accelerate wraps around forward while training: the weights
+    # as saved, computed the way the engine scores the checkpoint later (engine/models/adapters.py).
+    forward = getattr(model, "_original_forward", model.forward)
     margins = []
     was_training = model.training
     model.eval()
@@ -154,7 +183,7 @@ def preference_metrics(model, columns: dict, pad_token_id: int, batch_pairs: int
         for start in range(0, len(pairs), batch_pairs):
             chunk = [{"chosen_ids": c, "rejected_ids": r} for c, r in pairs[start:start + batch_pairs]]
             batch = {k: v.to(device) for k, v in collate(chunk).items()}
-            rewards = model(**batch, use_cache=False).logits.squeeze(-1).float()
+            rewards = forward(**batch, use_cache=False).logits.squeeze(-1).float()
             chosen, rejected = rewards.chunk(2)
             margins.append(chosen - rejected)
     model.train(was_training)
@@ -178,18 +207,23 @@ def train_comparison(config: TrainConfig, progress: Progress | None = None, canc
     runs: list[TrainingRun] = []
     try:
         pair_set = load_pairs(config.data, config.bad_rows)
+        eval_set = load_eval_pairs(config.eval_data, config.bad_rows) if config.eval_data else None
         tokenizers = _tokenizers(config, home)
-        data = prepare_comparison(config, pair_set, {b: (tok, tpl) for b, (tok, tpl, _) in tokenizers.items()})
+        data = prepare_comparison(config, pair_set, {b: (tok, tpl) for b, (tok, tpl, _) in tokenizers.items()},
+                                  eval_set)
         log.set(data=data.report())
         for line in data.summary_lines():
             say(line)
         slugs = {base: slug(base) if [slug(b) for b in config.bases].count(slug(base)) == 1 else f"{slug(base)}-{i}"
                  for i, base in enumerate(config.bases)}
+        seeds = config.seeds or [config.seed]
         for v_index, variant in enumerate(data.variants):
-            for b_index, base in enumerate(config.bases):
-                key = slugs[base] + (f"/{variant.label}" if len(data.variants) > 1 else "")
-                runs.append(TrainingRun(key, base, tokenizers[base][2].family, variant.label, len(variant.train),
-                                        b_index, v_index))
+            for seed in seeds:
+                for b_index, base in enumerate(config.bases):
+                    key = slugs[base] + (f"/{variant.label}" if len(data.variants) > 1 else "") + \
+                        (f"/seed{seed}" if len(seeds) > 1 else "")
+                    runs.append(TrainingRun(key, base, tokenizers[base][2].family, variant.label, len(variant.train),
+                                            b_index, v_index, seed=seed))
         for number, run in enumerate(runs):
             if cancel is not None and cancel():
                 run.status = "stopped"
@@ -206,7 +240,7 @@ def train_comparison(config: TrainConfig, progress: Progress | None = None, canc
         status = "stopped" if any(r.status in ("stopped", "pending") for r in runs) else "done"
         log.finish(status)
     except BaseException as exc:
-        log.finish("stopped" if isinstance(exc, KeyboardInterrupt) else "failed", f"{type(exc).__name__}: {exc}")
+        log.finish("stopped" if is_stop(exc) else "failed", f"{type(exc).__name__}: {exc}")
         discard_if_empty(run_name, run_dir, home)
         raise
     return ComparisonResult(run_name, run_dir, status, runs, log.summary["data"], config)

@@ -1,18 +1,25 @@
 """Value trajectories of trained reward models: Big Two median ranks per checkpoint (Figs 4a, 4b, 5).
 
-Method (Christian et al., ICLR 2026, section 5): every checkpoint of every base is scored through
-the engine's `Runner` (reward mode, cached in DuckDB like any search) on each chosen prompt with
+Method (after Christian et al., ICLR 2026, section 5): every checkpoint of every base is scored
+through the engine's `Runner` (reward mode, cached in DuckDB like any search) on each chosen prompt with
 - candidates "lexicon": the Big Two nouns (`big_two_nouns`) as whole replies, categories from that
   list (fast; the CPU default), or
 - candidates "vocab": every vocabulary token as the reply, normalised to words (`to_words`, policy
-  "mean") and matched to the expanded Big Two dictionary (`big_two_expanded`, LIWC wildcards), as
-  the paper does.
+  "mean": one row per word, the mean over its token variants) and matched to the expanded Big Two
+  dictionary (`big_two_expanded`, LIWC wildcards). The paper differs: it keeps only tokens in the
+  bases' shared vocabulary and ranks every variant separately (about 1,365 rows), so its ranks and
+  these are not on one scale.
 Within one (checkpoint, prompt) the matched words are ranked (1 = highest reward, ties averaged;
 `engine.analysis.rank_words`) and each category's median rank taken (`category_medians`).
-Tables: `category_trajectory` = median rank per category vs step per base, the mean over prompts
-when there are several (Fig 4a); `data_quantity_table` = the last checkpoint of each data variant vs
-its number of training pairs (Fig 4b); `word_rank_changes` = each word's rank at the first and last
-checkpoint, mean over prompts, and how far it rose (Fig 5); `training_curves` = loss and accuracy.
+Each checkpoint is scored as it was trained (its recorded dtype and quantisation, and its device
+when this machine has one; engine/models/adapters.py), and the search records how it ran.
+Tables: `category_trajectory` = median rank per category vs step per base and seed, the mean over
+prompts when there are several (Fig 4a); `seed_spread` = its mean, sd, min and max across seeds (a
+run trained with `seeds`; one seed shows no spread, which is not the same as none);
+`data_quantity_table` = the last checkpoint of each data variant vs its number of training pairs
+(Fig 4b); `word_rank_changes` = each word's rank at the first and last checkpoint, mean over prompts
+and seeds, and how far it rose (Fig 5; "first" is step 0, the base with its seeded random head, not
+the authors' first saved checkpoint); `training_curves` = loss and accuracy.
 With lexicon candidates every base ranks the same words, so ranks compare across bases directly;
 with the vocabulary they differ in count, and `median_rank_pct` (rank / words ranked) compares.
 
@@ -44,7 +51,7 @@ from engine.errors import InputError
 CATEGORY_LEXICON = {"lexicon": "big_two_nouns", "vocab": "big_two_expanded"}
 METHODS = ("valuescope", "paper")
 RANK_CHANGE_STARTS = ("first", "first_trained")
-_CHECKPOINT_COLUMNS = ["base", "family", "variant", "n_train_pairs", "step"]
+_CHECKPOINT_COLUMNS = ["base", "family", "variant", "n_train_pairs", "seed", "step"]
 
 
 def checkpoint_table(run_dir) -> pd.DataFrame:
@@ -52,8 +59,12 @@ def checkpoint_table(run_dir) -> pd.DataFrame:
     rows = []
     for m in list_checkpoint_manifests(Path(run_dir)):
         evaluation = m.get("eval") or {}
+        trained_as = m.get("trained_as") or {}
         rows.append({"base": m.get("base"), "family": m.get("family"), "variant": m.get("variant"),
-                     "n_train_pairs": m.get("n_train_pairs"), "step": m.get("step"), "total_steps": m.get("total_steps"),
+                     "n_train_pairs": m.get("n_train_pairs"), "seed": m.get("seed", (m.get("settings") or {}).get("seed", 0)),
+                     "swapped": bool(m.get("swapped")), "step": m.get("step"), "total_steps": m.get("total_steps"),
+                     "trained_device": trained_as.get("device"), "trained_dtype": trained_as.get("dtype"),
+                     "trained_quantization": trained_as.get("quantization", "none"),
                      "alias": m.get("alias"), "eval_accuracy": evaluation.get("accuracy"),
                      "eval_loss": evaluation.get("loss"), "eval_pairs": evaluation.get("n_pairs"),
                      "train_loss": m.get("train_loss"), "revision": adapter_revision(m["path"], m), "path": m["path"]})
@@ -90,8 +101,11 @@ def score_checkpoints(run_dir, prompts: list[str] | None = None, candidates: str
     total, done = len(checkpoints) * len(prompts), 0
     for row in checkpoints.itertuples(index=False):
         runner = Runner(cache=cache, home=home)  # one checkpoint in memory at a time
-        config = SearchConfig(model=row.path, mode="reward", family=row.family, revision=row.revision, dtype=dtype,
-                              device=device)
+        # As trained: its dtype and quantisation (and device, when this machine has it), recorded with the scores.
+        config = SearchConfig(model=row.path, mode="reward", family=row.family, revision=row.revision,
+                              dtype=row.trained_dtype if dtype == "auto" and row.trained_dtype else dtype,
+                              quantization=row.trained_quantization or "none",
+                              device=device or _available(row.trained_device))
         for prompt in prompts:
             result = runner.run(config, prompt, words=words, cancel=cancel)
             scores = result.scores[["text", "score"]].assign(
@@ -139,6 +153,16 @@ def paper_rankings(scored: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _available(device: str | None) -> str | None:
+    """`device` when this machine has it, else None (the default device)."""
+    from engine.models.loading import check_device
+
+    try:
+        return check_device(device) if device else None
+    except InputError:
+        return None
+
+
 def medians_by_step(ranked: pd.DataFrame) -> pd.DataFrame:
     """Median rank per (checkpoint, prompt, category), with the checkpoint's base, variant and step."""
     categories = list(dict.fromkeys(c for cats in ranked["categories"] for c in cats.split("; ") if c))
@@ -148,8 +172,8 @@ def medians_by_step(ranked: pd.DataFrame) -> pd.DataFrame:
 
 
 def category_trajectory(medians: pd.DataFrame) -> pd.DataFrame:
-    """Fig 4a: per (base, variant, step, category) the median rank (mean over prompts) and its share."""
-    keys = ["base", "family", "variant", "n_train_pairs", "step", "category"]
+    """Fig 4a: per (base, variant, seed, step, category) the median rank (mean over prompts) and its share."""
+    keys = ["base", "family", "variant", "n_train_pairs", "seed", "step", "category"]
     out = (medians.groupby(keys, sort=False, observed=True)
            .agg(median_rank=("median_rank", "mean"), median_rank_pct=("median_rank_pct", "mean"),
                 n_prompts=("prompt_key", "nunique"), n_words=("n_words", "first"))
@@ -157,17 +181,32 @@ def category_trajectory(medians: pd.DataFrame) -> pd.DataFrame:
     return _in_run_order(out, ["step", "category"])
 
 
+def seed_spread(trajectory: pd.DataFrame, value: str = "median_rank") -> pd.DataFrame:
+    """Per (base, variant, step, category): `value` over the seeds trained: mean, sd, min, max, n_seeds.
+    One seed gives sd NaN and min = max: no spread was measured."""
+    keys = ["base", "family", "variant", "n_train_pairs", "step", "category"]
+    out = (trajectory.groupby(keys, sort=False, observed=True)[value]
+           .agg(mean="mean", sd="std", min="min", max="max", n_seeds="count").reset_index())
+    return _in_run_order(out, ["step", "category"])
+
+
 def trajectory_wide(trajectory: pd.DataFrame, value: str = "median_rank") -> pd.DataFrame:
-    """Fig 4a as a table to print: one row per (base, variant, step), one column per category."""
-    wide = trajectory.pivot_table(index=["base", "variant", "step"], columns="category", values=value,
-                                  sort=False).reset_index()
+    """Fig 4a as a table to print: one row per (base, variant, step), one column per category; with
+    several seeds each cell is "mean [min, max]" across them."""
+    spread = seed_spread(trajectory, value)
+    if spread["n_seeds"].max() > 1:
+        spread["cell"] = [f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, lo, hi in zip(spread["mean"], spread["min"], spread["max"])]
+        wide = spread.pivot(index=["base", "variant", "step"], columns="category", values="cell")
+    else:
+        wide = spread.pivot_table(index=["base", "variant", "step"], columns="category", values="mean", sort=False)
+    wide = wide.reset_index()
     wide.columns.name = None
     return wide
 
 
 def data_quantity_table(trajectory: pd.DataFrame) -> pd.DataFrame:
-    """Fig 4b: the last checkpoint of every (base, data variant) against its number of training pairs."""
-    last = trajectory.groupby(["base", "variant"], sort=False)["step"].transform("max")
+    """Fig 4b: the last checkpoint of every (base, data variant, seed) against its number of training pairs."""
+    last = trajectory.groupby(["base", "variant", "seed"], sort=False)["step"].transform("max")
     final = trajectory[trajectory["step"] == last]
     return _in_run_order(final, ["n_train_pairs", "category"], with_variant=False)
 
@@ -219,8 +258,9 @@ def training_curves(run_dir) -> pd.DataFrame:
 
 def trajectory_tables(run_dir, home=None, progress=None, cancel=None, prompts=None, candidates=None,
                       dtype: str = "auto", device: str | None = None, method: str = "valuescope") -> dict[str, pd.DataFrame]:
-    """Every table of a run: checkpoints, word_ranks, medians, trajectory (4a), data_quantity (4b),
-    word_changes (5), training_curves. method="paper": the paper's rankings (module docstring)."""
+    """Every table of a run: checkpoints, word_ranks, medians, trajectory (4a, per seed), trajectory_spread
+    (4a across seeds), data_quantity (4b), word_changes (5), training_curves. method="paper": the
+    paper's rankings (module docstring)."""
     ranked = score_checkpoints(run_dir, prompts, candidates, home, progress, cancel, dtype, device, method)
     if method == "paper":
         ranked, nouns = ranked[ranked["figure"] == "4a"], ranked[ranked["figure"] == "5"]
@@ -230,5 +270,6 @@ def trajectory_tables(run_dir, home=None, progress=None, cancel=None, prompts=No
     medians = medians_by_step(ranked)
     trajectory = category_trajectory(medians)
     return {"checkpoints": checkpoint_table(run_dir), "word_ranks": ranked, "medians": medians,
-            "trajectory": trajectory, "data_quantity": data_quantity_table(trajectory),
+            "trajectory": trajectory, "trajectory_spread": seed_spread(trajectory),
+            "data_quantity": data_quantity_table(trajectory),
             "word_changes": changes, "training_curves": training_curves(run_dir)}

@@ -17,7 +17,7 @@ from engine.models.loading import load_model
 from engine.models.registry import resolve_spec, trained_specs
 from engine.scoring.search import score_texts
 from engine.scoring.templates import build_framing
-from engine.train_config import preset_config
+from engine.training.config import preset_config
 from engine.training.checkpoints import checkpoint_steps, save_checkpoint
 from engine.training.formatting import encode_conversation
 from engine.training.runlog import is_alive, read_log, read_summary
@@ -41,7 +41,7 @@ def write_pairs(path: Path, n: int = 48) -> Path:
 
 def tiny_config(tmp_path, bases, **overrides):
     settings = dict(bases=[str(b) for b in bases], data=str(write_pairs(tmp_path / "prefs.jsonl")), pairs=[0],
-                    eval_pairs=12, epochs=2, lr=3e-3, lora_r=4, lora_alpha=8, max_length=64,
+                    eval_pairs=12, num_train_epochs=2, learning_rate=3e-3, lora_r=4, lora_alpha=8, max_length=64,
                     prompts=["greatest_ever_one"], out=str(tmp_path / "run"))
     return preset_config("cpu-demo", **{**settings, **overrides})
 
@@ -105,7 +105,7 @@ def test_checkpoints_reload_through_the_engine_to_the_same_rewards(trained_home)
     run = result.runs[1]  # the gemma3 base (sliding-window attention)
     last = run.checkpoints[-1]
     lm = load_model(resolve_spec(last["alias"]), device="cpu", home=home)
-    assert (lm.head_status, lm.mode, lm.spec.family) == ("trained", "reward", "gemma")
+    assert (lm.head_status, lm.mode, lm.spec.family) == ("trained (LoRA unmerged, adapter float32)", "reward", "gemma")
     assert lm.revision == "adapter:" + last["adapter_sha256"][:16]
     # the merged model gives the held-out metrics recorded when the checkpoint was saved
     from engine.training.data import load_pairs
@@ -146,6 +146,9 @@ def test_trajectory_tables_rank_the_big_two_at_every_step(trained_home):
     runs = Cache(home).list_runs(status="done")
     trained_in = {c["path"]: c["template"] for r in result.runs for c in r.checkpoints}
     assert {m: t for m, t in zip(runs["model_id"], runs["template"])} == trained_in
+    # ... as it was trained, and the run rows say how
+    assert set(runs["dtype"]) == {c["trained_as"]["dtype"] for r in result.runs for c in r.checkpoints} == {"float32"}
+    assert set(runs["head_status"]) == {"trained (LoRA unmerged, adapter float32)"}
 
 
 def test_a_checkpoint_keeps_the_template_it_was_trained_in(trained_home, tmp_path):
@@ -170,7 +173,7 @@ def test_cancel_stops_cleanly_and_keeps_checkpoints(tmp_path, tiny_llama_dir, va
     assert (result.status, run.status, run.steps_done) == ("stopped", "stopped", 3)
     assert [c["step"] for c in run.checkpoints] == [0, 1, 2]
     assert read_summary(result.run_dir)["status"] == "stopped"
-    assert load_model(resolve_spec(run.checkpoints[-1]["alias"]), device="cpu").head_status == "trained"
+    assert load_model(resolve_spec(run.checkpoints[-1]["alias"]), device="cpu").head_status.startswith("trained")
 
 
 def test_an_error_mid_run_marks_the_run_failed(tmp_path, tiny_llama_dir):
@@ -211,7 +214,7 @@ def test_a_killed_process_leaves_loadable_checkpoints(tmp_path, tiny_llama_dir, 
     config_file.write_text(json.dumps(dataclasses.asdict(tiny_config(tmp_path, [tiny_llama_dir]))))
     script = textwrap.dedent(f"""
         import json, os, signal
-        from engine.train_config import TrainConfig
+        from engine.training.config import TrainConfig
         from engine.training.trainer import train_comparison
 
         def progress(step, total, metrics):
@@ -227,13 +230,13 @@ def test_a_killed_process_leaves_loadable_checkpoints(tmp_path, tiny_llama_dir, 
     assert summary["status"] == "interrupted" and not is_alive(summary)  # killed: it could not say so, the reader does
     specs = trained_specs(valuescope_home)
     assert sorted(specs) == [f"rm-run-tiny-llama-step{n}" for n in (0, 1, 2, 4)]
-    assert load_model(specs["rm-run-tiny-llama-step4"], device="cpu").head_status == "trained"
+    assert load_model(specs["rm-run-tiny-llama-step4"], device="cpu").head_status.startswith("trained")
     assert any(e["kind"] == "loss" and e["step"] == 5 for e in read_log(tmp_path / "run"))
 
 
 def test_an_interrupted_save_is_never_found(tmp_path, valuescope_home):
     class DiesMidSave:  # stands in for a PEFT model whose process dies while saving
-        def save_pretrained(self, folder):
+        def save_pretrained(self, folder, **kwargs):
             Path(folder).mkdir(parents=True)
             (Path(folder) / "adapter_config.json").write_text("{}")
             raise OSError("killed mid-save")
@@ -251,3 +254,44 @@ def test_an_interrupted_save_is_never_found(tmp_path, valuescope_home):
 def test_unknown_trainer_args_are_refused(tmp_path, tiny_llama_dir):
     with pytest.raises(ValueError, match="trainer_args: warp_speed is not a RewardConfig"):
         train_comparison(tiny_config(tmp_path, [tiny_llama_dir], trainer_args={"warp_speed": 9}))
+
+
+def test_seeds_show_their_spread(tmp_path, tiny_llama_dir, valuescope_home):
+    """Two seeds of one tiny base: every trajectory row says how many seeds it covers and how far they spread."""
+    from engine.training.trajectory import trajectory_wide
+
+    result = train_comparison(tiny_config(tmp_path, [tiny_llama_dir], seeds=[0, 1], max_steps=2))
+    assert [(r.key, r.seed) for r in result.runs] == [("tiny-llama/seed0", 0), ("tiny-llama/seed1", 1)]
+    steps0 = [r.checkpoints[0]["eval"]["margin"] for r in result.runs]
+    assert steps0[0] != steps0[1]  # the seeds give different heads from step 0 on
+    tables = trajectory_tables(result.run_dir)
+    spread = tables["trajectory_spread"]
+    assert (spread["n_seeds"] == 2).all() and len(spread) == 2 * len(result.runs[0].checkpoints)
+    assert (spread["sd"] > 0).any() and (spread["min"] <= spread["mean"]).all() and (spread["mean"] <= spread["max"]).all()
+    per_seed = tables["trajectory"].groupby(["step", "category"])["median_rank"]
+    assert spread.set_index(["step", "category"])["max"].sort_index().tolist() == per_seed.max().sort_index().tolist()
+    assert "[" in str(trajectory_wide(tables["trajectory"]).iloc[0, -1])  # "mean [min, max]"
+    assert set(tables["checkpoints"]["seed"]) == {0, 1}
+
+
+def test_the_label_swapped_control_learns_the_opposite(tmp_path, tiny_llama_dir, valuescope_home):
+    result = train_comparison(tiny_config(tmp_path, [tiny_llama_dir], swapped_control=True, max_steps=6))
+    assert [r.key for r in result.runs] == ["tiny-llama/all", "tiny-llama/all-swapped"]
+    real, swapped = (r.checkpoints[-1] for r in result.runs)
+    assert (real["swapped"], swapped["swapped"]) == (False, True)
+    assert real["eval"]["accuracy"] > 0.5 > swapped["eval"]["accuracy"] and real["eval"]["loss"] < swapped["eval"]["loss"]
+
+
+def test_a_step_interrupted_by_an_enforced_cancel_is_stopped_not_failed(tmp_path, tiny_llama_dir):
+    """The job system's SIGTERM after its grace period arrives as Cancelled, possibly mid-step."""
+    from engine.errors import Cancelled
+
+    def slow_step(step, total, metrics):
+        if step == 3:
+            raise Cancelled("Cancelled: stopped by signal.")
+
+    with pytest.raises(Cancelled):
+        train_comparison(tiny_config(tmp_path, [tiny_llama_dir]), progress=slow_step)
+    summary = read_summary(tmp_path / "run")
+    assert summary["status"] == "stopped" and summary["runs"]["tiny-llama"]["status"] == "stopped"
+    assert [c["step"] for c in summary["runs"]["tiny-llama"]["checkpoints"]] == [0, 1, 2]
