@@ -65,14 +65,14 @@ def test_base_models_page_report(server, data, page, browser, tmp_path):  # noqa
 
 def test_training_page_report(server, data, page, browser, tmp_path):  # noqa: F811
     from engine.cli import main
-    from engine.train_config import preset_config
+    from engine.training.config import preset_config
     from engine.training.trainer import train_comparison
 
     pairs = tmp_path / "prefs.jsonl"
     pairs.write_text("\n".join(f'{{"prompt": "What is best?", "chosen": "{g}", "rejected": "{b}"}}'
                                for g, b in zip(["Love.", "Kindness.", "Peace."] * 6, ["War.", "Hate.", "Harm."] * 6)))
-    config = preset_config("cpu-demo", bases=[str(data["tiny"])], data=str(pairs), pairs=[0], eval_pairs=6, epochs=1,
-                           lr=3e-3, lora_r=4, lora_alpha=8, max_length=48, prompts=["greatest_ever_one"],
+    config = preset_config("cpu-demo", bases=[str(data["tiny"])], data=str(pairs), pairs=[0], eval_pairs=6, num_train_epochs=1,
+                           learning_rate=3e-3, lora_r=4, lora_alpha=8, max_length=48, prompts=["greatest_ever_one"],
                            out=str(data["home"] / "trained" / "report-demo"))
     trained = train_comparison(config, home=data["home"])
     assert main(["--home", str(data["home"]), "trajectory", str(trained.run_dir)]) == 0

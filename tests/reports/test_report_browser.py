@@ -36,7 +36,7 @@ def reports(tmp_path_factory) -> dict:
     from engine.analysis.lexicons import load_lexicon
     from engine.configs import SearchConfig
     from engine.reports.implicit import write_implicit_tables
-    from engine.train_config import preset_config
+    from engine.training.config import preset_config
     from engine.training.trainer import train_comparison
     from engine.workflows.implicit import run_implicit
     from engine.workflows.runner import Runner
@@ -54,8 +54,8 @@ def reports(tmp_path_factory) -> dict:
     pairs = root / "prefs.jsonl"
     pairs.write_text("\n".join(f'{{"prompt": "What is best?", "chosen": "{g}", "rejected": "{b}"}}'
                                for g, b in zip(["Love.", "Kindness.", "Peace."] * 8, ["War.", "Hate.", "Harm."] * 8)))
-    config = preset_config("cpu-demo", bases=[str(tiny), str(other)], data=str(pairs), pairs=[0], eval_pairs=6, epochs=1,
-                           lr=3e-3, lora_r=4, lora_alpha=8, max_length=48, prompts=["greatest_ever_one"],
+    config = preset_config("cpu-demo", bases=[str(tiny), str(other)], data=str(pairs), pairs=[0], eval_pairs=6, num_train_epochs=1,
+                           learning_rate=3e-3, lora_r=4, lora_alpha=8, max_length=48, prompts=["greatest_ever_one"],
                            out=str(root / "run"))
     trained = train_comparison(config, home=home)
     assert main(["--home", str(home), "trajectory", str(trained.run_dir)]) in (0, 1)
