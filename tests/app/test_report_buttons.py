@@ -10,7 +10,8 @@ import pytest
 
 from helpers import DEMO_MODELS, ROOT
 from report_helpers import check_rendered, open_offline
-from test_browser import PROMPT, browser, data, open_page, page, server  # noqa: F401 (fixtures)
+from browser_helpers import open_page
+from test_browser import PROMPT, data, server  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "tests" / "artifacts" / "reports"
@@ -42,7 +43,7 @@ def test_values_page_report(server, page, browser, tmp_path):  # noqa: F811
 
 def test_token_search_page_report(server, data, page, browser, tmp_path):  # noqa: F811
     query = urlencode({"models": str(data["tiny"]), "prompt": PROMPT, "mode": "logprob", "words": "the, love"})
-    open_page(page, f"{server}/?{query}", "Token search")
+    open_page(page, f"{server}/search?{query}", "Token search")
     page.get_by_text("Top 10").first.wait_for()
     report, attempted, errors = open_offline(browser, download_report(page, tmp_path))
     seen = check_rendered(report, attempted, errors, SHOTS / "app-search-report.png")
