@@ -18,6 +18,7 @@ from pathlib import Path
 
 from engine.paths import home_dir
 from engine.jobs.migrations import MIGRATIONS
+from engine.migrate import applied_migrations, apply_migrations
 
 LIVE = ("queued", "running")
 FINISHED = ("done", "failed", "cancelled", "interrupted")
@@ -121,21 +122,12 @@ class JobStore:
         with self.connect() as con:
             con.execute("PRAGMA journal_mode=WAL")  # persistent: set once, kept in the file
         with self.connect(write=True) as con:  # two processes starting together migrate one after the other
-            con.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
-                        "(version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")
-            applied = {r[0] for r in con.execute("SELECT version FROM schema_migrations")}
-            for version, name, sql in MIGRATIONS:
-                if version in applied:
-                    continue
-                # executescript would commit the open transaction, so run statement by statement
-                for statement in (s.strip() for s in sql.split(";")):
-                    if statement:
-                        con.execute(statement)
-                con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, time.time()])
+            apply_migrations(con, "jobs", MIGRATIONS)
 
     def schema_version(self) -> int:
+        """How many steps of the job store's migration set this file has."""
         with self.connect() as con:
-            return con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+            return len(applied_migrations(con, "jobs"))
 
     # ---- rows ----------------------------------------------------------------------------------
     def insert(self, con: sqlite3.Connection, **values) -> None:

@@ -28,6 +28,7 @@ from engine.errors import CacheDamagedError, CacheError, CacheReadOnlyError, Inp
 from engine.paths import db_path
 from engine.processes import process_started_at
 from engine.store.diagnosis import explain, is_lock_conflict, locked_error
+from engine.migrate import applied_migrations, apply_migrations
 from engine.store.migrations import MIGRATIONS
 from engine.store.records import (INSERT_RUN, RUN_COLUMNS, SCORE_COLUMNS, RunRecord, rank_scores, row_dict,
                                   score_frame, utc_now)
@@ -56,6 +57,18 @@ def _run_process_alive(pid, pid_started_at, created_at) -> bool:
     if isinstance(created_at, datetime):
         return started <= created_at.replace(tzinfo=timezone.utc).timestamp() + 1.0
     return True
+
+
+@contextlib.contextmanager
+def transaction(con):
+    """BEGIN ... COMMIT around the block, ROLLBACK if it raises (KeyboardInterrupt included)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def _open_read_only(path: Path) -> bool:
@@ -116,25 +129,13 @@ class Cache:
 
     @staticmethod
     def _migrate(con) -> None:
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
-        )
-        applied = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
-        for version, name, sql in MIGRATIONS:
-            if version in applied:
-                continue
-            con.execute("BEGIN TRANSACTION")
-            try:
-                con.execute(sql)
-                con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utc_now()])
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+        with transaction(con):
+            apply_migrations(con, "runs", MIGRATIONS)
 
     def schema_version(self) -> int:
+        """How many steps of the schema's migration set this file has."""
         with self.connect() as con:
-            return con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+            return len(applied_migrations(con, "runs"))
 
     # ---- writing -------------------------------------------------------------------------------
     def start_run(self, record: RunRecord | dict) -> str:
@@ -149,24 +150,13 @@ class Cache:
     def finish_run(self, run_id: str, scores: pd.DataFrame, seconds: float | None = None, **updates) -> None:
         """Write all scores and mark the run done, in one transaction."""
         frame = score_frame(scores)
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
-                con.register("new_scores", frame)
-                con.execute(
-                    f"INSERT INTO scores SELECT ? AS run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores", [run_id]
-                )
-                con.unregister("new_scores")
-                sets = {"status": "done", "n_scores": len(frame), "seconds": seconds, "finished_at": utc_now(), **updates}
-                con.execute(
-                    f"UPDATE runs SET {', '.join(f'{k} = ?' for k in sets)} WHERE run_id = ?",
-                    [*sets.values(), run_id],
-                )
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with self.connect() as con, transaction(con):
+            con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
+            con.register("new_scores", frame)
+            con.execute(f"INSERT INTO scores SELECT ? AS run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores", [run_id])
+            con.unregister("new_scores")
+            sets = {"status": "done", "n_scores": len(frame), "seconds": seconds, "finished_at": utc_now(), **updates}
+            con.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in sets)} WHERE run_id = ?", [*sets.values(), run_id])
 
     def fail_run(self, run_id: str, error: str, status: str = "failed") -> None:
         """Mark a run failed (or `cancelled`); its scores, if any were written, are never served."""
@@ -197,29 +187,21 @@ class Cache:
             frames.append(frame.assign(run_id=row.run_id))
         if not rows and not replace_run_ids:
             return []
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for run_id in replace_run_ids:
-                    con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
-                    con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
-                if rows:
-                    con.executemany(INSERT_RUN, [row.values() for row in rows])
-                    con.register("new_scores", pd.concat(frames, ignore_index=True))
-                    con.execute(f"INSERT INTO scores SELECT run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores")
-                    con.unregister("new_scores")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with self.connect() as con, transaction(con):
+            for run_id in replace_run_ids:
+                con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
+                con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+            if rows:
+                con.executemany(INSERT_RUN, [row.values() for row in rows])
+                con.register("new_scores", pd.concat(frames, ignore_index=True))
+                con.execute(f"INSERT INTO scores SELECT run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores")
+                con.unregister("new_scores")
         return [row.run_id for row in rows]
 
     def delete_run(self, run_id: str) -> bool:
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
+        with self.connect() as con, transaction(con):
             con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
             n = con.execute("DELETE FROM runs WHERE run_id = ? RETURNING run_id", [run_id]).fetchall()
-            con.execute("COMMIT")
         return bool(n)
 
     # ---- reading -------------------------------------------------------------------------------
