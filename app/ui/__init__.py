@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run app/streamlit_app.py` puts app/ on the path, not the root
     sys.path.insert(0, str(ROOT))
 
-from app.ui.jobs import (check_capacity, describe, job_progress, jobs_table, live_job, search_key,  # noqa: E402,F401
+from app.ui.jobs import (check_capacity, describe, failure, job_progress, jobs_table, live_job,  # noqa: E402,F401
                          submit_search)
 from app.ui.formatting import (default_models, describe_alias, file_name, number_columns, registry_options,  # noqa: E402,F401
                                settings_line, slug, visible_token)

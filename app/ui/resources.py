@@ -4,9 +4,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine.configs import SearchConfig
 from engine.paths import home_dir
 from engine.store.db import Cache
+from engine.workflows.rekey import open_cache
+from engine.workflows.runner import RunRequest, RunResult
 
 
 def home() -> str:
@@ -17,7 +18,7 @@ def home() -> str:
 @st.cache_resource(show_spinner=False)
 def _cache_for(home_path: str) -> Cache:
     # Cache serialises its connections within a process: sessions and search workers are threads.
-    return Cache(home_path)
+    return open_cache(home_path)
 
 
 def cache() -> Cache:
@@ -39,9 +40,7 @@ def forget_run(run_id: str) -> None:
     _run_scores.clear(home(), run_id)
 
 
-def cached_result(config: SearchConfig, prompt: str, words: list[str] | None = None, candidates: str | None = None):
-    """The finished run of this request, if the cache has it (engine Runner.cached, scores memoised by run id)."""
-    from engine.workflows.runner import RunRequest, RunResult
-
-    run = cache().find_done(RunRequest.resolve(config, prompt, words, candidates).key)
+def cached_result(request: RunRequest) -> RunResult | None:
+    """The finished run of this resolved request, if the cache has it (scores memoised by run id)."""
+    run = cache().find_done(request.key)
     return RunResult(run, run_scores(run["run_id"]), True) if run else None

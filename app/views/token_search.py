@@ -12,6 +12,7 @@ from engine.configs import SearchConfig
 from engine.models.registry import check_model_name
 from engine.analysis.words import NORMALIZATION, normalize_series, normalize_token
 from engine.prompts import BATTERY, resolve_prompt
+from engine.workflows.requests import SearchRequest
 
 DEFAULT_PROMPT = BATTERY["greatest_ever_one"].text
 MAX_PER_ROW = 3
@@ -67,8 +68,14 @@ words = [w.strip() for w in (words_text or "").split(",") if w.strip()]
 
 
 # ---- which searches exist -------------------------------------------------------------------------
-def config_for(model: str) -> SearchConfig:
-    return SearchConfig(model=model, **settings)
+_resolved: dict = {}  # model -> (SearchRequest, its run), resolved once per rerun
+
+
+def request_for(model: str):
+    if model not in _resolved:
+        request = SearchRequest.one(SearchConfig(model=model, **settings), prompt)
+        _resolved[model] = request, request.resolve(ui.home())[0]
+    return _resolved[model]
 
 
 errors: dict = st.session_state.setdefault("search_errors", {})  # model -> message of the last Run
@@ -84,8 +91,9 @@ if run_clicked:
     for model in models if prompt_ok else []:
         try:
             check_model_name(model)
-            if ui.cached_result(config_for(model), prompt) is None:
-                ui.submit_search(config_for(model), prompt)
+            request, run = request_for(model)
+            if ui.cached_result(run) is None:
+                ui.submit_search(request, [run])
         except Exception as exc:  # noqa: BLE001 - shown next to the model
             errors[model] = ui.friendly_message(exc)
 elif not prompt_ok:
@@ -171,8 +179,9 @@ if models and prompt_ok:
                     st.error(errors[model], icon=":material/error:")
                     continue
                 try:
-                    result = ui.cached_result(config_for(model), prompt)
-                    job = None if result is not None else ui.live_job(ui.search_key(config_for(model), prompt))
+                    run = request_for(model)[1]
+                    result = ui.cached_result(run)
+                    job = None if result is not None else ui.live_job(run.key)
                 except Exception as exc:  # noqa: BLE001
                     ui.show_error(exc)
                     continue
@@ -182,7 +191,7 @@ if models and prompt_ok:
                 if job is not None and job.live:
                     ui.job_progress(job.id)
                 elif job is not None and job.status == "failed":
-                    st.error(job.error, icon=":material/error:")
+                    st.error(ui.failure(job), icon=":material/error:")
                 elif job is not None and job.status in ("cancelled", "interrupted"):
                     st.info(f"{job.message or job.status.capitalize()}. Press **Run search** to start it again.",
                             icon=":material/cancel:")

@@ -214,6 +214,17 @@ class Cache:
             ).df()
         return None if df.empty else row_dict(df.iloc[0])
 
+    def find_done_many(self, request_keys) -> dict[str, dict]:
+        """The newest completed run of each of these requests that has one, by request key (one query)."""
+        keys = list(dict.fromkeys(request_keys))
+        if not keys:
+            return {}
+        with self.connect() as con:
+            df = con.execute(
+                f"SELECT * FROM runs WHERE status = 'done' AND request_key IN ({', '.join('?' * len(keys))}) "
+                "ORDER BY finished_at", keys).df()
+        return {row["request_key"]: row for row in (row_dict(r) for _, r in df.iterrows())}  # newest last wins
+
     def get_run(self, run_id: str) -> dict:
         """One run by its id or a unique prefix of it (matched literally: `%` and `_` are characters)."""
         run_id = (run_id or "").strip()
