@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 from engine.configs import SearchConfig
 from engine.errors import UserError
 from engine.migrate import apply_migrations
+from engine.models.registry import is_local
 from engine.store.db import Cache, transaction
 from engine.workflows.runner import RunRequest
 
@@ -39,6 +41,8 @@ def stored_run_key(con, run: dict) -> str | None:
     except (UserError, ValueError, TypeError, KeyError):
         return None
     spec = request.spec
+    if is_local(spec) and not Path(spec.source.removeprefix("gguf-file:")).exists():
+        return None  # its weights are gone: nothing new can ask for this run
     same = (spec.source == run["model_source"] and spec.revision in (None, run["revision"])
             and request.template in ("auto", run["template"]) and request.mode == run["score_kind"])
     return request.key if same else None
