@@ -61,6 +61,19 @@ def table_suffix(path: str | Path) -> str:
     return suffix
 
 
+def table_files(stem: str, fmt: str) -> list[str]:
+    """The files one table of format `fmt` (csv, parquet, xlsx) writes: `<stem>.<fmt>`, and for CSV its sidecar.
+    The one place a format becomes a suffix: writers and the --force checks both use it."""
+    if "." + fmt not in TABLE_SUFFIXES:
+        raise InputError(f"Unknown table format {fmt!r}: use csv, parquet or xlsx.")
+    return [f"{stem}.{fmt}", *([f"{stem}{SIDECAR_SUFFIX}"] if fmt == "csv" else [])]
+
+
+def table_path(folder: str | Path, stem: str, fmt: str) -> Path:
+    """Where the table `stem` of format `fmt` goes in `folder`."""
+    return Path(folder) / table_files(stem, fmt)[0]
+
+
 # ---- provenance -----------------------------------------------------------------------------------
 def jsonable(value):
     """`value` as plain JSON: lists for tuples and sets, ISO text for dates, None for NaN and infinities."""
