@@ -16,13 +16,13 @@ import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from engine.options import FINISHED_STATUSES, LIVE_STATUSES
+from engine.options import STATUSES as ALL_STATUSES
 from engine.paths import home_dir
 from engine.jobs.migrations import MIGRATIONS
 from engine.migrate import applied_migrations, apply_migrations
 
-LIVE = ("queued", "running")
-FINISHED = ("done", "failed", "cancelled", "interrupted")
-STATUSES = LIVE + FINISHED
+LIVE, FINISHED, STATUSES = LIVE_STATUSES, FINISHED_STATUSES, ALL_STATUSES
 DB_NAME = "jobs.sqlite"
 
 _MIGRATED: set[str] = set()  # databases this process has brought up to date
@@ -67,6 +67,8 @@ class Job:
         return self.status in FINISHED
 
     def fraction(self) -> float:
+        if self.status == "done":
+            return 1.0  # a job answered from the cache never counted its candidates
         return min(1.0, self.done / self.total) if self.total else 0.0
 
     def elapsed_s(self, now: float | None = None) -> float:
@@ -156,6 +158,8 @@ class JobStore:
         ended is never overwritten). True when the row was changed."""
         if "result" in sets and sets["result"] is not None:
             sets["result"] = json.dumps(sets["result"], sort_keys=True, default=str)
+        if sets.get("status") in FINISHED:
+            sets.setdefault("stage", sets["status"])  # never "starting" or "scoring" once it has ended
         sql = f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?"
         args = [*sets.values(), job_id]
         if only_if_status:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from engine.errors import CacheDamagedError, CacheError, CacheReadOnlyError, InputError, NotFoundError
 from engine.paths import db_path
-from engine.processes import process_started_at
+from engine.processes import process_started_at, process_state
 from engine.store.diagnosis import explain, is_lock_conflict, locked_error
 from engine.migrate import applied_migrations, apply_migrations
 from engine.store.migrations import MIGRATIONS
@@ -49,11 +49,11 @@ def _run_process_alive(pid, pid_started_at, created_at) -> bool:
     rows written before that was recorded, before the run was created."""
     if pd.isna(pid) or not pid:
         return False
+    if not pd.isna(pid_started_at):
+        return process_state(int(pid), float(pid_started_at)) == "alive"
     started = process_started_at(int(pid))
     if started is None:
         return False
-    if not pd.isna(pid_started_at):
-        return abs(started - float(pid_started_at)) < 1.0
     if isinstance(created_at, datetime):
         return started <= created_at.replace(tzinfo=timezone.utc).timestamp() + 1.0
     return True
