@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from engine.configs import SearchConfig
-from engine.errors import UserError
+from engine.errors import USER_ERRORS
 from engine.migrate import apply_migrations
 from engine.models.registry import is_local
 from engine.store.db import Cache, transaction
@@ -38,7 +38,7 @@ def stored_run_key(con, run: dict) -> str | None:
                 return None
         request = RunRequest.resolve(config, run["prompt_key"] or run["prompt_text"], words, run["candidates"],
                                      weights=params.get("weights"))
-    except (UserError, ValueError, TypeError, KeyError):
+    except (*USER_ERRORS, TypeError):  # TypeError: settings this version does not know
         return None
     spec = request.spec
     if is_local(spec) and not Path(spec.source.removeprefix("gguf-file:")).exists():
