@@ -11,8 +11,7 @@ import streamlit as st
 import engine.jobs as jobs
 from app import ui
 from engine.configs import SearchConfig
-from engine.models.registry import check_model_name
-from engine.policy import check_search_config
+from engine.policy import check_model_name, check_search_config
 from engine.analysis.lexicons import BUILTIN_LEXICONS
 from engine.analysis.words import NORMALIZATION
 from engine.prompts import BATTERY, resolve_prompt

@@ -9,8 +9,8 @@ import streamlit as st
 from app import ui
 from engine.reports.tables import ranking_table, run_metadata
 from engine.configs import SearchConfig
-from engine.models.registry import check_model_name
 from engine.analysis.words import NORMALIZATION, normalize_series, normalize_token
+from engine.policy import check_model_name
 from engine.prompts import BATTERY, resolve_prompt
 from engine.workflows.requests import SearchRequest
 

@@ -8,7 +8,7 @@ import re
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -17,7 +17,8 @@ from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequence
                           AutoTokenizer)
 
 from engine.models.gguf import converted_dir
-from engine.models.registry import CAUSAL_LM, REGISTRY, ModelSpec
+from engine.models.manifests import adapter_revision, base_name_of, read_manifest
+from engine.models.registry import CAUSAL_LM, REGISTRY, ModelSpec, resolve_spec
 from engine.options import DTYPES, MODES, QUANTIZATIONS, REWARD_HEAD_NAMES
 from engine.errors import InputError, ModelLoadError, UserError, is_out_of_memory
 
@@ -230,8 +231,6 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
     # Trained reward-model checkpoints (engine/training): a folder with adapter_config.json holds a
     # LoRA adapter + score head; its base loads through this function, then the adapter is merged.
     if (Path(spec.source) / "adapter_config.json").is_file():
-        from engine.models.adapters import load_adapter_checkpoint  # it loads the base through this function
-
         return load_adapter_checkpoint(spec, mode, dtype, quantization, device, home, head_seed)
     mode = mode or ("logprob" if spec.kind == CAUSAL_LM else "reward")
     if mode not in MODES:
@@ -282,3 +281,26 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
         dtype=str(torch_dtype).replace("torch.", ""), quantization=quantization, device=device,
         weights_path=location, load_seconds=time.perf_counter() - started,
     )
+
+
+# ---- trained reward-model checkpoints (engine/training) -------------------------------------------
+def load_adapter_checkpoint(spec, mode: str | None = None, dtype: str = "auto", quantization: str = "none",
+                            device: str | None = None, home=None, head_seed: int = 0):
+    """A trained checkpoint (LoRA adapter + score head) as a LoadedModel: its base loads as a reward model
+    through `load_model` (registry alias, converted GGUF folder, hub id or local folder), then the adapter
+    is applied and merged (`merge_and_unload`), so it scores like any trained reward model."""
+    from peft import PeftModel  # an optional dependency (valuescope[train]): only trained checkpoints need it
+
+    folder = Path(spec.source)
+    if mode not in (None, "reward"):
+        raise InputError(f"{spec.alias} is a trained reward-model checkpoint: it scores in reward mode only.")
+    started = time.perf_counter()
+    manifest = read_manifest(folder)
+    base_spec = resolve_spec(base_name_of(folder, manifest), trust_remote_code=spec.trust_remote_code)
+    base = load_model(base_spec, mode="reward", dtype=dtype, quantization=quantization, device=device, home=home,
+                      head_seed=head_seed)
+    model = PeftModel.from_pretrained(base.model, str(folder)).merge_and_unload()
+    model.eval().requires_grad_(False)
+    return replace(base, spec=spec, mode="reward", model=model, head_status="trained",
+                   revision=adapter_revision(folder, manifest), weights_path=str(folder),
+                   load_seconds=time.perf_counter() - started)

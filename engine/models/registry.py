@@ -138,15 +138,10 @@ def is_local(spec: ModelSpec) -> bool:
     return spec.source.startswith("gguf-file:") or Path(spec.source).is_absolute()
 
 
-def check_model_name(name: str, allow_local_paths: bool | None = None) -> ModelSpec:
+def check_model_name(name: str, allow_local_paths: bool = True) -> ModelSpec:
     """Resolve a registry alias, local path or hub id, rejecting at once what cannot be any of them
     (before a background load would fail more slowly). `allow_local_paths=False` refuses folders and
-    files on the server; None leaves it to the server's policy (refused in public mode)."""
-    if allow_local_paths is None:
-        # imported here: engine.policy builds on this module (its allow-list reads the registry)
-        from engine.policy import ServerPolicy
-
-        allow_local_paths = ServerPolicy.from_env().allow_local_paths
+    files (a public server: engine.policy.check_model_name decides it from the server's policy)."""
     name = (name or "").strip()
     if "\x00" in name:
         raise InputError("A model name cannot contain a NUL character.")
