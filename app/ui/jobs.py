@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import pandas as pd
 import streamlit as st
 
 import engine.jobs as jobs
@@ -77,8 +78,6 @@ def job_progress(job_id: str, allow_cancel: bool = True) -> None:
 @st.fragment(run_every=POLL_S * 2)
 def jobs_table(limit: int = 100, allow_cancel: bool = True) -> None:
     """Running and recent jobs of this data folder (any session, the CLI's included), newest first."""
-    import pandas as pd
-
     listed = jobs.list_jobs(limit=limit, home=home())
     if not listed:
         st.info("No jobs yet: searches, implicit-RM runs and training started here or from the CLI appear here.",

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import sys
 
+from tqdm import tqdm
+
 
 def progress_bar(label: str, leave: bool = True, unit: str = "cand"):
     """A `progress(done, total)` callback that draws a tqdm bar on stderr once work starts."""
-    from tqdm import tqdm
-
     bar = None
 
     def update(done: int, total: int) -> None:

@@ -5,16 +5,20 @@ import hashlib
 import os
 import pickle
 import re
+import socket
 import struct
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
+from huggingface_hub import constants, try_to_load_from_cache
 from safetensors import SafetensorError
-from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification,
-                          AutoTokenizer)
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer,
+                          BitsAndBytesConfig)
 
 from engine.models.gguf import converted_dir
 from engine.models.manifests import adapter_revision, base_name_of, read_manifest
@@ -132,11 +136,7 @@ def _quantization_config(quantization: str, dtype: torch.dtype):
         import bitsandbytes  # noqa: F401
     except ImportError as exc:
         raise ModelLoadError("4/8-bit loading needs bitsandbytes: pip install bitsandbytes") from exc
-    from transformers import BitsAndBytesConfig
-
     if quantization == "8bit":
-        import warnings
-
         warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")  # once per call otherwise
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
@@ -168,8 +168,6 @@ def load_tokenizer(spec: ModelSpec, home=None):
 
 
 def _in_hub_cache(spec: ModelSpec) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
     try:
         found = try_to_load_from_cache(spec.source, "config.json", revision=spec.revision)
     except Exception:  # malformed repo ids are reported by from_pretrained
@@ -178,11 +176,6 @@ def _in_hub_cache(spec: ModelSpec) -> bool:
 
 
 def _hub_reachable(timeout_s: float = 3.0) -> bool:
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
     if constants.HF_HUB_OFFLINE:
         return False
     host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"

@@ -5,6 +5,7 @@ any model library.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -86,8 +87,6 @@ def guess_family(text: str) -> str:
 
 def _kind_from_local_config(path: Path) -> str:
     """A local checkpoint says what it is: *ForCausalLM is a causal LM; anything else a reward model."""
-    import json
-
     try:
         architectures = json.loads((path / "config.json").read_text()).get("architectures") or []
     except (OSError, ValueError):
