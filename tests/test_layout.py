@@ -58,7 +58,7 @@ def test_no_engine_module_imports_streamlit_or_the_cli():
 
 
 # Every top-level module and folder of engine/, lowest first: a module imports only its own folder and lower ones.
-LAYERS = ["errors", "options", "paths", "processes", "migrate", "prompts", "configs", "models", "policy", "scoring",
+LAYERS = ["errors", "options", "paths", "processes", "migrate", "prompts", "config_fields", "configs", "models", "policy", "scoring",
           "analysis", "store", "reports", "workflows", "train_config", "training", "jobs", "sweeps", "cli"]
 
 

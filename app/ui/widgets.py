@@ -1,13 +1,14 @@
 """Form widgets generated from the engine's config dataclasses, and download buttons."""
 from __future__ import annotations
 
-import dataclasses
 import functools
+import json
 from pathlib import PurePath
 
 import pandas as pd
 import streamlit as st
 
+from engine.config_fields import FieldSpec, field_specs, parse_value
 from engine.configs import SearchConfig
 from engine.policy import ENV_REMOTE_CODE_MODELS, ServerPolicy
 from engine.reports.export import csv_bundle, provenance
@@ -37,42 +38,47 @@ def remote_code_checkbox(key: str, help_text: str, models: list[str] | None, pol
 
 
 def config_widgets(cls=SearchConfig, skip: tuple[str, ...] = ("model",), prefix: str = "", columns: int = 3,
-                   models: list[str] | None = None) -> dict:
-    """One widget per dataclass field, its help text and choices from the field's metadata, each bound to
-    the URL query string (parameter = prefix + field name), except `trust_remote_code`, which is never
-    read from the URL and only offered for `models` on the operator's allow-list (default: the Token
-    search page's model picker, session key "models"). Returns field -> value."""
+                   models: list[str] | None = None, defaults: dict | None = None) -> dict:
+    """One widget per dataclass field (engine.config_fields: the same reading of a field as the CLI's options),
+    its help text and choices from the field, each bound to the URL query string (parameter = prefix + field
+    name), except `trust_remote_code`, which is never read from the URL and only offered for `models` on the
+    operator's allow-list (default: the Token search page's model picker, session key "models").
+    `defaults`: starting values other than the dataclass's (a preset's). Returns field -> value."""
     values = {}
-    fields = [f for f in dataclasses.fields(cls) if f.name not in skip]
+    specs = [s for s in field_specs(cls) if s.name not in skip]
     if models is None:
         models = st.session_state.get(prefix + "models") or []
     cols = st.columns(columns)
-    for i, f in enumerate(fields):
-        meta, key = f.metadata, prefix + f.name
-        help_text = meta.get("help")
+    for i, spec in enumerate(specs):
         with cols[i % columns]:
-            choices = meta.get("choices")
-            if f.name == REMOTE_CODE:
-                values[f.name] = remote_code_checkbox(key, help_text, models)
-            elif choices:
-                options = list(choices) if f.default is not None else [None, *choices]
-                values[f.name] = st.selectbox(
-                    _label(f.name), options, index=options.index(f.default), help=help_text, key=key,
-                    format_func=lambda v: "auto" if v is None else str(v), bind="query-params")
-            elif f.type in (bool, "bool"):
-                values[f.name] = st.checkbox(_label(f.name), value=bool(f.default), help=help_text, key=key,
-                                             bind="query-params")
-            elif "int" in str(f.type):
-                values[f.name] = st.number_input(_label(f.name), value=f.default, step=1,
-                                                 min_value=1 if f.default is None else 0,
-                                                 help=help_text, key=key, placeholder="auto", bind="query-params")
-                if values[f.name] is not None:
-                    values[f.name] = int(values[f.name])
-            else:
-                text = st.text_input(_label(f.name), value=f.default or "", help=help_text, key=key,
-                                     placeholder="auto", bind="query-params")
-                values[f.name] = text.strip() or None
+            values[spec.name] = field_widget(spec, prefix + spec.name, models, (defaults or {}).get(spec.name, spec.default))
     return values
+
+
+def field_widget(spec: FieldSpec, key: str, models: list[str] | None = None, default=None):
+    """The widget of one settings field, returning a value of the field's type (None = auto)."""
+    label, help_text = _label(spec.name), spec.help
+    if spec.name == REMOTE_CODE:
+        return remote_code_checkbox(key, help_text, models)
+    if spec.choices:
+        options = [None, *spec.choices] if spec.optional else list(spec.choices)
+        return st.selectbox(label, options, index=options.index(default) if default in options else 0, help=help_text,
+                            key=key, format_func=lambda v: "auto" if v is None else str(v), bind="query-params")
+    if spec.kind == "bool":
+        return st.checkbox(label, value=bool(default), help=help_text, key=key, bind="query-params")
+    if spec.kind in ("int", "float"):
+        number = int if spec.kind == "int" else float
+        value = st.number_input(label, value=None if default is None else number(default), step=1 if number is int else None,
+                                min_value=1 if (spec.optional and number is int) else None, help=help_text, key=key,
+                                placeholder="auto", bind="query-params", format=None if number is int else "%g")
+        return None if value is None else number(value)
+    shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else \
+        json.dumps(default) if isinstance(default, dict) else (default or "")
+    text = st.text_input(label, value=shown, help=help_text, key=key, placeholder="auto" if spec.optional else None,
+                         bind="query-params")
+    if spec.kind == "str":
+        return text.strip() or (None if spec.optional else "")
+    return parse_value(spec, text)
 
 
 def download_csv(label: str, table: pd.DataFrame, metadata: dict, name: str, key: str | None = None,
