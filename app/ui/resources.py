@@ -5,6 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from engine.paths import home_dir
+from engine.reports import rankings
+from engine.reports.rankings import RankingSummary
 from engine.store.db import Cache
 from engine.workflows.rekey import open_cache
 from engine.workflows.runner import RunRequest, RunResult
@@ -44,3 +46,21 @@ def cached_result(request: RunRequest) -> RunResult | None:
     """The finished run of this resolved request, if the cache has it (scores memoised by run id)."""
     run = cache().find_done(request.key)
     return RunResult(run, run_scores(run["run_id"]), True) if run else None
+
+
+def cached_run(request: RunRequest) -> dict | None:
+    """The runs row of this resolved request's newest finished run, if the cache has one."""
+    return cache().find_done(request.key)
+
+
+def ranking_summary(run_id: str) -> RankingSummary:
+    """What a page shows of one run's ranking (engine.reports.rankings, kept per run in this process)."""
+    return rankings.ranking_summary(cache(), run_id)
+
+
+def word_positions(run_id: str, words: list[str], shown_token=str) -> pd.DataFrame:
+    return rankings.word_positions(cache(), run_id, words, shown_token)
+
+
+def ranking_export(run_id: str) -> tuple[pd.DataFrame, dict]:
+    return rankings.ranking_export(cache(), run_id)

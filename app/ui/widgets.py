@@ -1,7 +1,6 @@
 """Form widgets generated from the engine's config dataclasses, and download buttons."""
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import PurePath
 
@@ -81,22 +80,28 @@ def field_widget(spec: FieldSpec, key: str, models: list[str] | None = None, def
     return parse_value(spec, text)
 
 
-def download_csv(label: str, table: pd.DataFrame, metadata: dict, name: str, key: str | None = None,
-                 help: str | None = None) -> None:
+_UNCHECKED = object()
+
+
+def download_csv(label: str, table, metadata: dict, name: str, key: str | None = None,
+                 help: str | None = None, rows: int | None = None, unfit=_UNCHECKED) -> None:
     """Two download buttons for a table: `label` gives a zip of the CSV (exact, header on line 1) and its
     provenance (`<name>.meta.json`); the second an .xlsx for spreadsheets (text never becomes a formula;
     sheet "provenance" holds the settings). Files are built only when clicked (a 262k-token ranking takes
-    a second as CSV, about 15 s as .xlsx) and a click does not rerun the page."""
+    a second as CSV, about 15 s as .xlsx) and a click does not rerun the page. `table` may be a function
+    that builds the table on click; then give its `rows` and `unfit` (engine.reports.spreadsheet.unfit_reason,
+    None when it fits) so that nothing is built before."""
     stem = PurePath(name).stem
-    rows = f"{len(table):,} rows"
-    unfit = unfit_reason(table)
+    build = table if callable(table) else (lambda: table)
+    rows = f"{len(table) if rows is None else rows:,} rows"
+    unfit = unfit_reason(table) if unfit is _UNCHECKED else unfit
     with st.container(horizontal=True, gap="small"):
-        st.download_button(label, functools.partial(csv_bundle, table, metadata, stem), file_name=f"{stem}.zip",
+        st.download_button(label, lambda: csv_bundle(build(), metadata, stem), file_name=f"{stem}.zip",
                            mime="application/zip", key=key, on_click="ignore", icon=":material/download:",
                            help=help or f"{stem}.csv ({rows}; text exact, for pandas, R, DuckDB) and {stem}.meta.json "
                                         "(the settings behind it), zipped")
         st.download_button(f"{label.removesuffix(' CSV')} .xlsx",
-                           functools.partial(_xlsx, table, metadata), file_name=f"{stem}.xlsx",
+                           lambda: _xlsx(build(), metadata), file_name=f"{stem}.xlsx",
                            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                            key=f"{key}-xlsx" if key else None, on_click="ignore", icon=":material/table:",
                            disabled=unfit is not None,

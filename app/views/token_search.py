@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import altair as alt
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app import ui
-from engine.reports.tables import ranking_table, run_metadata
+from engine.reports.tables import run_metadata
 from engine.configs import SearchConfig
-from engine.analysis.words import NORMALIZATION, normalize_series, normalize_token
+from engine.analysis.words import NORMALIZATION
 from engine.policy import check_model_name
 from engine.prompts import BATTERY, resolve_prompt
 from engine.workflows.requests import SearchRequest
@@ -92,7 +91,7 @@ if run_clicked:
         try:
             check_model_name(model)
             request, run = request_for(model)
-            if ui.cached_result(run) is None:
+            if ui.cached_run(run) is None:
                 ui.submit_search(request, [run])
         except Exception as exc:  # noqa: BLE001 - shown next to the model
             errors[model] = ui.friendly_message(exc)
@@ -103,32 +102,11 @@ if not models:
 
 
 # ---- results --------------------------------------------------------------------------------------
-@st.cache_data(show_spinner=False, max_entries=16)
-def _normalised(home: str, run_id: str) -> pd.Series:
-    return normalize_series(ui.run_scores(run_id)["text"])
-
-
-def word_positions(run: dict, scores: pd.DataFrame) -> pd.DataFrame:
-    norm = _normalised(ui.home(), run["run_id"])
-    rows = []
-    for word in words:
-        hits = scores[norm == normalize_token(word)]
-        row = {"model": run["model_id"], "word": word, "variants": len(hits)}
-        if len(hits):
-            best = hits.iloc[0]
-            row.update(rank=int(best["rank"]), token=ui.visible_token(best["text"]), score=float(best["score"]),
-                       top_pct=100 * best["rank"] / len(scores))
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["model", "word", "rank", "token", "score", "top_pct", "variants"])
-
-
-def histogram(scores: pd.DataFrame, marks: pd.DataFrame, kind: str) -> alt.LayerChart:
-    counts, edges = np.histogram(scores["score"].to_numpy(), bins=50)
-    bins = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "tokens": counts})
+def histogram(bins: pd.DataFrame, marks: pd.DataFrame, kind: str) -> alt.LayerChart:
     bars = alt.Chart(bins).mark_bar(color="#8fa8c8").encode(
         x=alt.X("from:Q", title=f"score ({kind})"), x2="to:Q",
-        y=alt.Y("tokens:Q", title="tokens", scale=alt.Scale(zero=True)), y2=alt.datum(0),
-        tooltip=[alt.Tooltip("from:Q", format=".3f"), alt.Tooltip("to:Q", format=".3f"), "tokens:Q"])
+        y=alt.Y("count:Q", title="tokens", scale=alt.Scale(zero=True)), y2=alt.datum(0),
+        tooltip=[alt.Tooltip("from:Q", format=".3f"), alt.Tooltip("to:Q", format=".3f"), alt.Tooltip("count:Q", title="tokens")])
     layers = [bars]
     found = marks.dropna(subset=["rank"])
     if len(found):
@@ -139,32 +117,30 @@ def histogram(scores: pd.DataFrame, marks: pd.DataFrame, kind: str) -> alt.Layer
     return alt.layer(*layers).properties(height=200)
 
 
-def show_result(result) -> pd.DataFrame:
-    run, scores = result.run, result.scores
-    origin = "from the cache" if result.from_cache else "computed"
-    st.caption(ui.settings_line(run, {"candidates": f"{len(scores):,}", "answer": origin}))
+def show_result(run_id: str) -> pd.DataFrame:
+    summary = ui.ranking_summary(run_id)
+    run = summary.run
+    st.caption(ui.settings_line(run, {"candidates": f"{summary.n:,}", "answer": "from the cache"}))
     if str(run.get("head_status") or "").startswith("untrained"):
         st.warning(f"The reward head is {run['head_status']}: these rewards test the pipeline, not a trained reward model.",
                    icon=":material/warning:")
-    top = scores.head(k)
-    bottom = scores.tail(k).iloc[::-1]
     config = {"rank": st.column_config.NumberColumn("rank", format="localized", width=64),
               "token": st.column_config.TextColumn("token", help="␣ marks a space, ↵ a newline, \\xNN a control character"),
               "score": st.column_config.NumberColumn("score", format="%.3f", width=72)}
     t_top, t_bottom = st.columns(2)
-    for col, label, part in ((t_top, f"Top {k}", top), (t_bottom, f"Bottom {k}", bottom)):
+    for col, label, part in ((t_top, f"Top {k}", summary.top.head(k)), (t_bottom, f"Bottom {k}", summary.bottom.head(k))):
         with col:
             st.markdown(f"**{label}**")
             table = part.assign(token=part["text"].map(ui.visible_token))[["rank", "token", "score"]]
             st.dataframe(table, hide_index=True, column_config=config, width="stretch",
                          height=38 + 35 * min(len(table), 15))
-    marks = word_positions(run, scores)
+    marks = ui.word_positions(run_id, words, ui.visible_token)
     st.markdown("**Score distribution over the vocabulary**" + (" · red lines: the chosen words (hover for details)" if words else ""))
-    st.altair_chart(histogram(scores, marks, run.get("score_kind") or "score"), width="stretch")
+    st.altair_chart(histogram(summary.bins, marks, run.get("score_kind") or "score"), width="stretch")
     ui.download_csv(
-        "Ranking CSV", ranking_table(run, scores), run_metadata(run),
-        ui.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"), run["run_id"][:8]),
-        key=f"dl-{run['run_id']}")
+        "Ranking CSV", lambda: ui.ranking_export(run_id)[0], run_metadata(run),
+        ui.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"), run_id[:8]),
+        key=f"dl-{run_id}", rows=summary.n, unfit=summary.unfit)
     return marks
 
 
@@ -180,13 +156,13 @@ if models and prompt_ok:
                     continue
                 try:
                     run = request_for(model)[1]
-                    result = ui.cached_result(run)
-                    job = None if result is not None else ui.live_job(run.key)
+                    found = ui.cached_run(run)
+                    job = None if found is not None else ui.live_job(run.key)
                 except Exception as exc:  # noqa: BLE001
                     ui.show_error(exc)
                     continue
-                if result is not None:
-                    all_marks.append(show_result(result))
+                if found is not None:
+                    all_marks.append(show_result(found["run_id"]))
                     continue
                 if job is not None and job.live:
                     ui.job_progress(job.id)

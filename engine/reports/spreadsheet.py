@@ -48,7 +48,10 @@ def unfit_reason(df: pd.DataFrame) -> str | None:
     for name in df.columns:
         column = df[name]
         if pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column):
-            longest = column.dropna().astype(str).map(lambda v: len(escape_text(v))).max()
+            text = column.dropna().astype(str)
+            if not len(text) or text.str.len().max() * len("_x0000_") <= MAX_CELL_CHARS:
+                continue  # escaping turns a character into at most 7: every cell fits, without escaping them all
+            longest = text.map(lambda v: len(escape_text(v))).max()
             if longest and longest > MAX_CELL_CHARS:
                 return f"column {name!r} holds a text of {longest:,} characters: a spreadsheet cell holds at most {MAX_CELL_CHARS:,}"
     return None

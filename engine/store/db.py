@@ -89,6 +89,7 @@ class Cache:
         self.path: Path = Path(path) if path is not None else db_path(home)
         self.lock_timeout_s = lock_timeout_s
         self.read_only = _open_read_only(self.path)
+        self._found: dict[str, tuple] = {}  # request key -> (generation, newest done run or None)
         with self.connect() as con:
             if not self.read_only:  # a read-only cache of an older schema is still read (columns it lacks are absent)
                 self._migrate(con)
@@ -205,14 +206,32 @@ class Cache:
         return bool(n)
 
     # ---- reading -------------------------------------------------------------------------------
+    def generation(self) -> tuple:
+        """Changes whenever any process writes the file (its size and time, and its write-ahead log's)."""
+        stamps = []
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                stat = path.stat()
+                stamps.append((stat.st_mtime_ns, stat.st_size))
+            except OSError:
+                stamps.append(None)
+        return tuple(stamps)
+
     def find_done(self, request_key: str) -> dict | None:
-        """The newest completed run for this request, or None."""
+        """The newest completed run for this request, or None. Answered from memory while the file is
+        unchanged (a page asks on every rerun; a query costs a connection)."""
+        generation = self.generation()
+        known = self._found.get(request_key)
+        if known is not None and known[0] == generation:
+            return dict(known[1]) if known[1] is not None else None
         with self.connect() as con:
             df = con.execute(
                 "SELECT * FROM runs WHERE request_key = ? AND status = 'done' ORDER BY finished_at DESC LIMIT 1",
                 [request_key],
             ).df()
-        return None if df.empty else row_dict(df.iloc[0])
+        run = None if df.empty else row_dict(df.iloc[0])
+        self._found[request_key] = (generation, run)
+        return dict(run) if run is not None else None
 
     def find_done_many(self, request_keys) -> dict[str, dict]:
         """The newest completed run of each of these requests that has one, by request key (one query)."""
