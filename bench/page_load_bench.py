@@ -7,7 +7,8 @@ models, the greatest-thing prompt, default settings), under the keys the page co
 262,144 rows, the vocabulary sizes of SmolLM2 and Gemma 3. Their scores are synthetic (random, seeded):
 what a load costs depends on the number of rows, not on where the scores came from, and computing the
 real ones takes many minutes on a CPU. `streamlit run` serves the app; headless Chromium opens the page
-`--loads` times, each a new session, and each load ends when both rankings show. The CPU time of the
+`--loads` times, each a new session, and each load ends when both rankings show. For scale, the same
+page is then opened with an empty prompt (no results): what a session and a page cost Streamlit itself. The CPU time of the
 Streamlit server process (all its threads; psutil) is read before and after every load, and printed:
 the first load (cold: imports, first reads) and the median and worst of the others (warm).
 """
@@ -69,7 +70,9 @@ def _cpu_seconds(proc: psutil.Process) -> float:
     return times.user + times.system
 
 
-def page_loads(home: Path, loads: int) -> list[float]:
+def page_loads(home: Path, loads: int, query: str = "", done_text: str = "Bottom 10", count: int = len(DEFAULT_MODELS)
+               ) -> list[float]:
+    """Server CPU seconds of each of `loads` page loads, each ending when `done_text` shows `count` times."""
     from playwright.sync_api import sync_playwright
 
     proc, url = _start_app(home)
@@ -83,8 +86,8 @@ def page_loads(home: Path, loads: int) -> list[float]:
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 page.set_default_timeout(300_000)
                 before = _cpu_seconds(server)
-                page.goto(url)
-                page.get_by_text("Bottom 10").nth(len(DEFAULT_MODELS) - 1).wait_for()
+                page.goto(url + query)
+                page.get_by_text(done_text).nth(count - 1).wait_for()
                 time.sleep(1.0)  # whatever the load still does after the tables show
                 costs.append(_cpu_seconds(server) - before)
                 page.close()
@@ -103,6 +106,7 @@ def main() -> None:
         home = Path(folder)
         seed_cached_runs(home)
         costs = page_loads(home, args.loads)
+        floor = page_loads(home, args.loads, "?prompt=", "Type a prompt, or pick one", 1)
     warm = costs[1:]
     print(f"Token search with two cached vocabulary runs ({', '.join(f'{n:,}' for n in VOCAB_SIZES.values())} rows): "
           f"server CPU per page load")
@@ -110,6 +114,8 @@ def main() -> None:
     if warm:
         print(f"  warm ({len(warm)} loads): median {statistics.median(warm):.2f} s, worst {max(warm):.2f} s")
     print("  all: " + ", ".join(f"{c:.2f}" for c in costs))
+    print(f"the same page with an empty prompt, so no results (Streamlit's own cost of a session and a page): median "
+          f"{statistics.median(floor[1:] or floor):.2f} s warm")
 
 
 if __name__ == "__main__":

@@ -102,7 +102,11 @@ if not models:
 
 
 # ---- results --------------------------------------------------------------------------------------
-def histogram(bins: pd.DataFrame, marks: pd.DataFrame, kind: str) -> alt.LayerChart:
+@st.cache_data(show_spinner=False, max_entries=64)
+def histogram(run_id: str, words: tuple[str, ...], kind: str) -> dict:
+    """The Vega-Lite spec of one run's score histogram with the chosen words as red lines (built once per
+    run and words: Altair validates every chart it builds)."""
+    bins, marks = ui.ranking_summary(run_id).bins, ui.word_positions(run_id, list(words), ui.visible_token)
     bars = alt.Chart(bins).mark_bar(color="#8fa8c8").encode(
         x=alt.X("from:Q", title=f"score ({kind})"), x2="to:Q",
         y=alt.Y("count:Q", title="tokens", scale=alt.Scale(zero=True)), y2=alt.datum(0),
@@ -114,7 +118,7 @@ def histogram(bins: pd.DataFrame, marks: pd.DataFrame, kind: str) -> alt.LayerCh
             x="score:Q", tooltip=["word:N", "token:N", alt.Tooltip("rank:Q", format=","),
                                   alt.Tooltip("score:Q", format=".3f")])
         layers.append(rule)
-    return alt.layer(*layers).properties(height=200)
+    return alt.layer(*layers).properties(height=200).to_dict()
 
 
 def show_result(run_id: str) -> pd.DataFrame:
@@ -136,7 +140,7 @@ def show_result(run_id: str) -> pd.DataFrame:
                          height=38 + 35 * min(len(table), 15))
     marks = ui.word_positions(run_id, words, ui.visible_token)
     st.markdown("**Score distribution over the vocabulary**" + (" · red lines: the chosen words (hover for details)" if words else ""))
-    st.altair_chart(histogram(summary.bins, marks, run.get("score_kind") or "score"), width="stretch")
+    st.vega_lite_chart(histogram(run_id, tuple(words), run.get("score_kind") or "score"), width="stretch")
     ui.download_csv(
         "Ranking CSV", lambda: ui.ranking_export(run_id)[0], run_metadata(run),
         ui.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"), run_id[:8]),

@@ -62,10 +62,13 @@ def _summarise(cache, run_id: str) -> RankingSummary:
     run = cache.get_run(run_id)
     scores = cache.scores(run_id)
     counts, edges = np.histogram(scores["score"].to_numpy(), bins=BINS)
-    keep = ["rank", "text", "score"]
+    def own(part: pd.DataFrame) -> pd.DataFrame:
+        """A small copy that holds on to nothing of the whole ranking (a slice of Arrow text would)."""
+        return pd.DataFrame({"rank": part["rank"].to_numpy(), "text": part["text"].to_numpy(dtype=object),
+                             "score": part["score"].to_numpy()})
+
     return RankingSummary(
-        run=run, n=len(scores), top=scores.head(TOP_MAX)[keep].reset_index(drop=True),
-        bottom=scores.tail(TOP_MAX).iloc[::-1][keep].reset_index(drop=True),
+        run=run, n=len(scores), top=own(scores.head(TOP_MAX)), bottom=own(scores.tail(TOP_MAX).iloc[::-1]),
         bins=pd.DataFrame({"from": edges[:-1], "to": edges[1:], "count": counts}),
         unfit=unfit_reason(ranking_table(run, scores)))
 
@@ -86,6 +89,8 @@ def _best_by_word(cache, run_id: str) -> pd.DataFrame:
 def word_positions(cache, run_id: str, words: list[str], shown_token=str) -> pd.DataFrame:
     """Where each of `words` lands in one run's ranking (rank 1 = best); `shown_token` formats the token."""
     summary = ranking_summary(cache, run_id)
+    if not words:
+        return pd.DataFrame(columns=WORD_POSITION_COLUMNS)
     best = _words.get((str(cache.path), run_id), lambda: _best_by_word(cache, run_id))
     rows = []
     for word in words:
