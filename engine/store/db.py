@@ -280,8 +280,8 @@ class Cache:
             df = con.execute(sql, args).df()
         # A `running` row whose process is gone was killed mid-run: say so rather than "running".
         started = df["pid_started_at"] if "pid_started_at" in df else pd.Series(None, index=df.index, dtype=float)
-        alive = [_run_process_alive(*row) for row in zip(df["pid"], started, df["created_at"])]
-        stale = (df["status"] == "running") & ~pd.Series(alive, index=df.index, dtype=bool)
+        running = df.index[df["status"] == "running"]  # only these need a look at their process
+        stale = [i for i in running if not _run_process_alive(df.at[i, "pid"], started.at[i], df.at[i, "created_at"])]
         df.loc[stale, "status"] = "interrupted"
         if status in ("running", "interrupted"):
             df = df[df["status"] == status].reset_index(drop=True)
