@@ -14,7 +14,7 @@ def test_a_search_job_in_a_worker_is_then_served_from_the_cache(tiny_llama_dir):
     params = {"config": config, "prompt": "What is the best thing ever?"}
     job = jobs.wait(jobs.submit("search", params, label="tiny").id, 120)
     assert job.status == "done", (job.error, Path(job.log_path).read_text()[-2000:])
-    assert job.stage == "writing" and job.done == job.total == job.result["n_scores"] > 0
+    assert job.stage == "done" and job.done == job.total == job.result["n_scores"] > 0  # a finished job: stage = status
     assert job.result["from_cache"] is False
     served = Runner().cached(SearchConfig(**config), params["prompt"])
     assert served.run["run_id"] == job.result["run_id"] and len(served.scores) == job.result["n_scores"]
