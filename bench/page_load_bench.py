@@ -8,7 +8,8 @@ models, the greatest-thing prompt, default settings), under the keys the page co
 what a load costs depends on the number of rows, not on where the scores came from, and computing the
 real ones takes many minutes on a CPU. `streamlit run` serves the app; headless Chromium opens the page
 `--loads` times, each a new session, and each load ends when both rankings show. For scale, the same
-page is then opened with an empty prompt (no results): what a session and a page cost Streamlit itself. The CPU time of the
+page is then opened with an empty prompt (no results), and a one-line Streamlit page: what a session and
+a page cost before any result is shown. The CPU time of the
 Streamlit server process (all its threads; psutil) is read before and after every load, and printed:
 the first load (cold: imports, first reads) and the median and worst of the others (warm).
 """
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from first_search_bench import _start_app  # noqa: E402
+from first_search_bench import _free_port, _start_app  # noqa: E402
 
 from engine import SCORER_VERSION  # noqa: E402
 from engine.configs import SearchConfig  # noqa: E402
@@ -70,12 +73,26 @@ def _cpu_seconds(proc: psutil.Process) -> float:
     return times.user + times.system
 
 
-def page_loads(home: Path, loads: int, query: str = "", done_text: str = "Bottom 10", count: int = len(DEFAULT_MODELS)
-               ) -> list[float]:
-    """Server CPU seconds of each of `loads` page loads, each ending when `done_text` shows `count` times."""
+def page_loads(home: Path, loads: int, query: str = "", done_text: str = "Bottom 10", count: int = len(DEFAULT_MODELS),
+               app: Path | None = None) -> list[float]:
+    """Server CPU seconds of each of `loads` page loads, each ending when `done_text` shows `count` times
+    (`app`: another Streamlit script than valuescope's)."""
     from playwright.sync_api import sync_playwright
 
-    proc, url = _start_app(home)
+    if app is None:
+        proc, url = _start_app(home)
+    else:
+        port = _free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+                                 "--server.address", "127.0.0.1", "--server.headless", "true"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
     server = psutil.Process(proc.pid)
     costs = []
     try:
@@ -107,6 +124,9 @@ def main() -> None:
         seed_cached_runs(home)
         costs = page_loads(home, args.loads)
         floor = page_loads(home, args.loads, "?prompt=", "Type a prompt, or pick one", 1)
+        one_line = home / "one_line.py"
+        one_line.write_text('import streamlit as st\nst.write("Bottom 10")\n')
+        trivial = page_loads(home, args.loads, count=1, app=one_line)
     warm = costs[1:]
     print(f"Token search with two cached vocabulary runs ({', '.join(f'{n:,}' for n in VOCAB_SIZES.values())} rows): "
           f"server CPU per page load")
@@ -114,8 +134,9 @@ def main() -> None:
     if warm:
         print(f"  warm ({len(warm)} loads): median {statistics.median(warm):.2f} s, worst {max(warm):.2f} s")
     print("  all: " + ", ".join(f"{c:.2f}" for c in costs))
-    print(f"the same page with an empty prompt, so no results (Streamlit's own cost of a session and a page): median "
+    print(f"the same page with an empty prompt, so no results: median "
           f"{statistics.median(floor[1:] or floor):.2f} s warm")
+    print(f"a one-line Streamlit page (st.write), for scale: median {statistics.median(trivial[1:] or trivial):.2f} s warm")
 
 
 if __name__ == "__main__":
