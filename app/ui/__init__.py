@@ -17,7 +17,7 @@ from app.ui.jobs import (check_capacity, describe, failure, job_progress, jobs_t
 from app.ui.formatting import (default_models, describe_alias, file_name, number_columns, registry_options,  # noqa: E402,F401
                                settings_line, slug, visible_token)
 from app.ui.messages import friendly_message, guard, show_error  # noqa: E402,F401
-from app.ui.resources import (cache, cached_result, cached_run, forget_run, home, ranking_export,  # noqa: E402,F401
+from app.ui.resources import (cache, cached_run, forget_run, home, ranking_export,  # noqa: E402,F401
                               ranking_summary, run_scores, word_positions)
 from app.ui.uploads import save_upload  # noqa: E402,F401
 from app.ui.widgets import config_widgets, download_csv  # noqa: E402,F401

@@ -9,7 +9,7 @@ from engine.reports import rankings
 from engine.reports.rankings import RankingSummary
 from engine.store.db import Cache
 from engine.workflows.rekey import open_cache
-from engine.workflows.runner import RunRequest, RunResult
+from engine.workflows.runner import RunRequest
 
 
 def home() -> str:
@@ -40,12 +40,6 @@ def run_scores(run_id: str) -> pd.DataFrame:
 
 def forget_run(run_id: str) -> None:
     _run_scores.clear(home(), run_id)
-
-
-def cached_result(request: RunRequest) -> RunResult | None:
-    """The finished run of this resolved request, if the cache has it (scores memoised by run id)."""
-    run = cache().find_done(request.key)
-    return RunResult(run, run_scores(run["run_id"]), True) if run else None
 
 
 def cached_run(request: RunRequest) -> dict | None:
