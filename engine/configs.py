@@ -1,12 +1,12 @@
-"""One settings dataclass per command. Each field's metadata (help, choices, and how it appears on
-the command line) drives both the CLI parser and the app's forms, so the two cannot drift apart."""
+"""One settings dataclass per command. Each field's type and metadata (help, choices, and how it appears on
+the command line) drive both the CLI parser and the app's forms (engine.config_fields), so the two cannot
+drift apart."""
 from __future__ import annotations
 
-import argparse
 import copy
-import dataclasses
 from dataclasses import dataclass, field
 
+from engine.config_fields import add_dataclass_arguments, field_help, from_namespace  # noqa: F401 - the generators
 from engine.errors import InputError
 from engine.options import (DEFAULT_VARIANT_POLICY, DTYPES, FRAMINGS, IMPORT_LAYOUTS, MODEL_KINDS, MODES,
                             QUANTIZATIONS, SCORE_KINDS, SCORING_METHODS, TABLE_FORMATS, TEMPLATES, VARIANT_POLICIES,
@@ -155,37 +155,3 @@ class ImplicitConfig:
     def __post_init__(self):
         check_seed(self.seed, "--seed")
 
-
-def field_help(cls, name: str) -> str:
-    """The help text of one field (the app's widgets show the CLI's words)."""
-    return next(f.metadata.get("help", "") for f in dataclasses.fields(cls) if f.name == name)
-
-
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
-    """Add one option (or positional argument) per dataclass field, with its help text and choices."""
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        meta = f.metadata
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if meta.get("positional"):
-            optional = {"nargs": "?", "default": default} if meta.get("optional") else {}
-            parser.add_argument(f.name, help=meta.get("help"), **optional)
-            continue
-        flag = meta.get("flag") or "--" + f.name.replace("_", "-")
-        common = dict(dest=f.name, help=meta.get("help"))
-        if f.type in (bool, "bool"):
-            parser.add_argument(flag, action="store_true", default=default, **common)
-            continue
-        kind = int if "int" in str(f.type) and "list" not in str(f.type) else str
-        extra = {"required": True} if meta.get("required") else {"default": default}
-        many = meta.get("many")
-        if many == "append":
-            extra.update(action="append", default=None) if not meta.get("required") else extra.update(action="append")
-        elif many:
-            extra["nargs"] = many
-        parser.add_argument(flag, type=kind, choices=meta.get("choices"), **common, **extra)
-
-
-def from_namespace(cls, args: argparse.Namespace):
-    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)})

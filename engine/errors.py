@@ -63,6 +63,19 @@ class Cancelled(UserError):
     """Work stopped on request; nothing partial was saved."""
 
 
+# Exceptions whose message is meant for the user: ours, and the built-ins that libraries raise for bad input.
+USER_ERRORS = (UserError, ValueError, KeyError, FileNotFoundError)
+
+
+def is_user_error(exc: BaseException) -> bool:
+    return isinstance(exc, USER_ERRORS)
+
+
+def user_message(exc: BaseException) -> str:
+    """The message of a user error as one would say it (a KeyError's argument without its quotes)."""
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """CPU or GPU out-of-memory, whichever library raised it (torch's CUDA error is matched by name)."""
     text = str(exc).lower()

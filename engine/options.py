@@ -7,7 +7,12 @@ QUANTIZATIONS = ("none", "8bit", "4bit")
 TEMPLATES = ("chat", "gemma_turns", "plain")  # see engine.scoring.templates
 VOCAB_FILTERS = ("all", "alpha")
 SCORING_METHODS = ("by_id", "authors")  # how a candidate enters the model; see engine.scoring.authors
-RUN_STATUSES = ("running", "done", "failed", "cancelled", "interrupted")  # interrupted: a dead process's `running`
+# One status vocabulary for jobs and runs. A job waits `queued` (a run starts `running`); interrupted: a
+# `running` row whose process is gone. A finished job's stage is its status (its progress: complete when done).
+LIVE_STATUSES = ("queued", "running")
+FINISHED_STATUSES = ("done", "failed", "cancelled", "interrupted")
+STATUSES = LIVE_STATUSES + FINISHED_STATUSES
+RUN_STATUSES = STATUSES[1:]
 SCORE_KINDS = ("reward", "logprob")
 MODEL_KINDS = ("reward_model", "causal_lm")
 IMPORT_LAYOUTS = ("auto", "wide", "long")

@@ -16,7 +16,8 @@ import os
 from dataclasses import dataclass, field
 
 from engine.errors import InputError
-from engine.models.registry import REGISTRY, check_model_name
+from engine.models.registry import REGISTRY, ModelSpec
+from engine.models.registry import check_model_name as check_name
 
 ENV_PUBLIC = "VALUESCOPE_PUBLIC"
 ENV_REMOTE_CODE_MODELS = "VALUESCOPE_REMOTE_CODE_MODELS"
@@ -61,11 +62,16 @@ class ServerPolicy:
         return not self.public and any(n.lower() in self.remote_code_models for n in names)
 
 
+def check_model_name(name: str, policy: ServerPolicy | None = None) -> ModelSpec:
+    """engine.models.registry.check_model_name under this server's rule for local folders and files."""
+    return check_name(name, allow_local_paths=(policy or ServerPolicy.from_env()).allow_local_paths)
+
+
 def check_search_config(config, policy: ServerPolicy | None = None) -> None:
     """Refuse (InputError) a search the server's policy does not allow, before anything is submitted:
     a local path as the model in public mode, or repository code for a model the operator has not allowed."""
     policy = policy or ServerPolicy.from_env()
-    check_model_name(config.model, allow_local_paths=policy.allow_local_paths)
+    check_model_name(config.model, policy)
     if config.trust_remote_code and not policy.allows_remote_code(config.model):
         where = "on this public server" if policy.public else \
             f"for {config.model!r}: the operator allows it per model ({ENV_REMOTE_CODE_MODELS})"

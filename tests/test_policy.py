@@ -9,8 +9,8 @@ import pytest
 from engine.configs import SearchConfig
 from engine.errors import CacheLockedError, InputError, ModelLoadError
 from engine.models import registry
-from engine.models.registry import check_model_name
-from engine.policy import ServerPolicy, check_search_config
+from engine.models.registry import check_model_name as check_name
+from engine.policy import ServerPolicy, check_model_name, check_search_config
 
 
 def test_local_mode_is_the_default_and_allows_no_remote_code():
@@ -66,7 +66,7 @@ def test_model_name_check_follows_the_server_policy_by_default(tmp_path, monkeyp
     monkeypatch.setenv("VALUESCOPE_PUBLIC", "1")
     with pytest.raises(InputError, match="public server"):
         check_model_name(str(tmp_path))
-    assert check_model_name(str(tmp_path), allow_local_paths=True)  # an explicit caller decides for itself
+    assert check_name(str(tmp_path), allow_local_paths=True)  # an explicit caller (the CLI) decides for itself
 
 
 def test_public_messages_carry_no_server_paths_or_pids(monkeypatch):

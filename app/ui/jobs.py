@@ -6,28 +6,22 @@ fragment reads one SQLite row about once a second and nothing else.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 
+import pandas as pd
 import streamlit as st
 
 import engine.jobs as jobs
 from app.ui.messages import guard, public_safe
 from app.ui.resources import home
-from engine.configs import SearchConfig
 from engine.errors import InputError
 from engine.policy import ServerPolicy, check_search_config
+from engine.workflows.requests import SearchRequest
 
 POLL_S = 1.0
 STAGE_LABELS = {"queued": "Queued", "waiting": "Waiting for a free worker", "starting": "Starting",
                 "assembling": "Assembling", "converting": "Converting", "loading": "Loading", "scoring": "Scoring",
                 "writing": "Writing", "training": "Training", "evaluating": "Evaluating"}
-
-
-def search_key(config: SearchConfig, prompt: str, words=None, candidates=None) -> str:
-    from engine.workflows.runner import RunRequest
-
-    return RunRequest.resolve(config, prompt, words, candidates).key
 
 
 def check_capacity(key: str | None = None) -> None:
@@ -41,13 +35,19 @@ def check_capacity(key: str | None = None) -> None:
                          "try again when one has finished.")
 
 
-def submit_search(config: SearchConfig, prompt: str, words=None, candidates=None) -> jobs.Job:
-    """Start (or join) a search job for this request, within the server's policy."""
-    check_search_config(config)
-    key = search_key(config, prompt, words, candidates)
+def submit_search(request: SearchRequest, runs: list | None = None) -> jobs.Job:
+    """Start (or join) a search job for this request (`runs`: its resolved runs, if already at hand),
+    within the server's policy."""
+    check_search_config(request.config)
+    key = SearchRequest.job_key(runs or request.resolve(home()))
     check_capacity(key)
-    params = {"config": dataclasses.asdict(config), "prompt": prompt, "words": words, "candidates": candidates}
-    return jobs.submit("search", params, key=key, label=f"search {config.model}", home=home())
+    return jobs.submit(request.kind, request.to_params(), key=key, label=request.label(), home=home())
+
+
+def failure(job: jobs.Job) -> str:
+    """Why a job did not finish, in one line, never empty."""
+    reason = job.error or job.message
+    return reason or f"The job ended {job.status} without a message" + (f"; its log: {job.log_path}" if job.log_path else ".")
 
 
 def live_job(key: str) -> jobs.Job | None:
@@ -99,8 +99,6 @@ def job_progress(job_id: str, allow_cancel: bool = True) -> None:
 @st.fragment(run_every=POLL_S * 2)
 def jobs_table(limit: int = 100, allow_cancel: bool = True) -> None:
     """Running and recent jobs of this data folder (any session, the CLI's included), newest first."""
-    import pandas as pd
-
     with guard("Jobs") as g:  # a damaged or read-only job store is one message, never a traceback
         listed = jobs.list_jobs(limit=limit, home=home())
     if g.failed:

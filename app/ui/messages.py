@@ -7,7 +7,7 @@ import re
 
 import streamlit as st
 
-from engine.errors import CacheLockedError, ModelTooLargeError, UserError, is_out_of_memory
+from engine.errors import CacheLockedError, ModelTooLargeError, is_out_of_memory, is_user_error, user_message
 from engine.policy import ServerPolicy
 
 log = logging.getLogger("valuescope.app")
@@ -58,8 +58,8 @@ def _message(exc: BaseException) -> str:
                 "4-bit/8-bit quantisation on a GPU, a smaller batch size, or the command line on a bigger machine.")
     if isinstance(exc, CacheLockedError):
         return f"The cache is busy: {exc}"
-    if isinstance(exc, (UserError, ValueError, KeyError, FileNotFoundError, PermissionError)):
-        return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    if is_user_error(exc) or isinstance(exc, PermissionError):
+        return user_message(exc)
     if isinstance(exc, OSError):
         return f"{type(exc).__name__}: {exc.strerror or exc}"
     return f"Unexpected error ({type(exc).__name__}). The details are in the server log."
@@ -67,7 +67,7 @@ def _message(exc: BaseException) -> str:
 
 def show_error(exc: BaseException, what: str | None = None) -> None:
     """An st.error for `exc`, logged with its traceback on the server for unexpected types."""
-    if not isinstance(exc, (UserError, ValueError, KeyError, FileNotFoundError)):
+    if not is_user_error(exc):
         log.error("error in the app", exc_info=exc)
     st.error((f"**{what}**: " if what else "") + friendly_message(exc), icon=":material/error:")
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine.configs import SearchConfig
 from engine.paths import home_dir
+from engine.reports import rankings
+from engine.reports.rankings import RankingSummary
 from engine.store.db import Cache
+from engine.workflows.rekey import open_cache
+from engine.workflows.runner import RunRequest
 
 
 def home() -> str:
@@ -17,7 +20,7 @@ def home() -> str:
 @st.cache_resource(show_spinner=False)
 def _cache_for(home_path: str) -> Cache:
     # Cache serialises its connections within a process: sessions and search workers are threads.
-    return Cache(home_path)
+    return open_cache(home_path)
 
 
 def cache() -> Cache:
@@ -39,9 +42,19 @@ def forget_run(run_id: str) -> None:
     _run_scores.clear(home(), run_id)
 
 
-def cached_result(config: SearchConfig, prompt: str, words: list[str] | None = None, candidates: str | None = None):
-    """The finished run of this request, if the cache has it (engine Runner.cached, scores memoised by run id)."""
-    from engine.workflows.runner import RunRequest, RunResult
+def cached_run(request: RunRequest) -> dict | None:
+    """The runs row of this resolved request's newest finished run, if the cache has one."""
+    return cache().find_done(request.key)
 
-    run = cache().find_done(RunRequest.resolve(config, prompt, words, candidates).key)
-    return RunResult(run, run_scores(run["run_id"]), True) if run else None
+
+def ranking_summary(run_id: str) -> RankingSummary:
+    """What a page shows of one run's ranking (engine.reports.rankings, kept per run in this process)."""
+    return rankings.ranking_summary(cache(), run_id)
+
+
+def word_positions(run_id: str, words: list[str], shown_token=str) -> pd.DataFrame:
+    return rankings.word_positions(cache(), run_id, words, shown_token)
+
+
+def ranking_export(run_id: str) -> tuple[pd.DataFrame, dict]:
+    return rankings.ranking_export(cache(), run_id)

@@ -1,14 +1,14 @@
 """Form widgets generated from the engine's config dataclasses, and download buttons."""
 from __future__ import annotations
 
-import dataclasses
-import functools
+import json
 import tempfile
 from pathlib import Path, PurePath
 
 import pandas as pd
 import streamlit as st
 
+from engine.config_fields import FieldSpec, field_specs, parse_value
 from engine.configs import SearchConfig
 from engine.policy import ENV_REMOTE_CODE_MODELS, ServerPolicy
 from engine.reports.export import SIDECAR_SUFFIX, csv_bytes, provenance, provenance_json, write_table
@@ -38,44 +38,50 @@ def remote_code_checkbox(key: str, help_text: str, models: list[str] | None, pol
 
 
 def config_widgets(cls=SearchConfig, skip: tuple[str, ...] = ("model",), prefix: str = "", columns: int = 3,
-                   models: list[str] | None = None) -> dict:
-    """One widget per dataclass field, its help text and choices from the field's metadata, each bound to
-    the URL query string (parameter = prefix + field name), except `trust_remote_code`, which is never
-    read from the URL and only offered for `models` on the operator's allow-list (default: the Token
-    search page's model picker, session key "models"). Returns field -> value."""
+                   models: list[str] | None = None, defaults: dict | None = None) -> dict:
+    """One widget per dataclass field (engine.config_fields: the same reading of a field as the CLI's options),
+    its help text and choices from the field, each bound to the URL query string (parameter = prefix + field
+    name), except `trust_remote_code`, which is never read from the URL and only offered for `models` on the
+    operator's allow-list (default: the Token search page's model picker, session key "models").
+    `defaults`: starting values other than the dataclass's (a preset's). Returns field -> value."""
     values = {}
-    fields = [f for f in dataclasses.fields(cls) if f.name not in skip]
+    specs = [s for s in field_specs(cls) if s.name not in skip]
     if models is None:
         models = st.session_state.get(prefix + "models") or []
     cols = st.columns(columns)
-    for i, f in enumerate(fields):
-        meta, key = f.metadata, prefix + f.name
-        help_text = meta.get("help")
+    for i, spec in enumerate(specs):
         with cols[i % columns]:
-            choices = meta.get("choices")
-            if f.name == REMOTE_CODE:
-                values[f.name] = remote_code_checkbox(key, help_text, models)
-            elif choices:
-                options = list(choices) if f.default is not None else [None, *choices]
-                values[f.name] = st.selectbox(
-                    _label(f.name), options, index=options.index(f.default), help=help_text, key=key,
-                    format_func=lambda v: "auto" if v is None else str(v), bind="query-params")
-            elif f.type in (bool, "bool"):
-                values[f.name] = st.checkbox(_label(f.name), value=bool(f.default), help=help_text, key=key,
-                                             bind="query-params")
-            elif "int" in str(f.type):
-                values[f.name] = st.number_input(_label(f.name), value=f.default, step=1,
-                                                 min_value=1 if f.default is None else 0,
-                                                 help=help_text, key=key, placeholder="auto", bind="query-params")
-                if values[f.name] is not None:
-                    values[f.name] = int(values[f.name])
-            else:
-                text = st.text_input(_label(f.name), value=f.default or "", help=help_text, key=key,
-                                     placeholder="auto", bind="query-params")
-                values[f.name] = text.strip() or None
+            values[spec.name] = field_widget(spec, prefix + spec.name, models, (defaults or {}).get(spec.name, spec.default))
     return values
 
 
+def field_widget(spec: FieldSpec, key: str, models: list[str] | None = None, default=None):
+    """The widget of one settings field, returning a value of the field's type (None = auto)."""
+    label, help_text = _label(spec.name), spec.help
+    if spec.name == REMOTE_CODE:
+        return remote_code_checkbox(key, help_text, models)
+    if spec.choices:
+        options = [None, *spec.choices] if spec.optional else list(spec.choices)
+        return st.selectbox(label, options, index=options.index(default) if default in options else 0, help=help_text,
+                            key=key, format_func=lambda v: "auto" if v is None else str(v), bind="query-params")
+    if spec.kind == "bool":
+        return st.checkbox(label, value=bool(default), help=help_text, key=key, bind="query-params")
+    if spec.kind in ("int", "float"):
+        number = int if spec.kind == "int" else float
+        value = st.number_input(label, value=None if default is None else number(default), step=1 if number is int else None,
+                                min_value=1 if (spec.optional and number is int) else None, help=help_text, key=key,
+                                placeholder="auto", bind="query-params", format=None if number is int else "%g")
+        return None if value is None else number(value)
+    shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else \
+        json.dumps(default) if isinstance(default, dict) else (default or "")
+    text = st.text_input(label, value=shown, help=help_text, key=key, placeholder="auto" if spec.optional else None,
+                         bind="query-params")
+    if spec.kind == "str":
+        return text.strip() or (None if spec.optional else "")
+    return parse_value(spec, text)
+
+
+_UNCHECKED = object()
 # Above these sizes a file is not built inside the page (the click would hang with nothing on screen):
 # the button is replaced by the size and the command that writes the file.
 XLSX_MAX_ROWS_IN_APP = 100_000  # a 262k-row ranking takes about 15 s as .xlsx
@@ -88,44 +94,51 @@ def estimated_csv_bytes(table: pd.DataFrame) -> int:
     return int(len(csv_bytes(head)) * max(1.0, len(table) / max(1, len(head))))
 
 
-def download_csv(label: str, table: pd.DataFrame, metadata: dict, name: str, key: str | None = None,
-                 help: str | None = None, cli: str | None = None, parquet: bool = False) -> None:
+def download_csv(label: str, table, metadata: dict, name: str, key: str | None = None, help: str | None = None,
+                 cli: str | None = None, parquet: bool = False, rows: int | None = None, unfit=_UNCHECKED) -> None:
     """Download buttons for one table: `label` gives `<name>.csv` (exact text, header on line 1, opens with
     pandas.read_csv), "Provenance" its settings (`<name>.meta.json`), then an .xlsx for spreadsheets (text
     never becomes a formula; sheet "provenance" holds the settings) and, with `parquet`, a Parquet file
     (provenance in its metadata). Files are built only when clicked, and a click does not rerun the page.
-    Tables too large to build in the page show their size and `cli`, the command that writes them."""
+    Tables too large to build in the page show their size and `cli`, the command that writes them.
+    `table` may be a function that builds the table on click; then give its `rows` and `unfit`
+    (engine.reports.spreadsheet.unfit_reason, None when it fits) so that nothing is built before."""
     stem = PurePath(name).stem
     key = key or f"dl-{stem}"
-    rows = f"{len(table):,} rows"
-    size = estimated_csv_bytes(table)
-    unfit = unfit_reason(table) or (f"{rows}: too slow to build in the browser (over {XLSX_MAX_ROWS_IN_APP:,} rows)"
-                                    if len(table) > XLSX_MAX_ROWS_IN_APP else None)
+    lazy = callable(table)
+    build = table if lazy else (lambda: table)
+    n_rows = len(table) if rows is None else rows
+    rows_text = f"{n_rows:,} rows"
+    size = None if lazy else estimated_csv_bytes(table)
+    unfit = (None if lazy else unfit_reason(table)) if unfit is _UNCHECKED else unfit
+    unfit = unfit or (f"{rows_text}: too slow to build in the browser (over {XLSX_MAX_ROWS_IN_APP:,} rows)"
+                      if n_rows > XLSX_MAX_ROWS_IN_APP else None)
     how = f"; write it with `{cli}`" if cli else ""
+    about = f", about {size / 2**20:,.1f} MB" if size is not None else ""
     with st.container(horizontal=True, gap="small"):
-        if size > CSV_MAX_BYTES_IN_APP:
-            st.caption(f"{label}: about {size / 2**20:,.0f} MB ({rows}), too large to build in the page{how}.")
+        if size is not None and size > CSV_MAX_BYTES_IN_APP:
+            st.caption(f"{label}: about {size / 2**20:,.0f} MB ({rows_text}), too large to build in the page{how}.")
         else:
-            st.download_button(label, functools.partial(csv_bytes, table), file_name=f"{stem}.csv", mime="text/csv",
+            st.download_button(label, lambda: csv_bytes(build()), file_name=f"{stem}.csv", mime="text/csv",
                                key=key, on_click="ignore", icon=":material/download:",
-                               help=help or f"{stem}.csv ({rows}, about {size / 2**20:,.1f} MB; text exact, for pandas, "
-                                            "R, DuckDB). Its settings are in the Provenance file.")
-        st.download_button("Provenance", functools.partial(provenance_json, table, metadata, "csv"),
+                               help=help or f"{stem}.csv ({rows_text}{about}; text exact, for pandas, R, DuckDB). "
+                                            "Its settings are in the Provenance file.")
+        st.download_button("Provenance", lambda: provenance_json(build(), metadata, "csv"),
                            file_name=f"{stem}{SIDECAR_SUFFIX}", mime="application/json", key=f"{key}-meta",
                            on_click="ignore", icon=":material/info:",
                            help=f"{stem}{SIDECAR_SUFFIX}: the models, revisions, prompts and methods behind the table")
         st.download_button(f"{label.removesuffix(' CSV')} .xlsx",
-                           functools.partial(_xlsx, table, metadata), file_name=f"{stem}.xlsx",
+                           lambda: _xlsx(build(), metadata), file_name=f"{stem}.xlsx",
                            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                            key=f"{key}-xlsx", on_click="ignore", icon=":material/table:", disabled=unfit is not None,
                            help=f"Not as a spreadsheet here: {unfit}{how}" if unfit else
-                           f"{stem}.xlsx ({rows}) for spreadsheets: text stays text, never a formula; settings on "
+                           f"{stem}.xlsx ({rows_text}) for spreadsheets: text stays text, never a formula; settings on "
                            "the second sheet")
         if parquet:
-            st.download_button(f"{label.removesuffix(' CSV')} Parquet", functools.partial(_parquet, table, metadata, stem),
+            st.download_button(f"{label.removesuffix(' CSV')} Parquet", lambda: _parquet(build(), metadata, stem),
                                file_name=f"{stem}.parquet", mime="application/vnd.apache.parquet", key=f"{key}-parquet",
                                on_click="ignore", icon=":material/dataset:",
-                               help=f"{stem}.parquet ({rows}): compact and typed; provenance in the file's metadata")
+                               help=f"{stem}.parquet ({rows_text}): compact and typed; provenance in the file's metadata")
 
 
 def _parquet(table: pd.DataFrame, metadata: dict, stem: str) -> bytes:

@@ -2,23 +2,23 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from pathlib import Path
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
+import engine.jobs as jobs
 from app import ui
 from engine.configs import SearchConfig
-from engine.models.registry import check_model_name
-from engine.policy import check_search_config
+from engine.policy import check_model_name, check_search_config
 from engine.analysis.intervals import group_differences
 from engine.analysis.lexicons import BUILTIN_LEXICONS
 from engine.analysis.words import NORMALIZATION
 from engine.prompts import BATTERY, resolve_prompt
 from engine.options import TEMPLATES
+from engine.workflows.implicit import load_result
+from engine.workflows.requests import ImplicitRequest
 
 NO_LEXICON = "none"
 BATTERY_ALL = "battery"
@@ -37,6 +37,12 @@ try:
 except ImportError as exc:  # the engine module is optional for the rest of the app
     st.warning(f"The implicit-RM engine is not available in this installation ({exc}).", icon=":material/warning:")
     st.stop()
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _load_result(artifact: str):
+    """The tables a finished implicit job saved (engine.workflows.implicit.load_result), memoised by file."""
+    return load_result(artifact)
+
 
 # ---- inputs ---------------------------------------------------------------------------------------
 def _options(key: str) -> list[str]:
@@ -126,73 +132,59 @@ if problems:
         st.error(problem, icon=":material/error:")
     st.stop()
 
-prompts = list(BATTERY) if scope == BATTERY_ALL else [prompt]
-base = SearchConfig(**{k: v for k, v in settings.items()})
-request = {"pair": [model_a, model_b], "templates": [template_a, template_b], "prompts": prompts, "lexicon": lexicon_ref,
-           "words": words, "vocab": use_vocab, "base": dataclasses.asdict(base), "seed": seed, "resamples": resamples}
-signature = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:24]
-done_runs = ui.cache().list_runs(status="done")
-generation = f"{len(done_runs)}:{done_runs['finished_at'].max() if len(done_runs) else ''}"
-n_runs = len(prompts) * 2 * (int(use_vocab) + int(lexicon_ref is not None) + int(bool(words)))
-
-
-import engine.jobs as jobs  # noqa: E402
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def _load_result(artifact: str):
-    """The ImplicitResult a finished implicit job saved (written by our own worker, in the data folder)."""
-    import pickle
-
-    with open(artifact, "rb") as fh:
-        return pickle.load(fh)
-
-
-params = {"pairs": [[model_a, model_b]], "templates": [[template_a, template_b]], "prompts": prompts,
-          "lexicon": lexicon_ref, "words": words or None, "vocab": use_vocab, "base": dataclasses.asdict(base),
-          "seed": seed, "resamples": resamples}
-compute_key = f"implicit:{signature}:compute"
+prompts = tuple(BATTERY) if scope == BATTERY_ALL else (prompt,)
+base = SearchConfig(**settings)
+request = ImplicitRequest(((model_a, model_b),), prompts, ((template_a, template_b),), lexicon_ref, tuple(words) or None,
+                          use_vocab, base, seed, resamples)
+key = request.job_key()
 if run_clicked:
-    with ui.guard("Compute") as g:
+    with ui.guard("Compute"):
         for model in (model_a, model_b):
             check_search_config(dataclasses.replace(base, model=model))
-        ui.check_capacity(compute_key)
-        jobs.submit("implicit", params, key=compute_key, label=f"implicit {model_a} -> {model_b}", home=ui.home())
+        ui.check_capacity(key)
+        jobs.submit("implicit", request.to_params(), key=key, label=request.label(), home=ui.home())
 
-compute = jobs.latest_for_key(compute_key, home=ui.home())
-if compute is not None and compute.live:
-    st.info(f"Computing {n_runs} log-prob runs (those in the cache are read, not recomputed)…", icon=":material/hourglass_top:")
-    ui.job_progress(compute.id)
+job = jobs.latest_for_key(key, home=ui.home())
+if job is not None and job.live:
+    st.info(f"{'Reading' if job.params.get('cached_only') else 'Computing'} {request.n_runs()} log-prob runs (those in "
+            "the cache are read, not recomputed)…", icon=":material/hourglass_top:")
+    ui.job_progress(job.id)
     st.stop()
-if compute is not None and compute.status == "failed":
-    st.error(ui.public_safe(compute.error), icon=":material/error:")
+try:
+    runs = request.resolve(ui.home())
+    found = ui.cache().find_done_many(r.key for r in runs)
+except Exception as exc:  # noqa: BLE001 - a user error as one message, a bug with its traceback
+    ui.show_error(exc)
     st.stop()
-if compute is not None and compute.status in ("cancelled", "interrupted"):
-    st.info(ui.public_safe(compute.message or compute.status.capitalize()), icon=":material/cancel:")
-
-# The tables come from a cache-only job keyed by the cache's state: recomputed only when runs change.
-reader_key = f"implicit:{signature}:{generation}:cached"
-reader = jobs.latest_for_key(reader_key, home=ui.home())
-if reader is None or reader.status in ("cancelled", "interrupted") or (
-        reader.status == "done" and not Path(reader.result.get("artifact", "")).is_file()):
+missing = [r for r in runs if r.key not in found]
+if job is not None and job.status == "failed":
+    st.error(ui.public_safe(ui.failure(job)), icon=":material/error:")
+elif job is not None and job.status in ("cancelled", "interrupted"):
+    st.info(ui.public_safe(ui.failure(job)), icon=":material/cancel:")
+if missing:
+    st.info(f"{len(missing)} of the {len(runs)} log-prob runs this needs are not in the cache. Press **Compute** to run "
+            "them: it loads both models (the embedded ones work offline; their first use converts them, up to a minute "
+            "or two).", icon=":material/hourglass_empty:")
+    st.stop()
+# Every run is cached: the tables come from the newest finished job over exactly these runs, else from a
+# read-only job (no model loads) started here.
+current = sorted(run["run_id"] for run in found.values())
+usable = (job is not None and job.status == "done" and Path((job.result or {}).get("artifact", "")).is_file()
+          and sorted({r["run_id"] for r in job.result.get("runs", [])}) == current)
+if not usable:
+    newest_run = max(run["finished_at"].timestamp() for run in found.values())
+    if job is not None and job.status == "failed" and (job.finished_at or 0) > newest_run:
+        st.stop()  # its error is shown above; Compute retries
     with ui.guard("Reading the cache") as g:  # a reader is a worker too: within the server's job limit
-        ui.check_capacity(reader_key)
-        reader = jobs.submit("implicit", {**params, "cached_only": True}, key=reader_key,
-                             label=f"implicit {model_a} -> {model_b} (from the cache)", home=ui.home())
+        ui.check_capacity(key)
+        job = jobs.submit("implicit", dataclasses.replace(request, cached_only=True).to_params(), key=key,
+                          label=f"{request.label()} (from the cache)", home=ui.home())
     if g.failed:
         st.stop()
-if reader.live:
-    ui.job_progress(reader.id)
+    st.info(f"Reading {len(runs)} cached log-prob runs…", icon=":material/hourglass_top:")
+    ui.job_progress(job.id)
     st.stop()
-if reader.status == "failed":
-    if reader.error_type == "NotCachedError":
-        st.info(f"Not all of the {n_runs} log-prob runs this needs are in the cache. Press **Compute** to run them: it loads "
-                "both models (the embedded ones work offline; their first use converts them, up to a minute or two).",
-                icon=":material/hourglass_empty:")
-    else:
-        st.error(ui.public_safe(reader.error), icon=":material/error:")
-    st.stop()
-result = _load_result(reader.result["artifact"])
+result = _load_result(job.result["artifact"])
 
 # ---- results --------------------------------------------------------------------------------------
 pair = result.pairs.iloc[0]

@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import altair as alt
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app import ui
 from engine.reports.contents import search_report
-from engine.reports.tables import ranking_table, run_metadata
+from engine.reports.tables import run_metadata
 from engine.configs import SearchConfig
-from engine.models.registry import check_model_name
-from engine.analysis.words import NORMALIZATION, normalize_series, normalize_token
+from engine.analysis.words import NORMALIZATION
+from engine.policy import check_model_name
 from engine.prompts import BATTERY, resolve_prompt
+from engine.workflows.requests import SearchRequest
 
 DEFAULT_PROMPT = BATTERY["greatest_ever_one"].text
 MAX_PER_ROW = 3
@@ -68,8 +68,14 @@ words = [w.strip() for w in (words_text or "").split(",") if w.strip()]
 
 
 # ---- which searches exist -------------------------------------------------------------------------
-def config_for(model: str) -> SearchConfig:
-    return SearchConfig(model=model, **settings)
+_resolved: dict = {}  # model -> (SearchRequest, its run), resolved once per rerun
+
+
+def request_for(model: str):
+    if model not in _resolved:
+        request = SearchRequest.one(SearchConfig(model=model, **settings), prompt)
+        _resolved[model] = request, request.resolve(ui.home())[0]
+    return _resolved[model]
 
 
 errors: dict = st.session_state.setdefault("search_errors", {})  # model -> message of the last Run
@@ -86,9 +92,10 @@ if run_clicked:
     for model in models if prompt_ok else []:
         try:
             check_model_name(model)
-            if ui.cached_result(config_for(model), prompt) is None:
-                ui.submit_search(config_for(model), prompt)
-                computed_here.add(ui.search_key(config_for(model), prompt))
+            request, run = request_for(model)
+            if ui.cached_run(run) is None:
+                ui.submit_search(request, [run])
+                computed_here.add(run.key)
         except Exception as exc:  # noqa: BLE001 - shown next to the model
             errors[model] = ui.friendly_message(exc)
 elif not prompt_ok:
@@ -98,32 +105,15 @@ if not models:
 
 
 # ---- results --------------------------------------------------------------------------------------
-@st.cache_data(show_spinner=False, max_entries=16)
-def _normalised(home: str, run_id: str) -> pd.Series:
-    return normalize_series(ui.run_scores(run_id)["text"])
-
-
-def word_positions(run: dict, scores: pd.DataFrame) -> pd.DataFrame:
-    norm = _normalised(ui.home(), run["run_id"])
-    rows = []
-    for word in words:
-        hits = scores[norm == normalize_token(word)]
-        row = {"model": run["model_id"], "word": word, "variants": len(hits)}
-        if len(hits):
-            best = hits.iloc[0]
-            row.update(rank=int(best["rank"]), token=ui.visible_token(best["text"]), score=float(best["score"]),
-                       top_pct=100 * best["rank"] / len(scores))
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["model", "word", "rank", "token", "score", "top_pct", "variants"])
-
-
-def histogram(scores: pd.DataFrame, marks: pd.DataFrame, kind: str) -> alt.LayerChart:
-    counts, edges = np.histogram(scores["score"].to_numpy(), bins=50)
-    bins = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "tokens": counts})
+@st.cache_data(show_spinner=False, max_entries=64)
+def histogram(run_id: str, words: tuple[str, ...], kind: str) -> dict:
+    """The Vega-Lite spec of one run's score histogram with the chosen words as red lines (built once per
+    run and words: Altair validates every chart it builds)."""
+    bins, marks = ui.ranking_summary(run_id).bins, ui.word_positions(run_id, list(words), ui.visible_token)
     bars = alt.Chart(bins).mark_bar(color="#8fa8c8").encode(
         x=alt.X("from:Q", title=f"score ({kind})", scale=alt.Scale(zero=False)), x2="to:Q",
-        y=alt.Y("tokens:Q", title="tokens", scale=alt.Scale(zero=True)), y2=alt.datum(0),
-        tooltip=[alt.Tooltip("from:Q", format=".3f"), alt.Tooltip("to:Q", format=".3f"), "tokens:Q"])
+        y=alt.Y("count:Q", title="tokens", scale=alt.Scale(zero=True)), y2=alt.datum(0),
+        tooltip=[alt.Tooltip("from:Q", format=".3f"), alt.Tooltip("to:Q", format=".3f"), alt.Tooltip("count:Q", title="tokens")])
     layers = [bars]
     found = marks.dropna(subset=["rank"])
     if len(found):
@@ -133,39 +123,39 @@ def histogram(scores: pd.DataFrame, marks: pd.DataFrame, kind: str) -> alt.Layer
         labels = alt.Chart(found).mark_text(align="left", dx=3, y=6, color="#d62728", fontSize=11).encode(
             x="score:Q", text="word:N")
         layers += [rule, labels]
-    return alt.layer(*layers).properties(height=200)
+    return alt.layer(*layers).properties(height=200).to_dict()
 
 
-def show_result(result) -> pd.DataFrame:
-    run, scores = result.run, result.scores
+def show_result(run_id: str) -> pd.DataFrame:
+    summary = ui.ranking_summary(run_id)
+    run = summary.run
     seconds = run.get("seconds")
     took = f"{seconds:.1f} s" if seconds is not None and pd.notna(seconds) else "unknown time"
     # A result read back from the cache right after this session's job computed it was computed, not cached
-    origin = f"computed in {took}" if run.get("request_key") in computed_here or not result.from_cache \
+    origin = f"computed in {took}" if run.get("request_key") in computed_here \
         else f"from the cache (computed earlier in {took})"
-    st.caption(ui.settings_line(run, {"candidates": f"{len(scores):,}", "answer": origin}))
+    st.caption(ui.settings_line(run, {"candidates": f"{summary.n:,}", "answer": origin}))
     if str(run.get("head_status") or "").startswith("untrained"):
         st.warning(f"The reward head is {run['head_status']}: these rewards test the pipeline, not a trained reward model.",
                    icon=":material/warning:")
-    top = scores.head(k)
-    bottom = scores.tail(k).iloc[::-1]
     config = {"rank": st.column_config.NumberColumn("rank", format="localized", width=64),
               "token": st.column_config.TextColumn("token", help="␣ marks a space, ↵ a newline, \\xNN a control character"),
               "score": st.column_config.NumberColumn("score", format="%.3f", width=72)}
     t_top, t_bottom = st.columns(2)
-    for col, label, part in ((t_top, f"Top {k}", top), (t_bottom, f"Bottom {k}", bottom)):
+    for col, label, part in ((t_top, f"Top {k}", summary.top.head(k)), (t_bottom, f"Bottom {k}", summary.bottom.head(k))):
         with col:
             st.markdown(f"**{label}**")
             table = part.assign(token=part["text"].map(ui.visible_token))[["rank", "token", "score"]]
             st.dataframe(table, hide_index=True, column_config=config, width="stretch",
                          height=38 + 35 * min(len(table), 15))
-    marks = word_positions(run, scores)
+    marks = ui.word_positions(run_id, words, ui.visible_token)
     st.markdown("**Score distribution over the vocabulary**" + (" · red lines: the chosen words (hover for details)" if words else ""))
-    st.altair_chart(histogram(scores, marks, run.get("score_kind") or "score"), width="stretch")
+    st.vega_lite_chart(histogram(run_id, tuple(words), run.get("score_kind") or "score"), width="stretch")
     ui.download_csv(
-        "Ranking CSV", ranking_table(run, scores), run_metadata(run),
-        ui.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"), run["run_id"][:8]),
-        key=f"dl-{run['run_id']}", cli=f"valuescope export {run['run_id'][:12]} --out ranking.xlsx")
+        "Ranking CSV", lambda: ui.ranking_export(run_id)[0], run_metadata(run),
+        ui.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"), run_id[:8]),
+        key=f"dl-{run_id}", rows=summary.n, unfit=summary.unfit,
+        cli=f"valuescope export {run_id[:12]} --out ranking.xlsx")
     return marks
 
 
@@ -180,18 +170,19 @@ if models and prompt_ok:
                     st.error(errors[model], icon=":material/error:")
                     continue
                 try:
-                    result = ui.cached_result(config_for(model), prompt)
-                    job = None if result is not None else ui.live_job(ui.search_key(config_for(model), prompt))
+                    run = request_for(model)[1]
+                    found = ui.cached_run(run)
+                    job = None if found is not None else ui.live_job(run.key)
                 except Exception as exc:  # noqa: BLE001
                     ui.show_error(exc)
                     continue
-                if result is not None:
-                    all_marks.append(show_result(result))
+                if found is not None:
+                    all_marks.append(show_result(found["run_id"]))
                     continue
                 if job is not None and job.live:
                     ui.job_progress(job.id)
                 elif job is not None and job.status == "failed":
-                    st.error(ui.public_safe(job.error), icon=":material/error:")
+                    st.error(ui.public_safe(ui.failure(job)), icon=":material/error:")
                 elif job is not None and job.status in ("cancelled", "interrupted"):
                     st.info(f"{ui.public_safe(job.message or job.status.capitalize())}. Press **Run search** to start it again.",
                             icon=":material/cancel:")
@@ -199,8 +190,9 @@ if models and prompt_ok:
                     st.info("Not in the cache yet: press **Run search** to compute it.", icon=":material/hourglass_empty:")
 
     if all_marks:
-        ui.report_button(lambda: search_report([(r.run, r.scores) for r in (ui.cached_result(config_for(m), prompt)
-                                                                          for m in models) if r is not None], words, k),
+        ui.report_button(lambda: search_report([(run, ui.run_scores(run["run_id"])) for run in
+                                                (ui.cached_run(request_for(m)[1]) for m in models) if run is not None],
+                                               words, k),
                          ui.file_name("report", "token-search", prompt[:40], ext="html"), key="report-search")
     if words and all_marks:
         st.subheader("Where the chosen words land", anchor=False)

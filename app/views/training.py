@@ -115,7 +115,7 @@ with st.expander("Train reward models", expanded=not live):
             overrides["run_name"] = time.strftime("run-%Y%m%d-%H%M%S")
             config = preset_config(preset, **overrides)
             ui.check_capacity()
-            job = jobs.submit("train", {"config": dataclasses.asdict(config)}, label=f"train {', '.join(config.bases)}",
+            job = jobs.submit("train", TrainRequest(dataclasses.asdict(config)).to_params(), label=f"train {', '.join(config.bases)}",
                               home=ui.home())
         if not g.failed:
             st.toast(f"Training started: {config.run_name}", icon=":material/model_training:")
@@ -171,6 +171,7 @@ if "trajectory" not in tables:
 from engine.reports.training_charts import accuracy_chart, trajectory_chart  # noqa: E402
 from engine.training.trajectory import top_movers, trajectory_wide  # noqa: E402
 from engine.reports.contents import training_report  # noqa: E402
+from engine.workflows.requests import TrainRequest  # noqa: E402
 
 st.caption("After Fig 4a: median rank of each Big Two category among the matched words (1 = the reward model's "
            "favourite), by training step, one panel per base (with several seeds: their mean, and a band from min to "

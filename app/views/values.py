@@ -14,12 +14,13 @@ from engine.analysis.stats import FAMILY_TEST_DOC, MIXED_DOC, TAU_DOC
 from engine.analysis.values import RANK_DOC
 from engine.analysis.words import DEFAULT_VARIANT_POLICY, NORMALIZATION, VARIANT_POLICIES, VARIANT_POLICY_DOC
 from engine.configs import AnalyzeConfig, SearchConfig, field_help
-from engine.models.registry import check_model_name
-from engine.policy import ServerPolicy, check_search_config
+
+from engine.policy import ServerPolicy, check_model_name, check_search_config
 from engine.prompts import BATTERY
 from engine.reports.analysis import analysis_tables
 from engine.reports.contents import analysis_report
 from engine.workflows.analyze import plan_units
+from engine.workflows.requests import SearchRequest, ValuesRequest
 
 LEXICON_LABELS = {
     "big_two_nouns": "Big Two nouns (Agency, Communion; the ICLR 2026 list)",
@@ -148,9 +149,18 @@ cached_units, missing_units = plan_units(runs_done, chosen_models, prompts, cand
     else ([], [(m, p) for m in chosen_models for p in prompts])
 
 # ---- compute what is missing, as one job ------------------------------------------------------------
-job_params = {"models": chosen_models, "prompts": prompts, "config": search_settings,
-              "lexicon": lexicon_ref if basis == "lexicon" else None}
-job_key = jobs.default_key("values", job_params)
+@st.cache_data(show_spinner=False, max_entries=64)
+def _values_key(request: ValuesRequest, home: str) -> str:
+    return request.job_key(home)  # resolving every (model, prompt) reads model configs: once per choice
+
+
+values_request = ValuesRequest(tuple(chosen_models), SearchRequest(
+    SearchConfig(model=chosen_models[0], **search_settings), tuple(prompts) or (one_prompt,),
+    lexicon=lexicon_ref if basis == "lexicon" else None))
+with ui.guard("Models") as g:  # a model name that is no model is named here, before any job
+    job_key = _values_key(values_request, ui.home())
+if g.failed:
+    st.stop()
 job = ui.live_job(job_key)
 c_status, c_button = st.columns([4, 1], vertical_alignment="center")
 with c_status:
@@ -169,7 +179,7 @@ if compute:
             check_model_name(model)
             check_search_config(SearchConfig(model=model, **search_settings))
         ui.check_capacity(job_key)
-        job = jobs.submit("values", job_params, key=job_key, home=ui.home(),
+        job = jobs.submit(values_request.kind, values_request.to_params(), key=job_key, home=ui.home(),
                           label=f"values: {len(missing_units)} runs of {len(chosen_models)} models")
         st.session_state.setdefault("computed_jobs", set()).add(job.id)
 if job is not None and job.live:

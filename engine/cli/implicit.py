@@ -1,8 +1,6 @@
 """`valuescope implicit`: the implicit reward model between two causal LMs (log-ratio and MWLR per reply)."""
 from __future__ import annotations
 
-import dataclasses
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -10,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 import engine.jobs as jobs
+from engine.analysis.lexicons import load_lexicon
 from engine.cli.outputs import check_out_folder, table_files
 from engine.cli.progress import progress_bar
 from engine.configs import ImplicitConfig, SearchConfig, add_dataclass_arguments, from_namespace
@@ -17,6 +16,8 @@ from engine.errors import InputError
 from engine.prompts import BATTERY, resolve_prompt
 from engine.reports.implicit import (MAX_PROMPTS_FOR_VOCAB_ROWS, OUTPUT_FILES, output_tables,
                                      write_implicit_tables)
+from engine.workflows.implicit import load_result
+from engine.workflows.requests import ImplicitRequest, parse_words
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -59,24 +60,19 @@ def cmd_implicit(args) -> int:
         from engine.models.loading import check_device  # torch, only when a device is named
 
         check_device(base.device)
-    pairs = list(zip(args.model_a, args.model_b))
-    templates = list(zip(_per_pair(args.template_a, len(pairs), "--template-a"),
-                         _per_pair(args.template_b, len(pairs), "--template-b")))
-    words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
-    if args.words is not None and not words:
+    pairs = tuple(zip(args.model_a, args.model_b))
+    templates = tuple(zip(_per_pair(args.template_a, len(pairs), "--template-a"),
+                          _per_pair(args.template_b, len(pairs), "--template-b")))
+    words = parse_words(args.words)
+    if words is not None and not words:
         raise InputError("--words holds no words.")
     if args.lexicon:
-        from engine.analysis.lexicons import load_lexicon
-
         load_lexicon(args.lexicon, home=args.home)  # a bad lexicon fails here, before any model loads
-    prompts = list(BATTERY) if args.battery else [args.prompt]
-    params = {"pairs": [list(p) for p in pairs], "templates": [list(t) for t in templates], "prompts": prompts,
-              "lexicon": args.lexicon, "words": words, "vocab": not args.no_vocab, "base": dataclasses.asdict(base),
-              "seed": args.seed, "resamples": args.resamples}
-    job = jobs.run_foreground("implicit", params, progress=progress_bar("runs", unit="run"),
-                              label=f"implicit {' '.join(f'{a}->{b}' for a, b in pairs)}", home=args.home)
-    with open(job.result["artifact"], "rb") as fh:  # the ImplicitResult the job saved
-        result = pickle.load(fh)
+    request = ImplicitRequest(pairs, tuple(BATTERY) if args.battery else (args.prompt,), templates, args.lexicon,
+                              words, not args.no_vocab, base, args.seed, args.resamples)
+    job = jobs.run_foreground("implicit", request.to_params(), progress=progress_bar("runs", unit="run"),
+                              key=request.job_key(), label=request.label(), home=args.home)
+    result = load_result(job.result["artifact"])
     tables = output_tables(result, args.top)
     _print_report(result, tables, args.top)
     out = Path(args.out)

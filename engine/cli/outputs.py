@@ -7,6 +7,7 @@ from pathlib import Path
 
 from engine.errors import InputError
 from engine.reports.export import SIDECAR_SUFFIX, TABLE_SUFFIXES, sidecar_path, table_suffix
+from engine.reports.export import table_files as export_files
 
 KNOWN_SUFFIXES = ", ".join(TABLE_SUFFIXES[:-1]) + " or " + TABLE_SUFFIXES[-1]
 
@@ -42,10 +43,8 @@ def check_out_file(out, force: bool = False) -> Path:
 
 
 def table_files(stems, fmt: str) -> list[str]:
-    """The files a folder of tables holds: `<stem>.csv` and `<stem>.meta.json`, or `<stem>.parquet`."""
-    if fmt == "csv":
-        return [name for stem in stems for name in (f"{stem}.csv", f"{stem}{SIDECAR_SUFFIX}")]
-    return [f"{stem}.{fmt}" for stem in stems]
+    """The files a folder of these tables holds (engine.reports.export.table_files)."""
+    return [name for stem in stems for name in export_files(stem, fmt)]
 
 
 def check_out_folder(out, file_names, force: bool = False) -> Path:

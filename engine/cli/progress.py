@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from tqdm import tqdm
+
 
 def printable(text: str) -> str:
     """`text` with control characters (escape sequences a prompt may carry) shown escaped, never sent to the terminal."""
@@ -11,8 +13,6 @@ def printable(text: str) -> str:
 
 def progress_bar(label: str, leave: bool = True, unit: str = "cand"):
     """A `progress(done, total)` callback that draws a tqdm bar on stderr once work starts."""
-    from tqdm import tqdm
-
     bar = None
 
     def update(done: int, total: int) -> None:

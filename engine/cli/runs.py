@@ -8,6 +8,7 @@ from engine.options import RUN_STATUSES
 from engine.reports.export import write_table
 from engine.reports.tables import ranking_table, run_metadata
 from engine.store.db import Cache
+from engine.models.registry import DEFAULT_MODELS, REGISTRY
 
 
 def register(sub) -> None:
@@ -58,8 +59,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_prepare(args) -> int:
-    from engine.models.loading import load_model
-    from engine.models.registry import DEFAULT_MODELS, REGISTRY
+    from engine.models.loading import load_model  # torch: only this command loads models
 
     for alias in DEFAULT_MODELS:
         lm = load_model(REGISTRY[alias], home=args.home)
@@ -68,8 +68,6 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from engine.models.registry import DEFAULT_MODELS, REGISTRY
-
     rows = [{"alias": a, "kind": s.kind, "family": s.family, "variant": s.variant, "source": s.source,
              "dtype": s.dtype, "revision": (s.revision or "")[:7], "offline": a in DEFAULT_MODELS, "notes": s.notes}
             for a, s in REGISTRY.items()]

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 
 import pandas as pd
 
+import engine.jobs as jobs
+from engine.analysis.lexicons import load_lexicon
 from engine.cli.outputs import check_out_file
 from engine.cli.progress import progress_bar
 from engine.configs import SearchConfig, add_dataclass_arguments, from_namespace
@@ -13,6 +16,9 @@ from engine.errors import InputError, NotFoundError
 from engine.prompts import BATTERY, resolve_prompt
 from engine.reports.export import write_table
 from engine.reports.tables import ranking_table, run_metadata, scoring_details
+from engine.workflows.rekey import open_cache
+from engine.workflows.requests import SearchRequest, parse_words
+from engine.workflows.runner import Runner
 
 
 def register(sub) -> None:
@@ -32,21 +38,14 @@ def register(sub) -> None:
 
 
 
-def _words(args) -> tuple[list[str] | None, str | None, dict]:
-    """The replies to score (None: the vocabulary), the run's candidates label, and provenance to export."""
+def _request(args, config: SearchConfig) -> SearchRequest:
     if args.lexicon and args.words:
         raise InputError("Give --lexicon or --words, not both.")
-    if args.words is not None:
-        words = [w.strip() for w in args.words.split(",") if w.strip()]
-        if not words:
-            raise InputError("--words holds no words.")
-        return words, "words", {}
-    if args.lexicon:
-        from engine.analysis.lexicons import load_lexicon
-
-        lexicon = load_lexicon(args.lexicon, home=args.home)
-        return lexicon.reply_words(), f"lexicon:{lexicon.name}", {"lexicon": lexicon.describe()}
-    return None, None, {}
+    words = parse_words(args.words)
+    if words is not None and not words:
+        raise InputError("--words holds no words.")
+    prompts = tuple(BATTERY) if args.battery else (args.prompt,)
+    return SearchRequest(config, prompts, words, args.lexicon, bool(args.refresh))
 
 
 def check_inputs(args, config: SearchConfig) -> None:
@@ -67,25 +66,24 @@ def check_inputs(args, config: SearchConfig) -> None:
 
 
 def cmd_search(args) -> int:
-    from engine.workflows.runner import Runner, RunRequest  # no torch until a model must be loaded
-
     config = from_namespace(SearchConfig, args)
     check_inputs(args, config)
-    words, candidates, extra_meta = _words(args)
-    runner = Runner(home=args.home)
-    prompts = list(BATTERY) if args.battery else [args.prompt]
-    requests = {prompt: RunRequest.resolve(config, prompt, words, candidates) for prompt in prompts}
+    request = _request(args, config)
+    runs = request.resolve(args.home)  # reads the lexicon: a bad one fails here, before any model loads
+    extra_meta = {"lexicon": load_lexicon(args.lexicon, home=args.home).describe()} if args.lexicon else {}
+    runner = Runner(open_cache(args.home), args.home)
     started = time.perf_counter()
-    missing = [p for p, r in requests.items() if args.refresh or runner.cached_request(r) is None]
+    missing = [run for run in runs if args.refresh or runner.cached_request(run) is None]
     if missing:
-        _compute(config, missing, requests, words, candidates, args)
+        _compute(request, runs, missing, args)
     tables, first_meta, run_ids = [], None, []
-    for prompt, request in requests.items():
-        result = runner.cached_request(request)
+    computed = {run.key for run in missing}
+    for run_request in runs:
+        result = runner.cached_request(run_request)
         if result is None:
-            raise NotFoundError(f"The search for {prompt!r} ended without a result in the cache.")
+            raise NotFoundError(f"The search for {run_request.prompt_text!r} ended without a result in the cache.")
         run, scores = result.run, result.scores
-        origin = "computed and cached" if prompt in missing else "answered from the cache"
+        origin = "computed and cached" if run_request.key in computed else "answered from the cache"
         print(f"[{run['run_id']}] {run['model_id']} | {run['prompt_text']!r} | {len(scores)} candidates | "
               f"{origin}", file=sys.stderr)
         scoring = scoring_details(run)
@@ -105,7 +103,7 @@ def cmd_search(args) -> int:
         tables.append(table)
         run_ids.append(run["run_id"])
         first_meta = first_meta or run_metadata(run)
-    print(f"{len(prompts)} prompt(s), {len(missing)} computed, in {time.perf_counter() - started:.2f} s", file=sys.stderr)
+    print(f"{len(runs)} prompt(s), {len(missing)} computed, in {time.perf_counter() - started:.2f} s", file=sys.stderr)
     if args.out:
         meta = {**first_meta, **extra_meta}
         if args.battery:  # one table of 54 runs: their ids in the provenance, prompts in the table's columns
@@ -116,21 +114,17 @@ def cmd_search(args) -> int:
     return 0
 
 
-def _compute(config, missing: list[str], requests: dict, words, candidates, args) -> None:
+def _compute(request: SearchRequest, runs: list, missing: list, args) -> None:
     """Run the missing searches as a foreground job (recorded, so the app lists it), or wait for the
     background job that is already computing the same single request."""
-    import dataclasses
-
-    import engine.jobs as jobs
-
-    params = {"config": dataclasses.asdict(config), "words": words, "candidates": candidates,
-              "refresh": bool(args.refresh)}
+    todo = replace(request, prompts=tuple(run.prompt_text if run.prompt_key is None else run.prompt_key
+                                          for run in missing))
+    key = SearchRequest.job_key(missing)
     if len(missing) == 1:
-        key = requests[missing[0]].key
         live = jobs.latest_for_key(key, home=args.home)
         if live is not None and live.live and not args.refresh:
             print(f"joining job {live.id}, already computing this search", file=sys.stderr)
-            bar = progress_bar(missing[0])
+            bar = progress_bar(todo.prompts[0])
             try:
                 while live is not None and live.live:
                     bar(live.done, max(live.total, 1))
@@ -143,11 +137,10 @@ def _compute(config, missing: list[str], requests: dict, words, candidates, args
             if live is not None and live.status != "done":
                 raise InputError(f"The job computing this search ended {live.status}: {live.error or live.message}")
             return
-        jobs.run_foreground("search", {**params, "prompt": missing[0]}, progress=progress_bar(missing[0]), key=key,
-                            label=f"search {config.model}", home=args.home)
-        return
-    jobs.run_foreground("battery", {**params, "prompts": missing}, progress=progress_bar("prompts", unit="prompt"),
-                        label=f"battery {config.model}", home=args.home)
+        bar = progress_bar(todo.prompts[0])
+    else:
+        bar = progress_bar("prompts", unit="prompt")
+    jobs.run_foreground(todo.kind, todo.to_params(), progress=bar, key=key, label=todo.label(), home=args.home)
 
 
 def _print_extremes(table: pd.DataFrame, k: int) -> None:

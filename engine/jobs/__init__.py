@@ -6,7 +6,7 @@ Job model. `submit(kind, params)` records a job in `<home>/jobs.sqlite` and star
 A kind names a trusted "module:function" (`JOB_KINDS`, `register_kind`) run as
 `function(params, ctx)`; `ctx` reports stages and throttled progress, answers `cancelled()`, and a
 heartbeat thread writes every 2 s. A request with the key of a live job joins it. At most
-VALUESCOPE_MAX_JOBS (default 2) workers run at once; others wait `queued`. Statuses: queued,
+VALUESCOPE_MAX_JOBS workers run at once (engine.policy: 4, 2 on a public server); others wait `queued`. Statuses: queued,
 running, done, failed (one-line error; traceback in the log), cancelled, interrupted. `cancel`
 asks the job to stop, then after a grace period sends SIGTERM and SIGKILL to its process group.
 Any read (`get`, `latest_for_key`, `list_jobs`) marks a live job whose process is gone, not its

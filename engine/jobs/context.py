@@ -6,13 +6,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from engine.errors import Cancelled, UserError, is_out_of_memory
+from engine.errors import Cancelled, is_out_of_memory, is_user_error, user_message
 from engine.jobs.liveness import HEARTBEAT_S
 from engine.jobs.store import Job, JobStore
 
 WRITE_INTERVAL_S = 0.25  # progress reaches the store at most 4 times a second
 CANCEL_POLL_S = 0.5  # cancelled() reads the store at most twice a second
-USER_ERRORS = (UserError, ValueError, KeyError, FileNotFoundError)
 JobCancelled = Cancelled  # raised by a target (or by the worker on SIGTERM) to stop: the job ends `cancelled`
 
 
@@ -117,17 +116,10 @@ def is_cancellation(exc: BaseException) -> bool:
     return isinstance(exc, (KeyboardInterrupt, Cancelled))
 
 
-def is_user_error(exc: BaseException) -> bool:
-    """Errors whose message is meant for the user (engine.errors.UserError and bad-input builtins)."""
-    return isinstance(exc, USER_ERRORS)
-
-
 def error_line(exc: BaseException, limit: int = 500) -> str:
     """One line for the job row; the traceback goes to the job's log."""
-    if isinstance(exc, KeyError) and exc.args:
-        text = str(exc.args[0])
-    elif is_user_error(exc):
-        text = str(exc)
+    if is_user_error(exc):
+        text = user_message(exc)
     elif is_out_of_memory(exc):
         text = f"Out of memory ({type(exc).__name__}: {exc}): try a smaller model or batch size."
     else:

@@ -1,43 +1,20 @@
 """Is a job's process still there? A queued/running row whose process is gone is marked
-`interrupted` when read, so no page shows "running" forever.
-
-A process is identified by its pid *and* its start time: after a container restart the dead
-worker's pid (often a small number, even 1) can belong to a new, unrelated process.
-"""
+`interrupted` when read, so no page shows "running" forever (engine.processes.process_state: pid and
+start time)."""
 from __future__ import annotations
 
 import os
 import signal
 import time
 
-import psutil
-
 from engine.jobs.store import Job, JobStore
+from engine.processes import process_state
 
 HEARTBEAT_S = 2.0  # how often a job's process says it is alive
 STALE_HEARTBEAT_S = 30.0  # silent this long: hung or stopped, declared interrupted
 SPAWN_TIMEOUT_S = 30.0  # a queued job with no process after this never got one
-START_TIME_TOLERANCE_S = 0.5  # psutil derives start times from clock ticks and boot time
 CANCEL_GRACE_S = 5.0  # a cancelled job gets this long to stop at its next check ...
 KILL_AFTER_S = 3.0  # ... then SIGTERM, and SIGKILL this long after that
-
-
-def process_state(pid: int | None, started_at: float | None) -> str:
-    """"alive", "gone" (no such process, or a zombie awaiting its parent) or "reused" (another process)."""
-    if not pid:
-        return "gone"
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return "gone"
-        created = proc.create_time()
-    except psutil.NoSuchProcess:
-        return "gone"
-    except psutil.AccessDenied:  # another user's process: not one of our jobs
-        return "reused"
-    if started_at is not None and abs(created - started_at) > START_TIME_TOLERANCE_S:
-        return "reused"
-    return "alive"
 
 
 def signal_job(job: Job, sig: int) -> bool:

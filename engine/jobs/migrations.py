@@ -1,10 +1,10 @@
-"""Numbered schema migrations for the SQLite job store. Append new ones; never edit an applied one."""
+"""Numbered schema migrations for the SQLite job store. Applied by engine.migrate.apply_migrations as the set "jobs".
+Append new ones; never edit or rename an applied one."""
 from __future__ import annotations
 
-MIGRATIONS: list[tuple[int, str, str]] = [
+MIGRATIONS: list[tuple[str, str]] = [
     (
-        1,
-        "jobs",
+        "001 jobs",
         """
         CREATE TABLE jobs (
             id               TEXT PRIMARY KEY,

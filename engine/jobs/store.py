@@ -16,13 +16,14 @@ import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from engine.options import FINISHED_STATUSES, LIVE_STATUSES
+from engine.options import STATUSES as ALL_STATUSES
 from engine.paths import home_dir
 from engine.jobs.diagnosis import explain
 from engine.jobs.migrations import MIGRATIONS
+from engine.migrate import applied_migrations, apply_migrations
 
-LIVE = ("queued", "running")
-FINISHED = ("done", "failed", "cancelled", "interrupted")
-STATUSES = LIVE + FINISHED
+LIVE, FINISHED, STATUSES = LIVE_STATUSES, FINISHED_STATUSES, ALL_STATUSES
 DB_NAME = "jobs.sqlite"
 
 _MIGRATED: set[str] = set()  # databases this process has brought up to date
@@ -67,6 +68,8 @@ class Job:
         return self.status in FINISHED
 
     def fraction(self) -> float:
+        if self.status == "done":
+            return 1.0  # a job answered from the cache never counted its candidates
         return min(1.0, self.done / self.total) if self.total else 0.0
 
     def elapsed_s(self, now: float | None = None) -> float:
@@ -129,21 +132,12 @@ class JobStore:
         with self.connect() as con:
             con.execute("PRAGMA journal_mode=WAL")  # persistent: set once, kept in the file
         with self.connect(write=True) as con:  # two processes starting together migrate one after the other
-            con.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
-                        "(version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")
-            applied = {r[0] for r in con.execute("SELECT version FROM schema_migrations")}
-            for version, name, sql in MIGRATIONS:
-                if version in applied:
-                    continue
-                # executescript would commit the open transaction, so run statement by statement
-                for statement in (s.strip() for s in sql.split(";")):
-                    if statement:
-                        con.execute(statement)
-                con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, time.time()])
+            apply_migrations(con, "jobs", MIGRATIONS)
 
     def schema_version(self) -> int:
+        """How many steps of the job store's migration set this file has."""
         with self.connect() as con:
-            return con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+            return len(applied_migrations(con, "jobs"))
 
     # ---- rows ----------------------------------------------------------------------------------
     def insert(self, con: sqlite3.Connection, **values) -> None:
@@ -172,6 +166,8 @@ class JobStore:
         ended is never overwritten). True when the row was changed."""
         if "result" in sets and sets["result"] is not None:
             sets["result"] = json.dumps(sets["result"], sort_keys=True, default=str)
+        if sets.get("status") in FINISHED:
+            sets.setdefault("stage", sets["status"])  # never "starting" or "scoring" once it has ended
         sql = f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?"
         args = [*sets.values(), job_id]
         if only_if_status:

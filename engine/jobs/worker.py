@@ -2,7 +2,7 @@
 
 Started by `engine.jobs.submit` in its own session (so a cancel can signal its whole process group)
 with stdout/stderr in `<home>/jobs/<job id>.log`. Waits for a free slot (at most VALUESCOPE_MAX_JOBS
-background jobs run at once, default 2), marks the job running, runs `target(params, ctx)` with a
+background jobs run at once: engine.policy), marks the job running, runs `target(params, ctx)` with a
 heartbeat, and writes the outcome. The row is the authority: a worker whose row stops being
 `running` (cancelled by force, declared interrupted) stops at its next check.
 """
@@ -16,15 +16,16 @@ import time
 
 from engine.jobs.context import JobCancelled, JobContext
 from engine.jobs.execution import execute
-from engine.jobs.liveness import process_state
-from engine.processes import process_started_at
+from engine.policy import ServerPolicy
+from engine.processes import process_started_at, process_state
 from engine.jobs.store import JobStore
 
 SLOT_POLL_S = 1.0
 
 
 def max_jobs() -> int:
-    return max(1, int(os.environ.get("VALUESCOPE_MAX_JOBS", "2")))
+    """The server's limit of jobs running at once (engine.policy: VALUESCOPE_MAX_JOBS, else its default)."""
+    return ServerPolicy.from_env().max_jobs
 
 
 def _claim(store: JobStore, job_id: str) -> str:

@@ -6,19 +6,24 @@ import json
 import os
 import pickle
 import re
+import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
+from huggingface_hub import constants, try_to_load_from_cache
 from safetensors import SafetensorError
-from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification,
-                          AutoTokenizer)
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer,
+                          BitsAndBytesConfig)
 
 from engine.models.gguf import converted_dir
-from engine.models.registry import CAUSAL_LM, REGISTRY, ModelSpec
+from engine.models.manifests import adapter_revision, base_name_of, check_checkpoint
+from engine.models.registry import CAUSAL_LM, REGISTRY, ModelSpec, resolve_spec
 from engine.options import DTYPES, MODES, QUANTIZATIONS, REWARD_HEAD_NAMES
 from engine.errors import InputError, ModelLoadError, UserError, is_out_of_memory
 from engine.policy import ServerPolicy, check_hub_config
@@ -133,11 +138,7 @@ def _quantization_config(quantization: str, dtype: torch.dtype):
         import bitsandbytes  # noqa: F401
     except ImportError as exc:
         raise ModelLoadError("4/8-bit loading needs bitsandbytes: pip install bitsandbytes") from exc
-    from transformers import BitsAndBytesConfig
-
     if quantization == "8bit":
-        import warnings
-
         warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")  # once per call otherwise
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
@@ -191,8 +192,6 @@ def load_tokenizer(spec: ModelSpec, home=None):
 
 
 def _in_hub_cache(spec: ModelSpec) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
     try:
         found = try_to_load_from_cache(spec.source, "config.json", revision=spec.revision)
     except Exception:  # malformed repo ids are reported by from_pretrained
@@ -201,11 +200,6 @@ def _in_hub_cache(spec: ModelSpec) -> bool:
 
 
 def _hub_reachable(timeout_s: float = 3.0) -> bool:
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
     if constants.HF_HUB_OFFLINE:
         return False
     host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
@@ -252,10 +246,8 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
     checkpoint has no trained head the head is random (seeded) and reported as untrained.
     """
     # Trained reward-model checkpoints (engine/training): a folder with adapter_config.json holds a
-    # LoRA adapter + score head; its base loads through this function, then the adapter is merged.
+    # LoRA adapter + score head; its base loads through this function, then the adapter is applied as trained.
     if (Path(spec.source) / "adapter_config.json").is_file():
-        from engine.models.adapters import load_adapter_checkpoint  # it loads the base through this function
-
         return load_adapter_checkpoint(spec, mode, dtype, quantization, device, home, head_seed)
     mode = mode or ("logprob" if spec.kind == CAUSAL_LM else "reward")
     if mode not in MODES:
@@ -322,3 +314,49 @@ def pin_template_date(tokenizer, date: str) -> None:
 
 
 _PIN = "{#- valuescope: pinned date -#}"
+
+
+# ---- trained reward-model checkpoints (engine/training) -------------------------------------------
+# Load a trained reward-model checkpoint (LoRA adapter + score head, engine/training) as a LoadedModel:
+# its base loads as a reward model through the engine's usual path (registry alias, converted GGUF folder,
+# hub id or local folder), then the adapter is applied, so token search and the Runner score it like any
+# trained reward model.
+#
+# A checkpoint is scored as it was trained: dtype "auto" and quantisation "none" mean the ones recorded in
+# its manifest (`trained_as`: a 4-bit QLoRA adapter on its 4-bit base, a CPU fp32 run in fp32), the
+# adapter keeps the dtype it trained in, and it stays unmerged: merging adds the LoRA delta into bf16
+# weights, which rounds part of it away (peft#1388), so a merged model is not the function that was
+# evaluated at training time. `merge=True` merges (faster; exact only in fp32). An added pad token
+# ("[PAD]", engine/training/formatting.py) is added again and the embeddings resized the same way, and
+# a pinned template date (Llama 3.2's "Today Date") is pinned again.
+def load_adapter_checkpoint(spec, mode: str | None = None, dtype: str = "auto", quantization: str = "none",
+                            device: str | None = None, home=None, head_seed: int = 0, merge: bool = False):
+    """A LoRA reward-model checkpoint as a LoadedModel: base (reward mode) + adapter, as trained."""
+    from peft import PeftModel  # only trained checkpoints need PEFT
+
+    folder = Path(spec.source)
+    if mode not in (None, "reward"):
+        raise InputError(f"{spec.alias} is a trained reward-model checkpoint: it scores in reward mode only.")
+    started = time.perf_counter()
+    manifest = check_checkpoint(folder, verify_hash=True)  # before the base loads: a damaged folder is one line
+    trained_as = manifest.get("trained_as") or {}
+    if dtype == "auto" and trained_as.get("dtype"):
+        dtype = trained_as["dtype"]
+    if quantization == "none" and trained_as.get("quantization"):
+        quantization = trained_as["quantization"]
+    base_spec = resolve_spec(base_name_of(folder, manifest), trust_remote_code=spec.trust_remote_code)
+    base = load_model(base_spec, mode="reward", dtype=dtype, quantization=quantization, device=device, home=home,
+                      head_seed=head_seed)
+    pin_template_date(base.tokenizer, (manifest.get("settings") or {}).get("template_date", ""))
+    if manifest.get("pad_added"):
+        base.tokenizer.add_special_tokens({"pad_token": manifest["pad_token"]})
+        base.model.resize_token_embeddings(len(base.tokenizer))
+        base.model.config.pad_token_id = base.tokenizer.pad_token_id
+    adapter_dtype = trained_as.get("adapter_dtype", "float32")
+    peft_model = PeftModel.from_pretrained(base.model, str(folder), autocast_adapter_dtype=adapter_dtype == "float32")
+    model = peft_model.merge_and_unload() if merge else peft_model.get_base_model()  # LoRA layers stay in place
+    model.eval().requires_grad_(False)
+    how = f"merged into {base.dtype}" if merge else f"unmerged, adapter {adapter_dtype}"
+    return replace(base, spec=spec, mode="reward", model=model, head_status=f"trained (LoRA {how})",
+                   revision=adapter_revision(folder, manifest), weights_path=str(folder),
+                   load_seconds=time.perf_counter() - started)

@@ -5,6 +5,7 @@ any model library.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -131,8 +132,6 @@ def guess_family(text: str) -> str:
 
 def _kind_from_local_config(path: Path) -> str:
     """A local checkpoint says what it is: *ForCausalLM is a causal LM; anything else a reward model."""
-    import json
-
     try:
         architectures = json.loads((path / "config.json").read_text()).get("architectures") or []
     except (OSError, ValueError):
@@ -187,15 +186,10 @@ LOCAL_PATHS_REFUSED = ("Local folders and files cannot be used as models on this
                        "model or a Hugging Face id (owner/name).")
 
 
-def check_model_name(name: str, allow_local_paths: bool | None = None) -> ModelSpec:
+def check_model_name(name: str, allow_local_paths: bool = True) -> ModelSpec:
     """Resolve a registry alias, local path or hub id, rejecting at once what cannot be any of them
     (before a background load would fail more slowly). `allow_local_paths=False` refuses folders and
-    files on the server; None leaves it to the server's policy (refused in public mode)."""
-    if allow_local_paths is None:
-        # imported here: engine.policy builds on this module (its allow-list reads the registry)
-        from engine.policy import ServerPolicy
-
-        allow_local_paths = ServerPolicy.from_env().allow_local_paths
+    files (a public server: engine.policy.check_model_name decides it from the server's policy)."""
     name = (name or "").strip()
     if "\x00" in name:
         raise InputError("A model name cannot contain a NUL character.")

@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from engine import __version__
+from engine.reports.export import table_path, write_table
 from engine.analysis.lexicons import Lexicon
 from engine.analysis.stats import MIXED_DOC, TAU_DOC, family_test_doc
 from engine.analysis.values import RANK_DOC
@@ -73,8 +74,5 @@ def analysis_tables(result, seed: int, resamples: int, top_k: int) -> dict[str, 
 
 def write_analysis_tables(result, out: str | Path, meta: dict, seed: int, resamples: int, top_k: int,
                           fmt: str = "csv") -> list[Path]:
-    from engine.reports.export import write_table
-
-    suffix = ".parquet" if fmt == "parquet" else ".csv"
-    return [write_table(table, Path(out) / f"{stem}{suffix}", {"table": f"{stem}: {OUTPUT_FILES[stem]}", **meta, **extra})
+    return [write_table(table, table_path(out, stem, fmt), {"table": f"{stem}: {OUTPUT_FILES[stem]}", **meta, **extra})
             for stem, (table, extra) in analysis_tables(result, seed, resamples, top_k).items()]

@@ -29,11 +29,11 @@ import pyarrow.parquet as pq
 
 from engine import __version__
 from engine.errors import InputError
+from engine.reports.spreadsheet import FILE_FORMAT_KEY, read_xlsx, read_xlsx_provenance, restore_columns, xlsx_bytes
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".xlsx")
 SIDECAR_SUFFIX = ".meta.json"
 PARQUET_KEY = b"valuescope"
-FILE_FORMAT_KEY = "file_format"  # the sidecar's description of the file itself (columns, types, how to read it)
 READING = {
     "csv": "Header on line 1. pandas.read_csv(path, keep_default_na=False) keeps every text cell as written; plain "
            "pandas.read_csv(path) reads text such as 'NA', 'null' or '' as NaN. valuescope's "
@@ -59,6 +59,19 @@ def table_suffix(path: str | Path) -> str:
     if suffix not in TABLE_SUFFIXES:
         raise InputError(f"Cannot write {Path(path).name}: use a file name ending in .csv, .parquet or .xlsx.")
     return suffix
+
+
+def table_files(stem: str, fmt: str) -> list[str]:
+    """The files one table of format `fmt` (csv, parquet, xlsx) writes: `<stem>.<fmt>`, and for CSV its sidecar.
+    The one place a format becomes a suffix: writers and the --force checks both use it."""
+    if "." + fmt not in TABLE_SUFFIXES:
+        raise InputError(f"Unknown table format {fmt!r}: use csv, parquet or xlsx.")
+    return [f"{stem}.{fmt}", *([f"{stem}{SIDECAR_SUFFIX}"] if fmt == "csv" else [])]
+
+
+def table_path(folder: str | Path, stem: str, fmt: str) -> Path:
+    """Where the table `stem` of format `fmt` goes in `folder`."""
+    return Path(folder) / table_files(stem, fmt)[0]
 
 
 # ---- provenance -----------------------------------------------------------------------------------
@@ -169,8 +182,6 @@ def write_table(df: pd.DataFrame, path: str | Path, metadata: dict | None = None
         pq.write_table(table, buf)
         _write_atomically(path, buf.getvalue())
     else:
-        from engine.reports.spreadsheet import xlsx_bytes  # openpyxl only for spreadsheets
-
         _write_atomically(path, xlsx_bytes(df, provenance(df, metadata, "xlsx")))
     return path
 
@@ -197,8 +208,6 @@ def read_metadata(path: str | Path) -> dict:
         pairs = (line[2:].rstrip("\r\n").partition(": ") for line in _legacy_header_lines(path))
         return {key: value for key, _, value in pairs}
     if suffix == ".xlsx":
-        from engine.reports.spreadsheet import read_xlsx_provenance
-
         return read_xlsx_provenance(path)
     raw = pq.read_schema(path).metadata or {}
     if PARQUET_KEY in raw:
@@ -206,40 +215,11 @@ def read_metadata(path: str | Path) -> dict:
     return {k.decode()[len("valuescope."):]: v.decode() for k, v in raw.items() if k.startswith(b"valuescope.")}
 
 
-def restore_columns(raw: pd.DataFrame, columns: list[dict]) -> pd.DataFrame:
-    """Cells read back (text, or typed values from a spreadsheet; "" or None where empty) with the types and
-    missing values `column_info` recorded."""
-    out = {}
-    for position, info in enumerate(columns):
-        cells = raw.iloc[:, position].astype(object).tolist()
-        dtype, empty = info["dtype"], [v is None or v == "" for v in cells]
-        if dtype in ("bool", "boolean"):
-            values = [None if e else v if isinstance(v, bool) else v == "True" for v, e in zip(cells, empty)]
-        elif dtype.startswith(("int", "Int", "uint", "UInt")):
-            values = [None if e else int(v) for v, e in zip(cells, empty)]
-        elif dtype.startswith(("float", "Float")):
-            values = [np.nan if e else float(v) for v, e in zip(cells, empty)]
-        elif dtype.startswith("datetime"):
-            values = pd.to_datetime(pd.Series([None if e else v for v, e in zip(cells, empty)]))
-        else:
-            missing = info.get("missing")
-            rows = set(range(len(cells))) if missing == "empty cells" else set(missing or ())
-            values = [None if (e and i in rows) else ("" if v is None else v) for i, (v, e) in enumerate(zip(cells, empty))]
-        column = pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values
-        try:
-            out[info["name"]] = column.astype(dtype)
-        except (TypeError, ValueError):
-            out[info["name"]] = column
-    return pd.DataFrame(out, index=range(len(raw)))
-
-
 def read_table(path: str | Path) -> pd.DataFrame:
     """A table written by `write_table`, exactly as it was written (text, numbers, missing values, types)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
-        from engine.reports.spreadsheet import read_xlsx
-
         return read_xlsx(path)
     if suffix != ".csv":
         return pd.read_parquet(path)

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from engine import __version__
+from engine.reports.export import table_path, write_table
 from engine.analysis.implicit import (BATTERY_MEAN_DOC, CATEGORY_TEST_DOC, IMPLICIT_DOC, JOIN_RULE, PAIR_COLUMNS,
                                       REPLY_RULE, SIGN_DOC, top_bottom)
 from engine.analysis.words import NORMALIZATION
@@ -61,16 +62,11 @@ def output_tables(result, top: int) -> dict[str, tuple[pd.DataFrame, dict]]:
 
 def write_implicit_tables(result, out, top_n: int, fmt: str = "csv", **extra_meta) -> list:
     """Write every table of `result` under folder `out`; returns the paths."""
-    from pathlib import Path
-
-    from engine.reports.export import write_table
-
     meta = implicit_metadata(result, **extra_meta)
-    suffix = ".parquet" if fmt == "parquet" else ".csv"
     written = []
     for stem, (table, extra) in output_tables(result, top_n).items():
         header = {"table": f"{stem}: {OUTPUT_FILES[stem]}", **meta, **extra}
-        written.append(write_table(table, Path(out) / f"{stem}{suffix}", header))
+        written.append(write_table(table, table_path(out, stem, fmt), header))
     return written
 
 

@@ -16,6 +16,7 @@ import math
 import re
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from engine.errors import InputError
@@ -23,7 +24,7 @@ from engine.errors import InputError
 MAX_ROWS = 1_048_576 - 1  # a sheet's rows, less the header
 MAX_CELL_CHARS = 32_767
 TABLE_SHEET, PROVENANCE_SHEET = "table", "provenance"
-FILE_FORMAT_KEY = "file_format"  # as in engine.reports.export
+FILE_FORMAT_KEY = "file_format"  # the provenance's description of the file itself (columns, types, how to read it)
 _UNSAFE_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 _NOT_IN_XML = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
 _LOOKS_ESCAPED = re.compile("_(x[0-9A-Fa-f]{4}_)")
@@ -47,7 +48,10 @@ def unfit_reason(df: pd.DataFrame) -> str | None:
     for name in df.columns:
         column = df[name]
         if pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column):
-            longest = column.dropna().astype(str).map(lambda v: len(escape_text(v))).max()
+            text = column.dropna().astype(str)
+            if not len(text) or text.str.len().max() * len("_x0000_") <= MAX_CELL_CHARS:
+                continue  # escaping turns a character into at most 7: every cell fits, without escaping them all
+            longest = text.map(lambda v: len(escape_text(v))).max()
             if longest and longest > MAX_CELL_CHARS:
                 return f"column {name!r} holds a text of {longest:,} characters: a spreadsheet cell holds at most {MAX_CELL_CHARS:,}"
     return None
@@ -141,10 +145,35 @@ def read_xlsx_provenance(path) -> dict:
     return meta
 
 
+def restore_columns(raw: pd.DataFrame, columns: list[dict]) -> pd.DataFrame:
+    """Cells read back (text, or typed values from a spreadsheet; "" or None where empty) with the types and
+    missing values `column_info` recorded."""
+    out = {}
+    for position, info in enumerate(columns):
+        cells = raw.iloc[:, position].astype(object).tolist()
+        dtype, empty = info["dtype"], [v is None or v == "" for v in cells]
+        if dtype in ("bool", "boolean"):
+            values = [None if e else v if isinstance(v, bool) else v == "True" for v, e in zip(cells, empty)]
+        elif dtype.startswith(("int", "Int", "uint", "UInt")):
+            values = [None if e else int(v) for v, e in zip(cells, empty)]
+        elif dtype.startswith(("float", "Float")):
+            values = [np.nan if e else float(v) for v, e in zip(cells, empty)]
+        elif dtype.startswith("datetime"):
+            values = pd.to_datetime(pd.Series([None if e else v for v, e in zip(cells, empty)]))
+        else:
+            missing = info.get("missing")
+            rows = set(range(len(cells))) if missing == "empty cells" else set(missing or ())
+            values = [None if (e and i in rows) else ("" if v is None else v) for i, (v, e) in enumerate(zip(cells, empty))]
+        column = pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values
+        try:
+            out[info["name"]] = column.astype(dtype)
+        except (TypeError, ValueError):
+            out[info["name"]] = column
+    return pd.DataFrame(out, index=range(len(raw)))
+
+
 def read_xlsx(path) -> pd.DataFrame:
     """The table sheet of a file written by `xlsx_bytes`, with its recorded column types."""
-    from engine.reports.export import restore_columns  # export imports this module for .xlsx files
-
     rows = _sheet_rows(path, TABLE_SHEET)
     header, body = rows[0], rows[1:]
     raw = pd.DataFrame([[("" if v is None else v) for v in row] for row in body], columns=range(len(header)))

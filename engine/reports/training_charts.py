@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import altair as alt
 import pandas as pd
 
 CATEGORY_COLORS = {"Agency": "#d95f02", "Communion": "#1b9e77"}
@@ -17,8 +18,6 @@ CATEGORY_COLORS = {"Agency": "#d95f02", "Communion": "#1b9e77"}
 def trajectory_chart(trajectory: pd.DataFrame, value: str = "median_rank", title: str | None = None):
     """Line chart of `category_trajectory(...)` output: x = step, y = `value`, colour = category, panel = base.
     With several seeds the line is their mean and a band spans their min to max."""
-    import altair as alt
-
     keys = ["base", "variant", "step", "category"]
     data = (trajectory.groupby(keys, sort=False, observed=True)[value]
             .agg(value="mean", low="min", high="max", n_seeds="count").reset_index())
@@ -46,8 +45,6 @@ def trajectory_chart(trajectory: pd.DataFrame, value: str = "median_rank", title
 
 def accuracy_chart(checkpoints: pd.DataFrame):
     """Held-out preference accuracy vs step, one line per base (and data variant)."""
-    import altair as alt
-
     data = checkpoints.dropna(subset=["eval_accuracy"]).copy()
     data["run"] = data["base"].astype(str) + data["variant"].map(lambda v: "" if v == "all" else f" ({v})")
     if "seed" in data and data["seed"].nunique() > 1:
@@ -61,8 +58,6 @@ def accuracy_chart(checkpoints: pd.DataFrame):
 
 def loss_chart(curves: pd.DataFrame):
     """Training loss per optimiser step (the live view while a run trains), one line per run."""
-    import altair as alt
-
     return alt.Chart(curves.dropna(subset=["loss"])).mark_line().encode(
         x=alt.X("step:Q", title="optimiser step"), y=alt.Y("loss:Q", title="training loss", scale=alt.Scale(zero=False)),
         color=alt.Color("run:N", title=None), tooltip=["run", "step", alt.Tooltip("loss:Q", format=".4f")],
@@ -71,8 +66,6 @@ def loss_chart(curves: pd.DataFrame):
 
 def _step_axis(data: pd.DataFrame):
     """Ticks at the checkpoint steps (0, 1, 2, 4, ...) rather than the symlog scale's own crowded ones."""
-    import altair as alt
-
     return alt.Axis(values=sorted(int(s) for s in data["step"].unique()), labelOverlap="greedy")
 
 

@@ -26,8 +26,9 @@ import pandas as pd
 
 from engine.errors import CacheDamagedError, CacheError, CacheReadOnlyError, InputError, NotFoundError
 from engine.paths import db_path
-from engine.processes import process_started_at
+from engine.processes import process_started_at, process_state
 from engine.store.diagnosis import explain, is_lock_conflict, locked_error
+from engine.migrate import applied_migrations, apply_migrations
 from engine.store.migrations import MIGRATIONS
 from engine.store.records import (INSERT_RUN, RUN_COLUMNS, SCORE_COLUMNS, RunRecord, rank_scores, row_dict,
                                   score_frame, utc_now)
@@ -48,11 +49,11 @@ def _run_process_alive(pid, pid_started_at, created_at) -> bool:
     rows written before that was recorded, before the run was created."""
     if pd.isna(pid) or not pid:
         return False
+    if not pd.isna(pid_started_at):
+        return process_state(int(pid), float(pid_started_at)) == "alive"
     started = process_started_at(int(pid))
     if started is None:
         return False
-    if not pd.isna(pid_started_at):
-        return abs(started - float(pid_started_at)) < 1.0
     if isinstance(created_at, datetime):
         return started <= created_at.replace(tzinfo=timezone.utc).timestamp() + 1.0
     return True
@@ -92,6 +93,7 @@ class Cache:
         self.path: Path = Path(path) if path is not None else db_path(home)
         self.lock_timeout_s = lock_timeout_s
         self.read_only = _open_read_only(self.path)
+        self._found: dict[str, tuple] = {}  # request key -> (generation, newest done run or None)
         with self.connect() as con:
             if not self.read_only:  # a read-only cache of an older schema is still read (columns it lacks are absent)
                 self._migrate(con)
@@ -132,20 +134,13 @@ class Cache:
 
     @staticmethod
     def _migrate(con) -> None:
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
-        )
-        applied = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
-        for version, name, sql in MIGRATIONS:
-            if version in applied:
-                continue
-            with transaction(con):
-                con.execute(sql)
-                con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utc_now()])
+        with transaction(con):
+            apply_migrations(con, "runs", MIGRATIONS)
 
     def schema_version(self) -> int:
+        """How many steps of the schema's migration set this file has."""
         with self.connect() as con:
-            return con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+            return len(applied_migrations(con, "runs"))
 
     # ---- writing -------------------------------------------------------------------------------
     def start_run(self, record: RunRecord | dict) -> str:
@@ -163,15 +158,10 @@ class Cache:
         with self.connect() as con, transaction(con):
             con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
             con.register("new_scores", frame)
-            con.execute(
-                f"INSERT INTO scores SELECT ? AS run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores", [run_id]
-            )
+            con.execute(f"INSERT INTO scores SELECT ? AS run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores", [run_id])
             con.unregister("new_scores")
             sets = {"status": "done", "n_scores": len(frame), "seconds": seconds, "finished_at": utc_now(), **updates}
-            con.execute(
-                f"UPDATE runs SET {', '.join(f'{k} = ?' for k in sets)} WHERE run_id = ?",
-                [*sets.values(), run_id],
-            )
+            con.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in sets)} WHERE run_id = ?", [*sets.values(), run_id])
 
     def fail_run(self, run_id: str, error: str, status: str = "failed") -> None:
         """Mark a run failed (or `cancelled`); its scores, if any were written, are never served."""
@@ -220,14 +210,43 @@ class Cache:
         return bool(n)
 
     # ---- reading -------------------------------------------------------------------------------
+    def generation(self) -> tuple:
+        """Changes whenever any process writes the file (its size and time, and its write-ahead log's)."""
+        stamps = []
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                stat = path.stat()
+                stamps.append((stat.st_mtime_ns, stat.st_size))
+            except OSError:
+                stamps.append(None)
+        return tuple(stamps)
+
     def find_done(self, request_key: str) -> dict | None:
-        """The newest completed run for this request, or None."""
+        """The newest completed run for this request, or None. Answered from memory while the file is
+        unchanged (a page asks on every rerun; a query costs a connection)."""
+        generation = self.generation()
+        known = self._found.get(request_key)
+        if known is not None and known[0] == generation:
+            return dict(known[1]) if known[1] is not None else None
         with self.connect() as con:
             df = con.execute(
                 "SELECT * FROM runs WHERE request_key = ? AND status = 'done' ORDER BY finished_at DESC LIMIT 1",
                 [request_key],
             ).df()
-        return None if df.empty else row_dict(df.iloc[0])
+        run = None if df.empty else row_dict(df.iloc[0])
+        self._found[request_key] = (generation, run)
+        return dict(run) if run is not None else None
+
+    def find_done_many(self, request_keys) -> dict[str, dict]:
+        """The newest completed run of each of these requests that has one, by request key (one query)."""
+        keys = list(dict.fromkeys(request_keys))
+        if not keys:
+            return {}
+        with self.connect() as con:
+            df = con.execute(
+                f"SELECT * FROM runs WHERE status = 'done' AND request_key IN ({', '.join('?' * len(keys))}) "
+                "ORDER BY finished_at", keys).df()
+        return {row["request_key"]: row for row in (row_dict(r) for _, r in df.iterrows())}  # newest last wins
 
     def get_run(self, run_id: str) -> dict:
         """One run by its id or a unique prefix of it (matched literally: `%` and `_` are characters)."""
@@ -265,8 +284,8 @@ class Cache:
             df = con.execute(sql, args).df()
         # A `running` row whose process is gone was killed mid-run: say so rather than "running".
         started = df["pid_started_at"] if "pid_started_at" in df else pd.Series(None, index=df.index, dtype=float)
-        alive = [_run_process_alive(*row) for row in zip(df["pid"], started, df["created_at"])]
-        stale = (df["status"] == "running") & ~pd.Series(alive, index=df.index, dtype=bool)
+        running = df.index[df["status"] == "running"]  # only these need a look at their process
+        stale = [i for i in running if not _run_process_alive(df.at[i, "pid"], started.at[i], df.at[i, "created_at"])]
         df.loc[stale, "status"] = "interrupted"
         if status in ("running", "interrupted"):
             df = df[df["status"] == status].reset_index(drop=True)

@@ -1,10 +1,10 @@
-"""Numbered schema migrations for the DuckDB cache. Append new ones; never edit an applied one."""
+"""Numbered schema migrations for the DuckDB cache. Applied by engine.migrate.apply_migrations as the set "runs".
+Append new ones; never edit or rename an applied one."""
 from __future__ import annotations
 
-MIGRATIONS: list[tuple[int, str, str]] = [
+MIGRATIONS: list[tuple[str, str]] = [
     (
-        1,
-        "runs and scores",
+        "001 runs and scores",
         """
         CREATE TABLE runs (
             run_id          VARCHAR PRIMARY KEY,
@@ -50,8 +50,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         """,
     ),
     (
-        2,
-        "start time of a run's process",
+        "002 start time of a run's process",
         # With the PID it tells a live run from a dead one whose PID was reused (PID 1 after a container restart).
         "ALTER TABLE runs ADD COLUMN pid_started_at DOUBLE;",
     ),

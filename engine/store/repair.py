@@ -1,7 +1,7 @@
 """Check a cache file run by run, and rebuild a damaged one from every run that still reads cleanly.
 
 `check_cache` opens the file read-only and reads what the commands read: the schema record
-(`schema_migrations`), each run's row and all its scores (a damaged block shows only when it is read),
+(`migrations`), each run's row and all its scores (a damaged block shows only when it is read),
 and each lookup through the indexes (run id, request key, the scores' run id); a `done` run must also
 have as many scores as it recorded. Runs are read with a prefix match on their id, which DuckDB answers
 by scanning (skipping row groups by their min/max) rather than through an index, so a damaged index
@@ -148,7 +148,7 @@ def check_cache(path: str | os.PathLike) -> CacheCheck:
         con.close()
     con = _open_read_only(path)
     try:
-        con.execute("SELECT * FROM schema_migrations").fetchall()
+        con.execute("SELECT * FROM migrations").fetchall()  # engine.migrate's record of applied steps
     except duckdb.Error as exc:
         check.damaged_parts.append(f"its schema record ({_short(exc)})")
     finally:

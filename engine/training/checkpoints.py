@@ -1,5 +1,5 @@
 """Trained reward-model checkpoints: when to save and how (atomically). Reading them back is
-engine.models.manifests (what a checkpoint is) and engine.models.adapters (loading it as a reward model).
+engine.models.manifests (what a checkpoint is) and engine.models.loading (loading it as a reward model).
 """
 from __future__ import annotations
 

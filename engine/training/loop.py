@@ -25,7 +25,7 @@ class _Checkpointer:
         # How the reward was read: the pad token (added or the vocabulary's own) and the BOS count.
         self.pad = {"pad_token": tokenizer.pad_token, "pad_token_id": tokenizer.pad_token_id,
                     "pad_added": tokenizer.pad_token == ADDED_PAD}
-        self.trained_as = trained_as  # how to score it as it was trained (engine/models/adapters.py)
+        self.trained_as = trained_as  # how to score it as it was trained (engine/models/loading.py)
         self.run_dir, self.run_name = run_dir, run_name
         self.data = data
         self.eval_columns = data.encoder.columns(data.held_out, run.base)  # never swapped: the real labels

@@ -174,7 +174,7 @@ def preference_metrics(model, columns: dict, pad_token_id: int, batch_pairs: int
         return {"accuracy": None, "loss": None, "margin": None, "n_pairs": 0}
     device = next(p.device for p in model.parameters())
     # Without the mixed-precision autocast accelerate wraps around forward while training: the weights
-    # as saved, computed the way the engine scores the checkpoint later (engine/models/adapters.py).
+    # as saved, computed the way the engine scores the checkpoint later (engine/models/loading.py).
     forward = getattr(model, "_original_forward", model.forward)
     margins = []
     was_training = model.training

@@ -12,7 +12,7 @@ through the engine's `Runner` (reward mode, cached in DuckDB like any search) on
 Within one (checkpoint, prompt) the matched words are ranked (1 = highest reward, ties averaged;
 `engine.analysis.rank_words`) and each category's median rank taken (`category_medians`).
 Each checkpoint is scored as it was trained (its recorded dtype and quantisation, and its device
-when this machine has one; engine/models/adapters.py), and the search records how it ran.
+when this machine has one; engine/models/loading.py), and the search records how it ran.
 Tables: `category_trajectory` = median rank per category vs step per base and seed, the mean over
 prompts when there are several (Fig 4a); `seed_spread` = its mean, sd, min and max across seeds (a
 run trained with `seeds`; one seed shows no spread, which is not the same as none);

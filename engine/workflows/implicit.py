@@ -3,9 +3,11 @@ the cache (computed when missing), then engine.analysis.implicit joins and summa
 is stated there)."""
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -16,24 +18,8 @@ from engine.analysis.lexicons import Lexicon
 from engine.analysis.words import normalize_series
 from engine.configs import SearchConfig
 from engine.errors import InputError
-from engine.models.registry import resolve_spec
 from engine.prompts import framing_of, resolve_prompt
-
-
-def implicit_template(spec, requested: str = "auto") -> str:
-    """The template an implicit RM uses for one side: the caller's choice, else "plain" (the raw
-    prompt) for a pretrained model, "chat" for an instruct one, and "auto" (chat template if the
-    tokenizer has one, else plain) when the registry does not say."""
-    if requested and requested != "auto":
-        return requested
-    return {"pretrained": "plain", "instruct": "chat"}.get(spec.variant, "auto")
-
-
-def side_config(model: str, template: str = "auto", base: SearchConfig | None = None) -> SearchConfig:
-    """SearchConfig for one side of an implicit RM: log-prob mode, template per `implicit_template`."""
-    base = base or SearchConfig()
-    spec = resolve_spec(model, family=base.family, revision=base.revision, trust_remote_code=base.trust_remote_code)
-    return replace(base, model=model, mode="logprob", template=implicit_template(spec, template))
+from engine.workflows.runner import side_config
 
 
 @dataclass
@@ -190,6 +176,20 @@ def run_implicit(
         result.named_summary = named_word_comparison(result.named, named_words)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def save_result(result: ImplicitResult, path: Path) -> Path:
+    """The whole result as one file beside the job's log (written by the worker, read by the app and the CLI)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def load_result(path: str | Path) -> ImplicitResult:
+    """A result `save_result` wrote (only ever files our own workers wrote in the data folder)."""
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
 
 
 def _label(table: pd.DataFrame, ids: dict) -> pd.DataFrame:

@@ -1,18 +1,24 @@
 """Cached runs: answer a request from DuckDB when it was computed before, else compute and store it.
 
 A `RunRequest` is resolved once from a search config and a prompt: the model spec, the scoring mode,
-the template and the candidates. Its key hashes everything that determines the scores (model source,
-revision and, for local weights, a fingerprint of their bytes; mode, prompt, template, dtype,
-quantisation, candidates, head seed, scorer version) and is computed without loading any model, so a
-cached answer costs milliseconds.
+the template and the candidates. Its key hashes everything that determines the scores, as resolved
+(model source, revision and, for local weights, a fingerprint of their bytes; mode, prompt, template,
+dtype, quantisation, candidates, head seed, scorer version) and is computed without loading any model,
+so a cached answer costs milliseconds, and two requests that resolve alike (a search left on mode and
+template "auto", an implicit RM's log-prob "chat" side of the same instruct model) share one run.
+`resolve_template` decides "auto" from what is known without loading: the registry's template, "chat"
+for an instruct model, a local folder's own tokenizer files. Only a hub model the registry does not
+know keeps "auto" (its tokenizer decides at load time; its files may not be here yet, and a key must
+not depend on that).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
+from pathlib import Path
 
 import pandas as pd
 
@@ -24,6 +30,62 @@ from engine.models.registry import CAUSAL_LM, ModelSpec, resolve_spec
 from engine.prompts import framing_of, resolve_prompt
 from engine.store.db import Cache
 from engine.store.records import RunRecord
+
+
+KEY_VERSION = 2  # 2: template and words resolved before hashing (older rows re-keyed by engine.workflows.rekey)
+
+
+def _folder_chat_template(folder: Path) -> str | None:
+    """"chat" or "plain" for a local model folder whose own tokenizer files say; None if they are not there."""
+    if (folder / "adapter_config.json").is_file() or not (folder / "tokenizer_config.json").is_file():
+        return None  # an adapter's tokenizer comes from its base
+    if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
+        return "chat"
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return "chat" if config.get("chat_template") else "plain"
+
+
+def resolve_template(spec: ModelSpec, requested: str | None = "auto") -> str:
+    """The template a search scores `spec` with: the one asked for, else the registry's, else "chat" for
+    an instruct model (not a user's .gguf file: its variant is a default), else what a local folder's
+    tokenizer files say; "auto" only where none of these is known (see the module docstring)."""
+    if requested and requested != "auto":
+        return requested
+    if spec.template != "auto":
+        return spec.template
+    if spec.variant == "instruct" and not spec.source.startswith("gguf-file:"):
+        return "chat"
+    folder = Path(spec.source)
+    return (folder.is_dir() and _folder_chat_template(folder)) or "auto"
+
+
+def implicit_template(spec: ModelSpec, requested: str | None = "auto") -> str:
+    """The template one side of an implicit RM uses: the caller's choice, else "plain" (the raw prompt) for
+    a pretrained model, "chat" for an instruct one, and otherwise as a search would (`resolve_template`)."""
+    if requested and requested != "auto":
+        return requested
+    return {"pretrained": "plain", "instruct": "chat"}.get(spec.variant) or resolve_template(spec)
+
+
+def side_config(model: str, template: str = "auto", base: SearchConfig | None = None) -> SearchConfig:
+    """The search settings of one side of an implicit RM: log-prob mode, template per `implicit_template`."""
+    base = base or SearchConfig()
+    spec = resolve_spec(model, family=base.family, revision=base.revision, trust_remote_code=base.trust_remote_code)
+    return replace(base, model=model, mode="logprob", template=implicit_template(spec, template))
+
+
+def words_digest(words) -> str:
+    """Hash of the replies a run scores: as score_texts scores them, once each, blanks dropped, in any order."""
+    unique = sorted({w for w in words if w and w.strip()})
+    return hashlib.sha256("\n".join(unique).encode()).hexdigest()
+
+
+def request_key(payload: dict) -> str:
+    """The cache key of a resolved request (RunRequest.key_payload); engine.workflows.rekey uses it too."""
+    return hashlib.sha256(json.dumps({**payload, "key_version": KEY_VERSION}, sort_keys=True).encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -41,7 +103,9 @@ class RunRequest:
     weights: str | None  # fingerprint of local weights; None where the revision pins them
 
     @classmethod
-    def resolve(cls, config: SearchConfig, prompt: str, words=None, candidates: str | None = None) -> "RunRequest":
+    def resolve(cls, config: SearchConfig, prompt: str, words=None, candidates: str | None = None,
+                weights: str | None = "fingerprint") -> "RunRequest":
+        """`weights`: the local weights' fingerprint when it is already known (a stored run's), else computed."""
         spec = resolve_spec(config.model, family=config.family, revision=config.revision,
                             trust_remote_code=config.trust_remote_code)
         prompt_key, text = resolve_prompt(prompt)
@@ -50,29 +114,34 @@ class RunRequest:
             raise InputError("--method authors scores reward models: use --mode reward, or the default by_id.")
         return cls(
             config=config, spec=spec, mode=mode,
-            template=spec.template if config.template == "auto" else config.template,
+            template=resolve_template(spec, config.template),
             prompt_key=prompt_key, prompt_text=text, candidates=candidates or ("vocab" if words is None else "words"),
-            words=tuple(words) if words is not None else None, weights=weights_fingerprint(spec),
+            words=tuple(words) if words is not None else None,
+            weights=weights_fingerprint(spec) if weights == "fingerprint" else weights,
         )
 
-    @cached_property
-    def key(self) -> str:
+    def key_payload(self) -> dict:
+        """Everything that determines the scores, resolved (batch size, for one, does not)."""
         config = self.config
         payload = {
             "source": self.spec.source, "revision": self.spec.revision, "weights": self.weights, "mode": self.mode,
             "template": self.template, "prompt": self.prompt_text, "dtype": config.dtype,
             "quantization": config.quantization, "candidates": self.candidates,
             "vocab_filter": config.vocab_filter if self.candidates == "vocab" else None,
-            "words": hashlib.sha256("\n".join(self.words).encode()).hexdigest() if self.words is not None else None,
+            "words": words_digest(self.words) if self.words is not None else None,
             "head_seed": config.head_seed, "scorer": SCORER_VERSION, "device": (config.device or "auto").split(":")[0],
         }
         if self.weights is None:
-            del payload["weights"]  # keys of hub and embedded models stay what they were
+            del payload["weights"]
         if config.method != "by_id":
             payload["method"] = config.method
         if self.spec.dtype != "auto" and config.dtype == "auto":
             payload["model_dtype"] = self.spec.dtype  # the registry's dtype for "auto"
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+        return payload
+
+    @cached_property
+    def key(self) -> str:
+        return request_key(self.key_payload())
 
     @property
     def model_key(self) -> tuple:

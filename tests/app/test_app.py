@@ -222,7 +222,7 @@ def test_base_models_page_compares_two_tiny_models(tmp_path):
     at = app("base_models", model_a=str(a), model_b=str(b), bwords="love, war", btop="5", bresamples="199")
     wait_for(at, lambda x: x.info or x.error)
     assert not at.error, texts(at.error)
-    assert "Not all" in at.info[0].value  # nothing cached yet: nothing loads until asked
+    assert "not in the cache" in at.info[0].value  # nothing cached yet: nothing loads until asked
     next(b for b in at.button if b.label == "Compute").click().run()
     wait_for(at, lambda x: any(s.value == "Named words" for s in x.subheader) or x.error, timeout=120)
     assert not at.error, texts(at.error)
@@ -230,6 +230,13 @@ def test_base_models_page_compares_two_tiny_models(tmp_path):
     assert {"Top and bottom words by MWLR", "Named words", "Categories", "Export"} <= set(headings)
     top = at.dataframe[0].value
     assert list(top.columns[:3]) == ["word", "mwlr", "log_ratio"] and len(top) == 5
+
+    import engine.jobs as jobs
+
+    n_jobs = len(jobs.list_jobs(limit=None))  # opened again from the address: the tables at once, no new job
+    again = app("base_models", model_a=str(a), model_b=str(b), bwords="love, war", btop="5", bresamples="199")
+    assert not again.error and "Named words" in texts(again.subheader), texts(again.info)
+    assert len(jobs.list_jobs(limit=None)) == n_jobs
 
 
 def test_base_models_page_rejects_the_same_model_twice():

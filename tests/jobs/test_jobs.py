@@ -12,7 +12,7 @@ import pytest
 from jobs_helpers import TIMEOUT_S, registered_kinds, wait_for_stage, wait_until  # noqa: F401 - fixture
 
 import engine.jobs as jobs
-from engine.jobs.liveness import process_state
+from engine.processes import process_state
 from helpers import ROOT
 
 pytestmark = pytest.mark.usefixtures("registered_kinds")

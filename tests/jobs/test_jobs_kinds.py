@@ -14,7 +14,7 @@ def test_a_search_job_in_a_worker_is_then_served_from_the_cache(tiny_llama_dir):
     params = {"config": config, "prompt": "What is the best thing ever?"}
     job = jobs.wait(jobs.submit("search", params, label="tiny").id, 120)
     assert job.status == "done", (job.error, Path(job.log_path).read_text()[-2000:])
-    assert job.stage == "writing" and job.done == job.total == job.result["n_scores"] > 0
+    assert job.stage == "done" and job.done == job.total == job.result["n_scores"] > 0  # a finished job: stage = status
     assert job.result["from_cache"] is False
     served = Runner().cached(SearchConfig(**config), params["prompt"])
     assert served.run["run_id"] == job.result["run_id"] and len(served.scores) == job.result["n_scores"]
@@ -46,8 +46,9 @@ def test_battery_and_implicit_kinds_report_per_prompt_and_per_run(tiny_llama_dir
     prompts = ["greatest_ever_one", "worst_time_single"]
     config = {"model": str(tiny_llama_dir), "mode": "logprob", "device": "cpu"}
     seen, stages = [], []
-    job = jobs.run_foreground("battery", {"config": config, "prompts": prompts, "words": ["love", "freedom"]},
-                              progress=lambda d, t: seen.append((d, t)), stage=lambda name, _: stages.append(name))
+    job = battery = jobs.run_foreground("battery", {"config": config, "prompts": prompts, "words": ["love", "freedom"]},
+                                        progress=lambda d, t: seen.append((d, t)),
+                                        stage=lambda name, _: stages.append(name))
     assert [r["prompt_key"] for r in job.result["runs"]] == prompts
     assert {d for d, _ in seen} == {0, 1, 2} and {t for _, t in seen} == {2}
     assert stages == ["loading", "scoring", "writing", "scoring", "writing"]  # the model loads once
@@ -57,7 +58,9 @@ def test_battery_and_implicit_kinds_report_per_prompt_and_per_run(tiny_llama_dir
                 "base": {"device": "cpu"}, "resamples": 99}
     job = jobs.run_foreground("implicit", implicit)
     assert (job.done, job.total) == (2, 2)  # one prompt, two sides, named words only
-    assert [(r["side"], r["from_cache"]) for r in job.result["runs"]] == [("a", False), ("b", False)]
+    # side A resolves to the battery's first run (log-prob, the folder's chat template, same words): shared, not redone
+    assert [(r["side"], r["from_cache"]) for r in job.result["runs"]] == [("a", True), ("b", False)]
+    assert job.result["runs"][0]["run_id"] == battery.result["runs"][0]["run_id"]
     stages.clear()
     again = jobs.run_foreground("implicit", implicit, stage=lambda name, _: stages.append(name))
     assert all(r["from_cache"] for r in again.result["runs"]) and stages == []  # nothing loaded

@@ -11,7 +11,7 @@ import pytest
 import engine.models.loading
 from engine.cli import main
 from engine.errors import ModelLoadError
-from engine.models.adapters import load_adapter_checkpoint
+from engine.models.loading import load_adapter_checkpoint
 from engine.models.manifests import ADAPTER_CONFIG, ADAPTER_WEIGHTS, MANIFEST
 from engine.models.registry import resolve_spec
 from helpers import make_tiny_model_dir, single_error_line

@@ -52,7 +52,7 @@ def damage_where(path, ids, broken: str) -> None:
 
 @pytest.mark.parametrize("broken", ["SELECT * FROM runs WHERE run_id = ?",
                                     "SELECT * FROM scores WHERE run_id = ?",
-                                    "SELECT * FROM schema_migrations"])
+                                    "SELECT * FROM migrations"])
 def test_repair_keeps_every_run_when_only_an_index_or_the_schema_record_is_damaged(broken, valuescope_home, capsys):
     ids = cached_runs(valuescope_home, n_runs=5)
     cache = Cache()
@@ -62,7 +62,7 @@ def test_repair_keeps_every_run_when_only_an_index_or_the_schema_record_is_damag
     assert main(["cache", "check"]) == 1  # the file needs repair ...
     report = capsys.readouterr().out
     assert "5 runs: 5 read cleanly" in report and "damaged, rebuilt by repair" in report, report
-    if "schema_migrations" in broken:  # ... which every command says, since each opens the schema record
+    if "migrations" in broken:  # ... which every command says, since each opens the schema record
         damaged_error(["runs"], capsys)
     assert main(["cache", "repair"]) == 0
     report = capsys.readouterr().out

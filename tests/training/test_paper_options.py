@@ -131,7 +131,7 @@ def _tiny_run(tmp_path, base, **overrides):
 def test_bf16_checkpoint_with_added_pad_scores_as_recorded(tmp_path):
     """A bf16 run whose tokenizer needed "[PAD]": the engine loads it as trained (bf16, adapter unmerged,
     pad added and embeddings resized) and its held-out metrics equal those recorded at training time."""
-    from engine.models.adapters import load_adapter_checkpoint
+    from engine.models.loading import load_adapter_checkpoint
     from engine.models.registry import resolve_spec
     from engine.training.trainer import preference_metrics
     from helpers import make_tiny_model_dir
