@@ -16,10 +16,10 @@ import os
 from dataclasses import dataclass, field
 
 from engine.errors import InputError
+from engine.models.hub_code import ENV_PUBLIC, check_hub_config, env_flag  # noqa: F401 - re-exported
 from engine.models.registry import REGISTRY, ModelSpec
 from engine.models.registry import check_model_name as check_name
 
-ENV_PUBLIC = "VALUESCOPE_PUBLIC"
 ENV_REMOTE_CODE_MODELS = "VALUESCOPE_REMOTE_CODE_MODELS"
 ENV_MAX_UPLOAD_MB = "VALUESCOPE_MAX_UPLOAD_MB"
 ENV_MAX_JOBS = "VALUESCOPE_MAX_JOBS"
@@ -27,8 +27,6 @@ ENV_MAX_JOBS = "VALUESCOPE_MAX_JOBS"
 # two jobs keep a 2-core Space responsive.
 DEFAULT_MAX_UPLOAD_MB = (200, 20)
 DEFAULT_MAX_JOBS = (4, 2)
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"", "0", "false", "no", "off"}
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ class ServerPolicy:
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "ServerPolicy":
         env = os.environ if environ is None else environ
-        public = _flag(env, ENV_PUBLIC)
+        public = env_flag(env, ENV_PUBLIC)
         listed = {name.strip() for name in env.get(ENV_REMOTE_CODE_MODELS, "").split(",") if name.strip()}
         return cls(
             public=public,
@@ -79,32 +77,12 @@ def check_search_config(config, policy: ServerPolicy | None = None) -> None:
                          "The command line's --trust-remote-code runs it on your own machine.")
 
 
-CODE_LOADING_KEYS = ("auto_map",)  # a config naming Python classes in the repository, loaded as code
-
-
-def check_hub_config(model: str, config: dict, policy: ServerPolicy | None = None) -> None:
-    """Refuse (InputError), on a public server, a hub model whose config.json or tokenizer_config.json names
-    code of its own to load (`auto_map`): checked on those small files, before any weights are downloaded."""
-    policy = policy or ServerPolicy.from_env()
-    found = [key for key in CODE_LOADING_KEYS if key in (config or {})]
-    if policy.public and found:
-        raise InputError(f"{model!r} is not allowed on this public server: its configuration loads code from the "
-                         f"repository ({', '.join(found)}). Pick a model that runs with transformers' own classes.")
-
-
 def _allowed_names(listed: set[str]) -> frozenset[str]:
     names = set(listed)
     for alias, spec in REGISTRY.items():
         if spec.needs_remote_code:
             names |= {alias, spec.source}
     return frozenset(n.lower() for n in names)
-
-
-def _flag(env, name: str) -> bool:
-    value = str(env.get(name, "")).strip().lower()
-    if value in _TRUE | _FALSE:
-        return value in _TRUE
-    raise InputError(f"{name}={env.get(name)!r}: use 1 or 0.")
 
 
 def _positive_int(env, name: str, default: int) -> int:

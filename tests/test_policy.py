@@ -89,7 +89,7 @@ def test_public_mode_refuses_a_gguf_path_whether_or_not_it_exists(tmp_path):
     answers = set()
     for name in (str(present), str(tmp_path / "missing.gguf"), "missing.gguf", "/nowhere/x"):
         with pytest.raises(InputError) as refused:
-            check_model_name(name, allow_local_paths=False)
+            check_name(name, allow_local_paths=False)
         answers.add(str(refused.value))
     assert len(answers) == 1 and "public server" in answers.pop()  # existence on the server cannot be probed
 

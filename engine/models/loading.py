@@ -22,11 +22,11 @@ from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequence
                           BitsAndBytesConfig)
 
 from engine.models.gguf import converted_dir
+from engine.models.hub_code import check_hub_config, public_server
 from engine.models.manifests import adapter_revision, base_name_of, check_checkpoint
 from engine.models.registry import CAUSAL_LM, REGISTRY, ModelSpec, resolve_spec
 from engine.options import DTYPES, MODES, QUANTIZATIONS, REWARD_HEAD_NAMES
 from engine.errors import InputError, ModelLoadError, UserError, is_out_of_memory
-from engine.policy import ServerPolicy, check_hub_config
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 # What unreadable weight files raise (a refused pickle, a truncated or foreign file); anything else is a bug.
@@ -157,7 +157,7 @@ def _weights_location(spec: ModelSpec, home) -> tuple[str, str | None, dict]:
     if not _in_hub_cache(spec) and not _hub_reachable():
         # Fail in seconds: the hub client would otherwise retry for about a minute.
         raise _explain_failure(spec, "not in the local hub cache, and the hub cannot be reached from this machine")
-    if ServerPolicy.from_env().public:
+    if public_server():
         for name in ("config.json", "tokenizer_config.json"):  # small files; the weights come later
             check_hub_config(spec.alias, _hub_json(spec, name))
     return spec.source, None, {"revision": spec.revision}
