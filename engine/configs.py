@@ -31,7 +31,9 @@ class SearchConfig:
                                 "Default: reward for reward models, logprob for causal LMs.", MODES)
     template: str = setting("auto", "How prompt and reply are framed: auto (the model's chat template, else the "
                                "registry's choice), chat, gemma_turns or plain.", ("auto", *TEMPLATES))
-    dtype: str = setting("auto", "Weights dtype: auto = float32 on CPU, bfloat16 on GPU.", DTYPES)
+    dtype: str = setting("auto", "Weights dtype: auto = bfloat16 on GPU; on a CPU bfloat16-mixed (float32 "
+                                  "weights, bf16 matmuls, ends re-scored in float32) where its agreement check passed, "
+                                  "else float32.", DTYPES)
     quantization: str = setting("none", "bitsandbytes quantisation: none, 8bit or 4bit (NF4).", QUANTIZATIONS)
     vocab_filter: str = setting("all", "Vocabulary search: all = every token id; alpha = only word-initial tokens: "
                                   "a space then ASCII letters, e.g. ' love' (faster, for interactive use).", VOCAB_FILTERS)
