@@ -91,3 +91,11 @@ def auto_cpu_dtype(spec, home=None) -> tuple[str, str]:
         return "float32", (f"agreement check failed: Spearman {verdict['spearman']}, top {verdict['top_same']}/{ENDS}, "
                            f"bottom {verdict['bottom_same']}/{ENDS}")
     return MIXED, f"{units}; agreement check passed (Spearman {verdict['spearman']})"
+
+
+def keyed_dtype(dtype: str, device: str | None, spec) -> str:
+    """The dtype a request key records: `auto` on a CPU that resolves to bfloat16-mixed is keyed as such,
+    so its runs are never served for a float32 request (and keys of float32 runs stay what they were)."""
+    if dtype == "auto" and (device or "cpu").split(":")[0] == "cpu" and auto_cpu_dtype(spec)[0] == MIXED:
+        return MIXED
+    return dtype

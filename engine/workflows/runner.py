@@ -20,6 +20,7 @@ from engine import SCORER_VERSION
 from engine.configs import SearchConfig
 from engine.errors import Cancelled
 from engine.models.fingerprint import weights_fingerprint
+from engine.models.precision_checks import keyed_dtype
 from engine.models.registry import CAUSAL_LM, ModelSpec, resolve_spec
 from engine.prompts import framing_of, resolve_prompt
 from engine.store.db import Cache
@@ -57,7 +58,8 @@ class RunRequest:
         config = self.config
         payload = {
             "source": self.spec.source, "revision": self.spec.revision, "weights": self.weights, "mode": self.mode,
-            "template": self.template, "prompt": self.prompt_text, "dtype": config.dtype,
+            "template": self.template, "prompt": self.prompt_text,
+            "dtype": keyed_dtype(config.dtype, config.device, self.spec),
             "quantization": config.quantization, "candidates": self.candidates,
             "vocab_filter": config.vocab_filter if self.candidates == "vocab" else None,
             "words": hashlib.sha256("\n".join(self.words).encode()).hexdigest() if self.words is not None else None,
