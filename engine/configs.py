@@ -113,6 +113,35 @@ class ImplicitConfig:
     format: str = setting("csv", "Table format.", TABLE_FORMATS)
 
 
+SWEEP_BACKENDS = ("local", "ray")
+
+
+@dataclass
+class SweepConfig:
+    """A sweep: many models x many prompts, split into (model, prompt block) tasks (engine.sweeps)."""
+
+    models: str = setting("", "Comma-separated models (registry aliases, hub ids, local folders, .gguf files).",
+                          required=True)
+    battery: bool = setting(False, "All 54 prompts of the battery.")
+    prompts: str | None = setting(None, "Comma-separated prompt keys (or texts without commas), e.g. "
+                                        "greatest_ever_one,worst_ever_one.")
+    lexicon: str | None = setting(None, "Also score this lexicon's words as whole replies (built-in name or file).")
+    vocab: bool = setting(False, "Score the whole vocabulary (the default when no --lexicon is given).")
+    backend: str = setting("local", "local: tasks run as background jobs on this machine; ray: one actor per GPU "
+                                    "(or CPU slot) of a Ray cluster, each holding its model.", SWEEP_BACKENDS)
+    address: str | None = setting(None, "Ray cluster address (e.g. ray://head:10001 or auto); default: a local Ray "
+                                        "instance on this machine.")
+    block: int = setting(6, "Prompts per task (a task is one model and one block of prompts; at least 1).")
+    actors: int | None = setting(None, "Ray actors; default one per GPU of the cluster, else one per --actor-cpus CPUs.")
+    actor_cpus: int = setting(1, "CPUs (torch threads) per Ray actor when there are no GPUs (at least 1).")
+
+    def __post_init__(self):
+        for name in ("block", "actor_cpus", "actors"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InputError(f"--{name.replace('_', '-')} {value}: give at least 1.")
+
+
 def field_help(cls, name: str) -> str:
     """The help text of one field (the app's widgets show the CLI's words)."""
     return next(f.metadata.get("help", "") for f in dataclasses.fields(cls) if f.name == name)

@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "engine.cli.implicit",   # implicit
     "engine.cli.train",      # train, trajectory
     "engine.cli.cache",      # cache check, cache repair
+    "engine.cli.sweep",      # sweep
 ]
 
 

@@ -109,6 +109,17 @@ def load_for(request: RunRequest, home=None):
                       home=home, head_seed=c.head_seed)
 
 
+def score_request(lm, request: RunRequest, framing, progress=None, cancel=None) -> pd.DataFrame:
+    """The scores of one request with its loaded model (no cache: Runner.run_request and sweep workers)."""
+    from engine.scoring.search import score_texts, score_vocabulary, vocab_candidates
+
+    batch_size = request.config.batch_size
+    if request.words is None:
+        ids = vocab_candidates(lm.tokenizer, lm.vocab_size, request.config.vocab_filter)
+        return score_vocabulary(lm, framing, ids, batch_size, progress, cancel)
+    return score_texts(lm, framing, list(request.words), batch_size, progress, cancel)
+
+
 class Runner:
     """Serves runs from the cache, loading each model at most once per Runner (or through `model_loader`,
     a callable taking a RunRequest)."""
@@ -143,20 +154,14 @@ class Runner:
             hit = self.cached_request(request)
             if hit:
                 return hit
-        from engine.scoring.search import score_texts, score_vocabulary, vocab_candidates
         from engine.scoring.templates import build_framing
 
         lm = self.model(request)
         framing = build_framing(lm.tokenizer, request.prompt_text, request.template, lm.max_length)
         run_id = self.cache.start_run(request.record(lm, framing.template))
         started = time.perf_counter()
-        batch_size = request.config.batch_size
         try:
-            if request.words is None:
-                ids = vocab_candidates(lm.tokenizer, lm.vocab_size, request.config.vocab_filter)
-                scores = score_vocabulary(lm, framing, ids, batch_size, progress, cancel)
-            else:
-                scores = score_texts(lm, framing, list(request.words), batch_size, progress, cancel)
+            scores = score_request(lm, request, framing, progress, cancel)
             self.cache.finish_run(run_id, scores, seconds=time.perf_counter() - started)
         except BaseException as exc:
             cancelled = isinstance(exc, (Cancelled, KeyboardInterrupt))
