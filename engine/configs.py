@@ -43,6 +43,9 @@ class SearchConfig:
     family: str | None = setting(None, "Model family for analyses (llama, gemma, ...); default from the registry.")
     trust_remote_code: bool = setting(False, "Run the model repository's own Python code. Off unless you trust it.")
     head_seed: int = setting(0, "Seed of the random head when a causal LM is used as an (untrained) reward model.")
+    compile: str = setting("off", "torch.compile the backbone (on), plus CUDA graphs for small models on a GPU "
+                                  "(cudagraphs); the first batch is checked against eager, which is kept if they "
+                                  "disagree.", ("off", "on", "cudagraphs"))
 
     def __post_init__(self):
         # Checked here, before any work: 0 used to mean "auto" and a negative size failed mid-run.

@@ -17,6 +17,7 @@ import torch
 from engine.errors import Cancelled, InputError, is_out_of_memory
 from engine.models.loading import LoadedModel
 from engine.models.precision import compute_context
+from engine.scoring.compiled import agrees, compiled_backbone, reject
 from engine.scoring.shared_prefix import ATTENTION_NAME, encode_prefix, run_suffixes, use_shared_prefix_attention
 from engine.options import VOCAB_FILTERS
 from engine.scoring.templates import Framing
@@ -86,11 +87,13 @@ def _padded_groups(suffixes: list[list[int]], pad: int, device) -> list[tuple[to
 
 def _batched(lm: LoadedModel, suffixes: list[list[int]], prefix_ids: list[int], reader, batch_size: int | None,
              progress: Progress | None, cancel: Cancel | None, with_logits: bool = False,
-             float32: bool = False) -> torch.Tensor:
+             float32: bool = False, compile: str = "off") -> torch.Tensor:
     """Run suffixes (grouped by length to avoid padding) after one shared prefix; `reader` maps
     (hidden states B x S x H, lengths, ids, prefix hidden) to a tensor of results (B or B x k) that stays
     on the device until every batch is done: one host transfer per search, not per batch.
-    `float32`: a bfloat16-mixed model runs with its float32 weights (the re-score of the ends)."""
+    `float32`: a bfloat16-mixed model runs with its float32 weights (the re-score of the ends).
+    `compile`: off, on or cudagraphs (engine.scoring.compiled): batches padded to one size, the first
+    one checked against eager."""
     device = lm.device
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     with lm.lock:
@@ -108,10 +111,27 @@ def _batched(lm: LoadedModel, suffixes: list[list[int]], prefix_ids: list[int], 
                     if cancel is not None and cancel():
                         raise Cancelled("Search cancelled: nothing was saved.")
                     batch_ids, batch_lengths = ids[start:start + size], lengths[start:start + size]
-                    try:
-                        hidden = run_suffixes(lm.backbone, batch_ids, prefix_layers, len(prefix_ids))
+                    n = len(batch_ids)
+                    backbone = compiled_backbone(lm, compile)
+                    if backbone is not lm.backbone and n < size:  # one shape: one compiled graph
+                        batch_ids = torch.cat([batch_ids, batch_ids[-1:].expand(size - n, -1)])
+                        batch_lengths = torch.cat([batch_lengths, batch_lengths[-1:].expand(size - n)])
+
+                    def score(net):
+                        hidden = run_suffixes(net, batch_ids, prefix_layers, len(prefix_ids))
                         with torch.autocast(device.split(":")[0], enabled=False):  # heads read in float32
-                            values = reader(hidden.float(), batch_lengths, batch_ids, prefix_hidden)
+                            return reader(hidden.float(), batch_lengths, batch_ids, prefix_hidden)[:n]
+
+                    try:
+                        values = score(backbone)
+                        if backbone is not lm.backbone and not getattr(lm, "compile_checked", False):
+                            eager = score(lm.backbone)
+                            ok, why = agrees(eager, values)
+                            if ok:
+                                lm.compile_checked = True
+                            else:
+                                reject(lm, why)
+                                values = eager
                     except RuntimeError as exc:
                         if not is_out_of_memory(exc) or size == 1 or batch_size:
                             raise
@@ -121,8 +141,8 @@ def _batched(lm: LoadedModel, suffixes: list[list[int]], prefix_ids: list[int], 
                         continue
                     parts.append(values)
                     order.append(rows[start:start + size])
-                    start += len(batch_ids)
-                    done += len(batch_ids)
+                    start += n
+                    done += n
                     if progress is not None:
                         progress(done, len(suffixes))
         results = torch.cat(parts).cpu()
@@ -182,7 +202,7 @@ def vocab_suffixes(framing: Framing, token_ids: Sequence[int]) -> list[list[int]
 
 
 def score_vocabulary(lm: LoadedModel, framing: Framing, token_ids: Sequence[int], batch_size: int | None = None,
-                     progress: Progress | None = None, cancel: Cancel | None = None) -> pd.DataFrame:
+                     progress: Progress | None = None, cancel: Cancel | None = None, compile: str = "off") -> pd.DataFrame:
     """Score each token id as the entire reply. Ids go in as ids: never decoded and re-tokenised."""
     token_ids = list(token_ids)
     texts = decode_tokens(lm.tokenizer, token_ids)
@@ -199,14 +219,14 @@ def score_vocabulary(lm: LoadedModel, framing: Framing, token_ids: Sequence[int]
                              "first_token_score": scores, "n_tokens": 1})
     suffixes = vocab_suffixes(framing, token_ids)
     prefix = list(framing.prefix_ids)
-    scores = _batched(lm, suffixes, prefix, _reward_reader(lm), batch_size, progress, cancel)
+    scores = _batched(lm, suffixes, prefix, _reward_reader(lm), batch_size, progress, cancel, compile=compile)
     scores = _rescore_ends(lm, suffixes, prefix, scores, batch_size)
     return pd.DataFrame({"token_id": token_ids, "text": texts, "score": scores.numpy().astype(np.float64),
                          "first_token_score": math.nan, "n_tokens": 1})
 
 
 def score_texts(lm: LoadedModel, framing: Framing, texts: Sequence[str], batch_size: int | None = None,
-                progress: Progress | None = None, cancel: Cancel | None = None) -> pd.DataFrame:
+                progress: Progress | None = None, cancel: Cancel | None = None, compile: str = "off") -> pd.DataFrame:
     """Score whole replies (multi-token words, phrases). Log-prob mode: total and first-token
     log-probability of the reply's tokens, teacher-forced; the turn's closing is not counted."""
     texts = list(dict.fromkeys(t for t in texts if t and t.strip()))
@@ -219,7 +239,7 @@ def score_texts(lm: LoadedModel, framing: Framing, texts: Sequence[str], batch_s
         suffixes = [framing.reply_ids(lm.tokenizer, t) for t in texts]
         reader, with_logits = _reward_reader(lm), False
     prefix = list(framing.prefix_ids)
-    values = _batched(lm, suffixes, prefix, reader, batch_size, progress, cancel, with_logits)
+    values = _batched(lm, suffixes, prefix, reader, batch_size, progress, cancel, with_logits, compile=compile)
     if lm.mode == "logprob":
         total, first, n_tokens = values[:, 0].numpy(), values[:, 1].numpy(), values[:, 2].long().tolist()
     else:

@@ -67,6 +67,8 @@ class RunRequest:
         }
         if self.weights is None:
             del payload["weights"]  # keys of hub and embedded models stay what they were
+        if config.compile != "off":
+            payload["compile"] = config.compile  # compiled kernels round differently (checked against eager)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
     @property
@@ -113,11 +115,11 @@ def score_request(lm, request: RunRequest, framing, progress=None, cancel=None) 
     """The scores of one request with its loaded model (no cache: Runner.run_request and sweep workers)."""
     from engine.scoring.search import score_texts, score_vocabulary, vocab_candidates
 
-    batch_size = request.config.batch_size
+    batch_size, compile = request.config.batch_size, request.config.compile
     if request.words is None:
         ids = vocab_candidates(lm.tokenizer, lm.vocab_size, request.config.vocab_filter)
-        return score_vocabulary(lm, framing, ids, batch_size, progress, cancel)
-    return score_texts(lm, framing, list(request.words), batch_size, progress, cancel)
+        return score_vocabulary(lm, framing, ids, batch_size, progress, cancel, compile)
+    return score_texts(lm, framing, list(request.words), batch_size, progress, cancel, compile)
 
 
 class Runner:
