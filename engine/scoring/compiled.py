@@ -14,7 +14,7 @@ import warnings
 
 import torch
 
-COMPILE_MODES = {"off": None, "on": "max-autotune-no-cudagraphs", "cudagraphs": "reduce-overhead"}
+COMPILE_MODES = {"off": None, "on": "default", "cudagraphs": "reduce-overhead"}  # max-autotune: minutes to compile
 MIN_SPEARMAN = 0.999
 MAX_SPREAD_SHARE = 0.01
 

@@ -53,7 +53,8 @@ class SweepProgress:
 def list_sweeps(home=None) -> list[SweepProgress]:
     """Every recorded sweep, newest first."""
     sweeps = []
-    for path in sweeps_dir(home).glob("*.json"):
+    folder = home_dir(home) / "sweeps"  # not created here: the app may read a read-only data folder
+    for path in (folder.glob("*.json") if folder.is_dir() else ()):
         try:
             sweeps.append(SweepProgress(**json.loads(path.read_text())))
         except (OSError, ValueError, TypeError):

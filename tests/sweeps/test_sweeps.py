@@ -86,3 +86,19 @@ def test_local_jobs_sweep_with_a_lexicon_and_rerun_skips(tmp_path, valuescope_ho
     runs = Cache(valuescope_home).list_runs(status="done")
     assert len(runs) == 4 and runs["request_key"].is_unique
     assert sorted(runs["candidates"].unique()) == ["lexicon:big_two_nouns", "vocab"]
+    from engine.sweeps.progress import list_sweeps
+
+    (recorded,) = list_sweeps(valuescope_home)  # one record per sweep, updated by the re-run
+    assert recorded.status == "done" and recorded.finished == recorded.tasks == 1
+
+
+def test_sweep_command_reports_bad_input_in_one_line(capsys):
+    from engine.cli import main
+    from helpers import single_error_line
+
+    assert main(["sweep", "--models", "smollm2-135m-instruct"]) == 2
+    assert "--battery or --prompts" in single_error_line(capsys.readouterr().err)
+    assert main(["sweep", "--models", "smollm2-135m-instruct", "--prompts", ","]) == 2
+    assert "--prompts holds nothing" in single_error_line(capsys.readouterr().err)
+    assert main(["sweep", "--models", "smollm2-135m-instruct", "--battery", "--block", "0"]) == 2
+    assert "--block 0" in single_error_line(capsys.readouterr().err)
