@@ -70,7 +70,7 @@ def auto_batch_size(lm: LoadedModel, suffix_len: int, with_logits: bool = False)
     return int(max(1, min(cap, free * 0.25 // (per_token * suffix_len))))
 
 
-def _padded_groups(suffixes: list[list[int]], pad: int, device) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def _length_groups(suffixes: list[list[int]], device) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Suffixes grouped by length (no padding inside a group): per group, (row indices, ids L x S, lengths),
     built once and moved to the device once, so no batch builds Python lists or copies from the host."""
     by_length: dict[int, list[int]] = {}
@@ -81,7 +81,6 @@ def _padded_groups(suffixes: list[list[int]], pad: int, device) -> list[tuple[to
         rows = by_length[length]
         ids = torch.tensor([suffixes[i] for i in rows], dtype=torch.long)
         groups.append((torch.tensor(rows), ids.to(device), torch.full((len(rows),), length, device=device)))
-    del pad  # one length per group: nothing to pad
     return groups
 
 
@@ -95,7 +94,6 @@ def _batched(lm: LoadedModel, suffixes: list[list[int]], prefix_ids: list[int], 
     `compile`: off, on or cudagraphs (engine.scoring.compiled): batches padded to one size, the first
     one checked against eager."""
     device = lm.device
-    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     with lm.lock:
         if lm.attention != ATTENTION_NAME:  # once per loaded model
             use_shared_prefix_attention(lm.model)
@@ -105,7 +103,7 @@ def _batched(lm: LoadedModel, suffixes: list[list[int]], prefix_ids: list[int], 
             prefix_hidden = prefix_hidden.float()
             size = batch_size or auto_batch_size(lm, max(len(s) for s in suffixes), with_logits)
             done, order, parts = 0, [], []
-            for rows, ids, lengths in _padded_groups(suffixes, pad, device):
+            for rows, ids, lengths in _length_groups(suffixes, device):
                 start = 0
                 while start < len(rows):
                     if cancel is not None and cancel():

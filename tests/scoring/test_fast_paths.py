@@ -9,7 +9,7 @@ from scipy.stats import spearmanr
 from engine.models.loading import load_model
 from engine.models.registry import resolve_spec
 from engine.scoring import compiled
-from engine.scoring.search import score_full_sequences, score_texts, score_vocabulary
+from engine.scoring.search import score_full_sequences, score_vocabulary
 from engine.scoring.templates import build_framing
 
 PROMPT = "What, in one word, is the greatest thing ever?"
@@ -25,7 +25,9 @@ def device(request):
     return request.param
 
 
-def test_large_batches_and_compile_match_each_candidate_alone(tiny_gemma_dir, device):
+def test_large_batches_and_compile_match_each_candidate_alone(tiny_gemma_dir, device, monkeypatch):
+    if device == "cpu":  # graph capture of the shared-prefix attention, padding and the check; inductor on CUDA
+        monkeypatch.setattr(compiled, "BACKEND", "aot_eager")
     lm = load_model(resolve_spec(str(tiny_gemma_dir), kind="reward_model"), mode="reward", device=device,
                     dtype="float32")
     framing = build_framing(lm.tokenizer, PROMPT)
@@ -34,13 +36,10 @@ def test_large_batches_and_compile_match_each_candidate_alone(tiny_gemma_dir, de
     tolerance = 1e-3 * alone.std() if device == "cuda" else 1e-4 * alone.std() + 1e-6  # TF32 on GPUs
     for batch_size in (None, 4096):  # default cap, and one batch larger than the vocabulary
         np.testing.assert_allclose(score_vocabulary(lm, framing, ids, batch_size)["score"], alone, atol=tolerance)
-    fast = score_vocabulary(lm, framing, ids, batch_size=64, compile="on")["score"].to_numpy()  # last batch padded
+    # one length, batches of 64 with the last one padded: one compiled graph
+    fast = score_vocabulary(lm, framing, ids, batch_size=64, compile="on")["score"].to_numpy()
     assert getattr(lm, "compile_checked", False) and not getattr(lm, "compile_failed", False)
     np.testing.assert_allclose(fast, alone, atol=tolerance)
-    words = ["love", "peace of mind"]
-    seqs = [[*framing.prefix_ids, *framing.reply_ids(lm.tokenizer, w)] for w in words]
-    np.testing.assert_allclose(score_texts(lm, framing, words, compile="on")["score"],
-                               score_full_sequences(lm, seqs, batch_size=1), atol=tolerance)
 
 
 def test_compiled_scores_that_disagree_fall_back_to_eager(tiny_llama_dir, monkeypatch):
