@@ -102,3 +102,15 @@ def test_sweep_command_reports_bad_input_in_one_line(capsys):
     assert "--prompts holds nothing" in single_error_line(capsys.readouterr().err)
     assert main(["sweep", "--models", "smollm2-135m-instruct", "--battery", "--block", "0"]) == 2
     assert "--block 0" in single_error_line(capsys.readouterr().err)
+
+
+def test_runs_page_shows_sweep_progress(valuescope_home):
+    from engine.sweeps.progress import SweepProgress
+    from helpers import app
+
+    SweepProgress("abc123def456", "ray", ["model-a", "model-b"], 54, 18, finished=7,
+                  failed=["model-b | greatest_ever_one: worker lost"]).save(valuescope_home)
+    at = app("runs", tab="Jobs")
+    bars = [str(p.proto.text) for p in at.get("progress")]
+    assert any("sweep abc123def456: 7 of 18 tasks finished, 1 failed" in text and "model-a, model-b x 54 prompts"
+               in text for text in bars), bars
