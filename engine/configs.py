@@ -41,7 +41,9 @@ class SearchConfig:
                                 "Default: reward for reward models, logprob for causal LMs.", MODES)
     template: str = setting("auto", "How prompt and reply are framed: auto (the model's chat template, else the "
                                "registry's choice), chat, gemma_turns or plain.", ("auto", *TEMPLATES))
-    dtype: str = setting("auto", "Weights dtype: auto = float32 on CPU, bfloat16 on GPU.", DTYPES)
+    dtype: str = setting("auto", "Weights dtype: auto = bfloat16 on GPU; on a CPU bfloat16-mixed (float32 "
+                                  "weights, bf16 matmuls, ends re-scored in float32) where its agreement check passed, "
+                                  "else float32.", DTYPES)
     quantization: str = setting("none", "bitsandbytes quantisation: none, 8bit or 4bit (NF4).", QUANTIZATIONS)
     vocab_filter: str = setting("all", "Vocabulary search: all = every token id; alpha = only word-initial tokens: "
                                   "a space then ASCII letters, e.g. ' love' (faster, for interactive use).", VOCAB_FILTERS)
@@ -55,6 +57,9 @@ class SearchConfig:
                           "and the turn's closing; authors = decoded, rendered by the chat template (which may trim "
                           "it) and re-tokenised with the tokenizer's defaults, as the paper's authors scored "
                           "(docs/paper_models.md).", SCORING_METHODS)
+    compile: str = setting("off", "torch.compile the backbone (on), plus CUDA graphs for small models on a GPU "
+                                  "(cudagraphs); the first batch is checked against eager, which is kept if they "
+                                  "disagree.", ("off", "on", "cudagraphs"))
 
     def __post_init__(self):
         # Checked here, before any work: 0 used to mean "auto" and a negative size failed mid-run.
@@ -154,4 +159,33 @@ class ImplicitConfig:
 
     def __post_init__(self):
         check_seed(self.seed, "--seed")
+
+
+SWEEP_BACKENDS = ("local", "ray")
+
+
+@dataclass
+class SweepConfig:
+    """A sweep: many models x many prompts, split into (model, prompt block) tasks (engine.sweeps)."""
+
+    models: str = setting("", "Comma-separated models (registry aliases, hub ids, local folders, .gguf files).",
+                          required=True)
+    battery: bool = setting(False, "All 54 prompts of the battery.")
+    prompts: str | None = setting(None, "Comma-separated prompt keys (or texts without commas), e.g. "
+                                        "greatest_ever_one,worst_ever_one.")
+    lexicon: str | None = setting(None, "Also score this lexicon's words as whole replies (built-in name or file).")
+    vocab: bool = setting(False, "Score the whole vocabulary (the default when no --lexicon is given).")
+    backend: str = setting("local", "local: tasks run as background jobs on this machine; ray: one actor per GPU "
+                                    "(or CPU slot) of a Ray cluster, each holding its model.", SWEEP_BACKENDS)
+    address: str | None = setting(None, "Ray cluster address (e.g. ray://head:10001 or auto); default: a local Ray "
+                                        "instance on this machine.")
+    block: int = setting(6, "Prompts per task (a task is one model and one block of prompts; at least 1).")
+    actors: int | None = setting(None, "Ray actors; default one per GPU of the cluster, else one per --actor-cpus CPUs.")
+    actor_cpus: int = setting(1, "CPUs (torch threads) per Ray actor when there are no GPUs (at least 1).")
+
+    def __post_init__(self):
+        for name in ("block", "actor_cpus", "actors"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InputError(f"--{name.replace('_', '-')} {value}: give at least 1.")
 

@@ -11,6 +11,7 @@ from engine.reports.tables import ranking_table, rankings_of_runs, run_metadata
 from engine.options import IMPORT_LAYOUTS as LAYOUTS, SCORE_KINDS
 from engine.workflows.importer import import_scores
 from engine.prompts import FRAMINGS
+from engine.sweeps.progress import list_sweeps
 
 SHOWN = ["run_id", "status", "source", "model_id", "family", "score_kind", "candidates", "prompt_key", "prompt_text",
          "n_scores", "revision", "template", "dtype", "quantization", "vocab_filter", "head_status", "device",
@@ -26,6 +27,10 @@ tab_runs, tab_jobs, tab_import = st.tabs(["Cached runs", "Jobs", "Import score t
                                          bind="query-params")
 with tab_jobs:
     ui.jobs_table(allow_cancel=not policy.public)  # on a public server, visitors cancel only their own page's jobs
+    for sweep in list_sweeps()[:10]:  # `valuescope sweep` runs from the command line; its driver records progress
+        models = f"{len(sweep.models)} models" if policy.public else ", ".join(sweep.models)[:200]  # no server paths
+        st.progress(sweep.finished / max(sweep.tasks, 1), text=f"{sweep.line()} ({sweep.backend}, {sweep.status}): "
+                    f"{models} x {sweep.n_prompts} prompts")
 
 # ---- import -------------------------------------------------------------------------------------
 with tab_import:

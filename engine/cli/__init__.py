@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "engine.cli.cache",      # cache check, cache repair
     "engine.cli.report",     # report
     "engine.cli.site",       # site
+    "engine.cli.sweep",      # sweep
 ]
 
 

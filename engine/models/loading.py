@@ -25,6 +25,8 @@ from engine.models.gguf import converted_dir
 from engine.models.hub_code import check_hub_config, public_server
 from engine.models.manifests import adapter_revision, base_name_of, check_checkpoint
 from engine.models.registry import CAUSAL_LM, REGISTRY, ModelSpec, resolve_spec
+from engine.models.precision import MIXED, bf16_linear_weights
+from engine.models.precision_checks import auto_cpu_dtype
 from engine.options import DTYPES, MODES, QUANTIZATIONS, REWARD_HEAD_NAMES
 from engine.errors import InputError, ModelLoadError, UserError, is_out_of_memory
 
@@ -50,6 +52,8 @@ class LoadedModel:
     load_seconds: float
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one forward pass at a time
     attention: str = "default"  # set by engine.scoring when it routes attention through the shared prefix
+    # bfloat16-mixed (engine.models.precision): Linear name -> (module, float32 weight, bfloat16 weight)
+    bf16_weights: dict = field(default_factory=dict, repr=False)
 
     @property
     def backbone(self) -> torch.nn.Module:
@@ -114,13 +118,18 @@ def _weights_failure(spec: ModelSpec, location: str, exc: Exception) -> ModelLoa
     return ModelLoadError(f"Cannot load the weights of {spec.alias!r} ({named}): {why}.")
 
 
-def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+def resolve_dtype(dtype: str, device: str, spec: ModelSpec | None = None, home=None) -> tuple[torch.dtype, bool]:
+    """(weights dtype, whether matmuls run in bfloat16-mixed: engine.models.precision)."""
     if dtype == "auto":
-        # fp32 is fastest on CPUs without bf16 units; bf16 is the norm for reward models on GPU.
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+        if device.startswith("cuda"):
+            return torch.bfloat16, False  # the norm for reward models on GPU
+        # a CPU: bfloat16-mixed only where it has bf16 units and this model passed the agreement check
+        dtype = auto_cpu_dtype(spec, home)[0] if spec is not None else "float32"
+    if dtype == MIXED:
+        return torch.float32, True
     if dtype not in DTYPES:
         raise InputError(f"Unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}.")
-    return getattr(torch, dtype)
+    return getattr(torch, dtype), False
 
 
 def tokenizer_hash(tokenizer) -> str:
@@ -253,7 +262,7 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
     if mode not in MODES:
         raise InputError(f"Unknown mode {mode!r}; choose reward or logprob.")
     device = check_device(device, "device") if device else default_device()
-    torch_dtype = resolve_dtype(spec.dtype_for(dtype), device)
+    torch_dtype, mixed = resolve_dtype(spec.dtype_for(dtype), device, spec, home)
     if spec.needs_remote_code and not spec.trust_remote_code:
         raise InputError(f"{spec.alias} runs its repository's own code to score: pass --trust-remote-code "
                          f"(or tick \"Trust remote code\") if you trust {spec.source}.")
@@ -296,12 +305,15 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
     if quant_config is None:
         model.to(device)
     model.eval().requires_grad_(False)
-    return LoadedModel(
+    lm = LoadedModel(
         spec=spec, mode=mode, model=model, tokenizer=tokenizer, revision=revision,
         tokenizer_hash=tokenizer_hash(tokenizer), head_status=head_status,
-        dtype=str(torch_dtype).replace("torch.", ""), quantization=quantization, device=device,
+        dtype=MIXED if mixed else str(torch_dtype).replace("torch.", ""), quantization=quantization, device=device,
         weights_path=location, load_seconds=time.perf_counter() - started,
     )
+    if mixed and quant_config is None:
+        lm.bf16_weights = bf16_linear_weights(model, lm.head)  # the head (tied or not) stays float32
+    return lm
 
 
 def pin_template_date(tokenizer, date: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from engine.errors import ModelTooLargeError
 from engine.models.registry import ModelSpec
 
-_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "bfloat16-mixed": 6}  # mixed: float32 + bf16 copies
 _QUANTIZED_BYTES = {"8bit": 1.0, "4bit": 0.55}
 
 

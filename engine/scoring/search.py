@@ -16,6 +16,8 @@ import torch
 
 from engine.errors import Cancelled, InputError, is_out_of_memory
 from engine.models.loading import LoadedModel
+from engine.models.precision import compute_context
+from engine.scoring.compiled import agrees, compiled_backbone, reject
 from engine.scoring.shared_prefix import ATTENTION_NAME, encode_prefix, run_suffixes, use_shared_prefix_attention
 from engine.options import SCORING_METHODS, VOCAB_FILTERS
 from engine.scoring.templates import Framing
@@ -46,6 +48,12 @@ def vocab_candidates(tokenizer, vocab_size: int, vocab_filter: str = "all") -> l
     return [i for i, t in zip(ids, texts) if t.startswith(" ") and t[1:].isascii() and t[1:].isalpha()]
 
 
+# Where throughput stops improving: CPU GEMMs of a few thousand rows keep bf16/AMX units busy; a GPU
+# needs thousands of candidates per pass to fill its SMs (memory permitting: see auto_batch_size).
+BATCH_CAP = {"cpu": 1024, "cuda": 8192}
+RESCORE_ENDS = 200  # bfloat16-mixed: the top and bottom candidates re-scored with float32 weights
+
+
 def auto_batch_size(lm: LoadedModel, suffix_len: int, with_logits: bool = False) -> int:
     """Largest batch that fits a quarter of free memory, capped where throughput stops improving."""
     config = lm.model.config
@@ -57,83 +65,133 @@ def auto_batch_size(lm: LoadedModel, suffix_len: int, with_logits: bool = False)
         per_token += 3 * lm.vocab_size * 4  # logits, log-softmax and a temporary
     if lm.device.startswith("cuda"):
         free, _ = torch.cuda.mem_get_info(torch.device(lm.device))
-        cap = 1024
+        cap = BATCH_CAP["cuda"]
     else:
         import psutil
 
-        free, cap = psutil.virtual_memory().available, 128
+        free, cap = psutil.virtual_memory().available, BATCH_CAP["cpu"]
     return int(max(1, min(cap, free * 0.25 // (per_token * suffix_len))))
 
 
+def _length_groups(suffixes: list[list[int]], device) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Suffixes grouped by length (no padding inside a group): per group, (row indices, ids L x S, lengths),
+    built once and moved to the device once, so no batch builds Python lists or copies from the host."""
+    by_length: dict[int, list[int]] = {}
+    for i, s in enumerate(suffixes):
+        by_length.setdefault(len(s), []).append(i)
+    groups = []
+    for length in sorted(by_length):
+        rows = by_length[length]
+        ids = torch.tensor([suffixes[i] for i in rows], dtype=torch.long)
+        groups.append((torch.tensor(rows), ids.to(device), torch.full((len(rows),), length, device=device)))
+    return groups
+
+
 def _batched(lm: LoadedModel, suffixes: list[list[int]], prefix_ids: list[int], reader, batch_size: int | None,
-             progress: Progress | None, cancel: Cancel | None, with_logits: bool = False) -> list:
+             progress: Progress | None, cancel: Cancel | None, with_logits: bool = False,
+             float32: bool = False, compile: str = "off") -> torch.Tensor:
     """Run suffixes (grouped by length to avoid padding) after one shared prefix; `reader` maps
-    (hidden states B x S x H, lengths, batch suffixes, prefix hidden) to one result per row."""
+    (hidden states B x S x H, lengths, ids, prefix hidden) to a tensor of results (B or B x k) that stays
+    on the device until every batch is done: one host transfer per search, not per batch.
+    `float32`: a bfloat16-mixed model runs with its float32 weights (the re-score of the ends).
+    `compile`: off, on or cudagraphs (engine.scoring.compiled): batches padded to one size, the first
+    one checked against eager."""
     device = lm.device
-    order = sorted(range(len(suffixes)), key=lambda i: len(suffixes[i]))
-    results: list = [None] * len(suffixes)
-    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     with lm.lock:
         if lm.attention != ATTENTION_NAME:  # once per loaded model
             use_shared_prefix_attention(lm.model)
             lm.attention = ATTENTION_NAME
-        prefix_layers, prefix_hidden = encode_prefix(lm.backbone, prefix_ids, device)
-        size = batch_size or auto_batch_size(lm, max(len(s) for s in suffixes), with_logits)
-        done, start = 0, 0
-        with torch.inference_mode():
-            while start < len(order):
-                if cancel is not None and cancel():
-                    raise Cancelled("Search cancelled: nothing was saved.")
-                rows = order[start:start + size]
-                batch = [suffixes[i] for i in rows]
-                lengths = [len(s) for s in batch]
-                width = max(lengths)
-                ids = torch.tensor([s + [pad] * (width - len(s)) for s in batch], device=device)
-                try:
-                    hidden = run_suffixes(lm.backbone, ids, prefix_layers, len(prefix_ids))
-                    values = reader(hidden, lengths, batch, prefix_hidden)
-                except RuntimeError as exc:
-                    if not is_out_of_memory(exc) or size == 1 or batch_size:
-                        raise
-                    size = max(1, size // 2)  # adapt to memory rather than fail
-                    if device.startswith("cuda"):
-                        torch.cuda.empty_cache()
-                    continue
-                for i, v in zip(rows, values):
-                    results[i] = v
-                start += len(rows)
-                done += len(rows)
-                if progress is not None:
-                    progress(done, len(order))
-    return results
+        with compute_context(lm, float32), torch.inference_mode():
+            prefix_layers, prefix_hidden = encode_prefix(lm.backbone, prefix_ids, device)
+            prefix_hidden = prefix_hidden.float()
+            size = batch_size or auto_batch_size(lm, max(len(s) for s in suffixes), with_logits)
+            done, order, parts = 0, [], []
+            for rows, ids, lengths in _length_groups(suffixes, device):
+                start = 0
+                while start < len(rows):
+                    if cancel is not None and cancel():
+                        raise Cancelled("Search cancelled: nothing was saved.")
+                    batch_ids, batch_lengths = ids[start:start + size], lengths[start:start + size]
+                    n = len(batch_ids)
+                    backbone = compiled_backbone(lm, compile)
+                    if backbone is not lm.backbone and n < size:  # one shape: one compiled graph
+                        batch_ids = torch.cat([batch_ids, batch_ids[-1:].expand(size - n, -1)])
+                        batch_lengths = torch.cat([batch_lengths, batch_lengths[-1:].expand(size - n)])
+
+                    def score(net):
+                        hidden = run_suffixes(net, batch_ids, prefix_layers, len(prefix_ids))
+                        with torch.autocast(device.split(":")[0], enabled=False):  # heads read in float32
+                            return reader(hidden.float(), batch_lengths, batch_ids, prefix_hidden)[:n]
+
+                    try:
+                        values = score(backbone)
+                        if backbone is not lm.backbone and not getattr(lm, "compile_checked", False):
+                            eager = score(lm.backbone)
+                            ok, why = agrees(eager, values)
+                            if ok:
+                                lm.compile_checked = True
+                            else:
+                                reject(lm, why)
+                                values = eager
+                    except RuntimeError as exc:
+                        if not is_out_of_memory(exc) or size == 1 or batch_size:
+                            raise
+                        size = max(1, size // 2)  # adapt to memory rather than fail
+                        if device.startswith("cuda"):
+                            torch.cuda.empty_cache()
+                        continue
+                    parts.append(values)
+                    order.append(rows[start:start + size])
+                    start += n
+                    done += n
+                    if progress is not None:
+                        progress(done, len(suffixes))
+        results = torch.cat(parts).cpu()
+    out = torch.empty_like(results)
+    out[torch.cat(order)] = results
+    return out
 
 
 def _reward_reader(lm: LoadedModel):
     head = lm.head
+    head_dtype = next(head.parameters()).dtype
 
-    def read(hidden, lengths, batch, prefix_hidden):
-        last = hidden[torch.arange(len(lengths)), torch.tensor(lengths) - 1]
-        return head(last)[:, 0].float().cpu().tolist()
+    def read(hidden, lengths, ids, prefix_hidden):
+        last = hidden[torch.arange(len(lengths), device=hidden.device), lengths - 1]
+        return head(last.to(head_dtype))[:, 0].float()
 
     return read
 
 
+def _rescore_ends(lm: LoadedModel, suffixes: list[list[int]], prefix_ids: list[int], scores: torch.Tensor,
+                  batch_size: int | None) -> torch.Tensor:
+    """bfloat16-mixed: the RESCORE_ENDS best and worst candidates scored again with float32 weights."""
+    if not lm.bf16_weights or lm.mode != "reward":
+        return scores
+    ends = torch.argsort(scores, descending=True)
+    if len(ends) > 2 * RESCORE_ENDS:
+        ends = torch.cat([ends[:RESCORE_ENDS], ends[-RESCORE_ENDS:]])
+    again = _batched(lm, [suffixes[i] for i in ends.tolist()], prefix_ids, _reward_reader(lm), batch_size,
+                     None, None, float32=True)
+    scores = scores.clone()
+    scores[ends] = again
+    return scores
+
+
 def _logprob_reader(lm: LoadedModel):
     head = lm.head
+    head_dtype = next(head.parameters()).dtype
 
-    def read(hidden, lengths, batch, prefix_hidden):
+    def read(hidden, lengths, ids, prefix_hidden):
         # position t's logits predict token t+1; the prefix's last position predicts token 0
-        first = torch.log_softmax(head(prefix_hidden[-1:]).float(), dim=-1)[0]
-        ids = torch.tensor([s + [s[-1]] * (hidden.shape[1] - len(s)) for s in batch], device=hidden.device)
+        first = torch.log_softmax(head(prefix_hidden[-1:].to(head_dtype)).float(), dim=-1)[0]
         first_lp = first[ids[:, 0]]
         total = first_lp.clone()
         if hidden.shape[1] > 1:
-            logits = head(hidden[:, :-1]).float()  # (B, S-1, V)
+            logits = head(hidden[:, :-1].to(head_dtype)).float()  # (B, S-1, V); a group has one length
             token_lp = logits.gather(-1, ids[:, 1:, None])[..., 0] - torch.logsumexp(logits, dim=-1)
-            real = torch.arange(1, hidden.shape[1], device=hidden.device)[None, :] < torch.tensor(
-                lengths, device=hidden.device)[:, None]  # padding positions add nothing
-            total = total + (token_lp * real).sum(dim=1)
-        return list(zip(total.cpu().tolist(), first_lp.cpu().tolist(), lengths))
+            total = total + token_lp.sum(dim=1)
+        return torch.stack([total, first_lp, lengths.float()], dim=1)
 
     return read
 
@@ -176,7 +234,7 @@ def _check_method(lm: LoadedModel, method: str) -> None:
 
 def score_vocabulary(lm: LoadedModel, framing: Framing, token_ids: Sequence[int], batch_size: int | None = None,
                      progress: Progress | None = None, cancel: Cancel | None = None,
-                     method: str = "by_id") -> pd.DataFrame:
+                     method: str = "by_id", compile: str = "off") -> pd.DataFrame:
     """Score each token id as the entire reply. by_id: ids go in as ids, never decoded and re-tokenised;
     authors: decoded, rendered and re-tokenised as the authors' scorer did (engine.scoring.authors).
     How it scored travels in the frame's `attrs["scoring"]` (engine.scoring.whole_sequence.run_details)."""
@@ -188,8 +246,10 @@ def score_vocabulary(lm: LoadedModel, framing: Framing, token_ids: Sequence[int]
     example = [*framing.prefix_ids, *token_ids[:1], *framing.closing_ids]
     if lm.mode == "logprob":
         with lm.lock, torch.inference_mode():
-            _, prefix_hidden = encode_prefix(lm.backbone, list(framing.prefix_ids), lm.device)
-            logprobs = torch.log_softmax(lm.head(prefix_hidden[-1:]).float(), dim=-1)[0]
+            with compute_context(lm):
+                _, prefix_hidden = encode_prefix(lm.backbone, list(framing.prefix_ids), lm.device)
+            head = lm.head
+            logprobs = torch.log_softmax(head(prefix_hidden[-1:].to(head.weight.dtype)).float(), dim=-1)[0]
         scores = logprobs[torch.tensor(token_ids)].cpu().numpy().astype(np.float64)
         if progress is not None:
             progress(len(token_ids), len(token_ids))
@@ -198,15 +258,18 @@ def score_vocabulary(lm: LoadedModel, framing: Framing, token_ids: Sequence[int]
         frame.attrs["scoring"] = run_details(lm, method, SHARED_PREFIX, example, scores)
         return frame
     suffixes = vocab_suffixes(framing, token_ids)
-    scores = _batched(lm, suffixes, list(framing.prefix_ids), _reward_reader(lm), batch_size, progress, cancel)
-    frame = pd.DataFrame({"token_id": token_ids, "text": texts, "score": np.asarray(scores, dtype=np.float64),
+    prefix = list(framing.prefix_ids)
+    scores = _batched(lm, suffixes, prefix, _reward_reader(lm), batch_size, progress, cancel, compile=compile)
+    scores = _rescore_ends(lm, suffixes, prefix, scores, batch_size)
+    frame = pd.DataFrame({"token_id": token_ids, "text": texts, "score": scores.numpy().astype(np.float64),
                           "first_token_score": math.nan, "n_tokens": 1})
     frame.attrs["scoring"] = run_details(lm, method, SHARED_PREFIX, example, frame["score"])
     return frame
 
 
 def score_texts(lm: LoadedModel, framing: Framing, texts: Sequence[str], batch_size: int | None = None,
-                progress: Progress | None = None, cancel: Cancel | None = None, method: str = "by_id") -> pd.DataFrame:
+                progress: Progress | None = None, cancel: Cancel | None = None, method: str = "by_id",
+                compile: str = "off") -> pd.DataFrame:
     """Score whole replies (multi-token words, phrases). Log-prob mode: total and first-token
     log-probability of the reply's tokens, teacher-forced; the turn's closing is not counted.
     method: as for score_vocabulary (authors: each text rendered by the template and tokenised whole)."""
@@ -222,12 +285,13 @@ def score_texts(lm: LoadedModel, framing: Framing, texts: Sequence[str], batch_s
     else:
         suffixes = [framing.reply_ids(lm.tokenizer, t) for t in texts]
         reader, with_logits = _reward_reader(lm), False
-    values = _batched(lm, suffixes, list(framing.prefix_ids), reader, batch_size, progress, cancel, with_logits)
-    n_close = 0 if lm.mode == "logprob" else len(framing.closing_ids)
+    prefix = list(framing.prefix_ids)
+    values = _batched(lm, suffixes, prefix, reader, batch_size, progress, cancel, with_logits, compile=compile)
     if lm.mode == "logprob":
-        total, first, n_tokens = zip(*values)
+        total, first, n_tokens = values[:, 0].numpy(), values[:, 1].numpy(), values[:, 2].long().tolist()
     else:
-        total, first, n_tokens = values, [math.nan] * len(values), [len(s) - n_close for s in suffixes]
+        total = _rescore_ends(lm, suffixes, prefix, values, batch_size).numpy()
+        first, n_tokens = [math.nan] * len(values), [len(s) - len(framing.closing_ids) for s in suffixes]
     frame = pd.DataFrame({"token_id": pd.array([pd.NA] * len(texts), dtype="Int64"), "text": texts,
                           "score": np.asarray(total, dtype=np.float64),
                           "first_token_score": np.asarray(first, dtype=np.float64), "n_tokens": list(n_tokens)})
@@ -240,7 +304,7 @@ def score_full_sequences(lm: LoadedModel, sequences: list[list[int]], batch_size
     Slow (the prompt is recomputed for every candidate); used to check the fast path and in the benchmark."""
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     out = []
-    with lm.lock, torch.inference_mode():
+    with lm.lock, compute_context(lm), torch.inference_mode():
         for start in range(0, len(sequences), batch_size):
             batch = sequences[start:start + batch_size]
             width = max(len(s) for s in batch)
@@ -248,5 +312,6 @@ def score_full_sequences(lm: LoadedModel, sequences: list[list[int]], batch_size
             mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in batch], device=lm.device)
             hidden = lm.backbone(input_ids=ids, attention_mask=mask).last_hidden_state
             last = hidden[torch.arange(len(batch)), mask.sum(1) - 1]
-            out.extend(lm.head(last)[:, 0].float().cpu().tolist())
+            with torch.autocast(lm.device.split(":")[0], enabled=False):
+                out.extend(lm.head(last.to(lm.head.weight.dtype))[:, 0].float().cpu().tolist())
     return np.asarray(out)

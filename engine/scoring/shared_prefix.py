@@ -42,7 +42,7 @@ def shared_prefix_attention(module, query, key, value, attention_mask=None, scal
     scores_prefix = torch.bmm(q_flat, prefix_keys.transpose(1, 2))  # (Hkv, B*g*S, P)
     scores_prefix = scores_prefix.view(n_kv, batch, group, suffix_len, prefix_len).permute(1, 0, 2, 3, 4)
     scores_suffix = torch.matmul(q, key.unsqueeze(2).transpose(-1, -2))  # (B, Hkv, g, S, S)
-    scores = torch.cat([scores_prefix, scores_suffix], dim=-1) * scaling
+    scores = torch.cat([scores_prefix, scores_suffix], dim=-1).float() * scaling  # bf16 products, fp32 softmax
     if softcap is not None:
         scores = torch.tanh(scores / softcap) * softcap
 

@@ -130,7 +130,9 @@ def train_one(run, config, data, run_dir: Path, run_name: str, home, log, progre
     run.status = "running"
     device = config.device or default_device()
     try:
-        lm = load_model(resolve_spec(run.base), mode="reward", dtype=config.dtype, quantization=config.quantization,
+        # auto on a CPU may mean bfloat16-mixed for searches (engine.models.precision); training keeps float32 there
+        dtype = "float32" if config.dtype == "auto" and device == "cpu" else config.dtype
+        lm = load_model(resolve_spec(run.base), mode="reward", dtype=dtype, quantization=config.quantization,
                         device=device, home=home, head_seed=run.seed)
         model, tokenizer = lm.model, lm.tokenizer
         if ensure_pad_token(tokenizer):  # "[PAD]" added: its embedding row is never read (right padding)

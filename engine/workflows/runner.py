@@ -26,6 +26,7 @@ from engine import SCORER_VERSION
 from engine.configs import SearchConfig
 from engine.errors import Cancelled, InputError
 from engine.models.fingerprint import weights_fingerprint
+from engine.models.precision_checks import keyed_dtype
 from engine.models.registry import CAUSAL_LM, ModelSpec, resolve_spec
 from engine.prompts import framing_of, resolve_prompt
 from engine.store.db import Cache
@@ -125,7 +126,8 @@ class RunRequest:
         config = self.config
         payload = {
             "source": self.spec.source, "revision": self.spec.revision, "weights": self.weights, "mode": self.mode,
-            "template": self.template, "prompt": self.prompt_text, "dtype": config.dtype,
+            "template": self.template, "prompt": self.prompt_text,
+            "dtype": keyed_dtype(self.spec.dtype_for(config.dtype), config.device, self.spec),  # as loaded
             "quantization": config.quantization, "candidates": self.candidates,
             "vocab_filter": config.vocab_filter if self.candidates == "vocab" else None,
             "words": words_digest(self.words) if self.words is not None else None,
@@ -135,8 +137,8 @@ class RunRequest:
             del payload["weights"]
         if config.method != "by_id":
             payload["method"] = config.method
-        if self.spec.dtype != "auto" and config.dtype == "auto":
-            payload["model_dtype"] = self.spec.dtype  # the registry's dtype for "auto"
+        if config.compile != "off":
+            payload["compile"] = config.compile  # compiled kernels round differently (checked against eager)
         return payload
 
     @cached_property
@@ -183,6 +185,18 @@ def load_for(request: RunRequest, home=None):
                       home=home, head_seed=c.head_seed)
 
 
+def score_request(lm, request: RunRequest, framing, progress=None, cancel=None) -> pd.DataFrame:
+    """The scores of one request with its loaded model (no cache: Runner.run_request and sweep workers)."""
+    from engine.scoring.search import score_texts, score_vocabulary, vocab_candidates
+
+    config = request.config
+    if request.words is None:
+        ids = vocab_candidates(lm.tokenizer, lm.vocab_size, config.vocab_filter)
+        return score_vocabulary(lm, framing, ids, config.batch_size, progress, cancel, config.method, config.compile)
+    return score_texts(lm, framing, list(request.words), config.batch_size, progress, cancel, config.method,
+                       config.compile)
+
+
 class Runner:
     """Serves runs from the cache, loading each model at most once per Runner (or through `model_loader`,
     a callable taking a RunRequest)."""
@@ -217,7 +231,6 @@ class Runner:
             hit = self.cached_request(request)
             if hit:
                 return hit
-        from engine.scoring.search import score_texts, score_vocabulary, vocab_candidates
         from engine.scoring.templates import build_framing
 
         lm = self.model(request)
@@ -225,14 +238,8 @@ class Runner:
         record = request.record(lm, framing.template)
         run_id = self.cache.start_run(record)
         started = time.perf_counter()
-        batch_size = request.config.batch_size
         try:
-            if request.words is None:
-                ids = vocab_candidates(lm.tokenizer, lm.vocab_size, request.config.vocab_filter)
-                scores = score_vocabulary(lm, framing, ids, batch_size, progress, cancel, request.config.method)
-            else:
-                scores = score_texts(lm, framing, list(request.words), batch_size, progress, cancel,
-                                     request.config.method)
+            scores = score_request(lm, request, framing, progress, cancel)
             params = {**record.params, "scoring": scores.attrs.get("scoring")}  # how it scored, found while scoring
             self.cache.finish_run(run_id, scores, seconds=time.perf_counter() - started,
                                   params=json.dumps(params, sort_keys=True, default=str))

@@ -1,0 +1,71 @@
+"""Every fast path of the search against scoring each candidate alone (the whole sequence, batch of one):
+large batches, torch.compile (with its agreement check), bfloat16-mixed. On CPU in CI; on CUDA too where
+there is a GPU."""
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from engine.models.loading import load_model
+from engine.models.registry import resolve_spec
+from engine.scoring import compiled
+from engine.scoring.search import score_full_sequences, score_vocabulary
+from engine.scoring.templates import build_framing
+
+PROMPT = "What, in one word, is the greatest thing ever?"
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _alone(lm, framing, ids):
+    return score_full_sequences(lm, [[*framing.prefix_ids, i, *framing.closing_ids] for i in ids], batch_size=1)
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return request.param
+
+
+def test_large_batches_and_compile_match_each_candidate_alone(tiny_gemma_dir, device, monkeypatch):
+    if device == "cpu":  # graph capture of the shared-prefix attention, padding and the check; inductor on CUDA
+        monkeypatch.setattr(compiled, "BACKEND", "aot_eager")
+    lm = load_model(resolve_spec(str(tiny_gemma_dir), kind="reward_model"), mode="reward", device=device,
+                    dtype="float32")
+    framing = build_framing(lm.tokenizer, PROMPT)
+    ids = list(range(lm.vocab_size))
+    alone = _alone(lm, framing, ids)
+    tolerance = 1e-3 * alone.std() if device == "cuda" else 1e-4 * alone.std() + 1e-6  # TF32 on GPUs
+    for batch_size in (None, 4096):  # default cap, and one batch larger than the vocabulary
+        np.testing.assert_allclose(score_vocabulary(lm, framing, ids, batch_size)["score"], alone, atol=tolerance)
+    # one length, batches of 64 with the last one padded: one compiled graph
+    fast = score_vocabulary(lm, framing, ids, batch_size=64, compile="on")["score"].to_numpy()
+    assert getattr(lm, "compile_checked", False) and not getattr(lm, "compile_failed", False)
+    np.testing.assert_allclose(fast, alone, atol=tolerance)
+
+
+def test_compiled_scores_that_disagree_fall_back_to_eager(tiny_llama_dir, monkeypatch):
+    lm = load_model(resolve_spec(str(tiny_llama_dir), kind="reward_model"), mode="reward", device="cpu",
+                    dtype="float32")
+    framing = build_framing(lm.tokenizer, PROMPT)
+    ids = list(range(60))
+
+    class Skewed(torch.nn.Module):  # a "compiled" backbone whose numbers are off
+        def forward(self, **kwargs):
+            out = lm.backbone(**kwargs)
+            out.last_hidden_state = out.last_hidden_state + torch.randn_like(out.last_hidden_state)
+            return out
+
+    lm.compiled = {"on": Skewed()}
+    with pytest.warns(UserWarning, match="disagreed with eager"):
+        got = score_vocabulary(lm, framing, ids, batch_size=16, compile="on")["score"].to_numpy()
+    assert lm.compile_failed
+    np.testing.assert_allclose(got, _alone(lm, framing, ids), atol=1e-4 * got.std() + 1e-6)
+    assert compiled.compiled_backbone(lm, "on") is lm.backbone
+
+
+def test_bfloat16_mixed_ranks_like_each_candidate_alone(tiny_llama_dir, device):
+    spec = resolve_spec(str(tiny_llama_dir), kind="reward_model")
+    lm = load_model(spec, mode="reward", device=device, dtype="bfloat16-mixed")
+    framing = build_framing(lm.tokenizer, PROMPT)
+    ids = list(range(lm.vocab_size))
+    alone = _alone(load_model(spec, mode="reward", device=device, dtype="float32"), framing, ids)
+    assert spearmanr(score_vocabulary(lm, framing, ids, batch_size=4096)["score"], alone).statistic > 0.99
