@@ -16,5 +16,5 @@ def test_values_page_shows_the_iclr2026_preset(tmp_path, valuescope_home):
     assert [h.value.split(":")[0] for h in at.subheader] == ["Fig 1a", "Fig 1b", "Fig 4b"]
     fig1a, fig1b = (df.value for df in at.dataframe[:2])
     assert {"p_welch", "p_bonferroni", "stars"} <= set(fig1a.columns) and len(fig1a) == 4 and len(fig1b) == 10
-    plain = app("values")  # without the preset the page's own analysis runs
+    plain = app("values", basis="words")  # without the preset the page's own analysis runs (imported words)
     assert not plain.error and any("p_perm" in df.value.columns for df in plain.dataframe)

@@ -9,7 +9,7 @@ import pytest
 
 from engine.jobs.store import JobStore
 from engine.processes import process_started_at
-from helpers import app, demo_score_table, seed_demo_cache, texts
+from helpers import app, demo_score_table, make_tiny_model_dir, seed_demo_cache, texts, wait_for
 
 pytest.importorskip("streamlit")
 
@@ -60,12 +60,23 @@ def test_a_damaged_job_store_is_one_message_on_the_jobs_tab(valuescope_home):
 
 
 def test_page_load_readers_stay_within_the_job_limit(tmp_path, monkeypatch):
-    seed_demo_cache(tmp_path / "imports")
+    # Every run the page needs is cached but no finished job holds its tables: opening the page starts a
+    # cache-only reader, which is a worker too and must wait for the server's job limit.
+    a = make_tiny_model_dir(tmp_path / "tiny-a", "llama", vocab_size=420, seed=0)
+    b = make_tiny_model_dir(tmp_path / "tiny-b", "gemma3", vocab_size=400, seed=1)
+    query = dict(model_a=str(a), model_b=str(b), bwords="love, war", btop="5", bresamples="199")
+    at = app("base_models", **query)
+    next(b for b in at.button if b.label == "Compute").click().run()
+    wait_for(at, lambda x: any(s.value == "Named words" for s in x.subheader) or x.error, timeout=120)
+    assert not at.error, texts(at.error)
+    store = JobStore()
+    with store.connect(write=True) as con:
+        con.execute("DELETE FROM jobs")  # the runs stay cached; the tables are gone with the jobs
     _add_job(status="running", pid=os.getpid(), pid_started_at=process_started_at(os.getpid()),
              heartbeat_at=time.time(), foreground=1)  # one live job: the server's limit of one is reached
     monkeypatch.setenv("VALUESCOPE_MAX_JOBS", "1")
-    at = app("base_models")
-    assert any("already running" in e for e in texts(at.error)), texts(at.error)
+    again = app("base_models", **query)
+    assert any("already running" in e for e in texts(again.error)), texts(again.error)
     assert not JobStore().select("kind = 'implicit'")  # no reader was started
 
 
