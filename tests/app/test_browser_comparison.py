@@ -117,9 +117,9 @@ def test_search_keeps_repeated_models_and_a_copy_link(server, models, page):
 
 
 def test_the_training_form_is_in_the_address(server, page):
-    open_page(page, f"{server}/training?train_cpu_demo_lr=0.0007&train_cpu_demo_seed=3", "Training")
+    open_page(page, f"{server}/training?train_cpu_demo_learning_rate=0.0007&train_cpu_demo_seed=3", "Training")
     form = page.get_by_test_id("stExpander").first
-    form.get_by_label("Lr", exact=True).wait_for()
-    assert form.get_by_label("Lr", exact=True).input_value() == "0.0007"
+    form.get_by_label("Learning rate", exact=True).wait_for()
+    assert form.get_by_label("Learning rate", exact=True).input_value() == "0.0007"
     assert form.get_by_label("Seed", exact=True).input_value() == "3"
     shoot(page, "4-training-from-a-link")
