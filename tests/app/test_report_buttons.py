@@ -31,7 +31,7 @@ def download_report(tab, folder: Path) -> Path:
 def test_values_page_report(server, page, browser, tmp_path):  # noqa: F811
     page.set_default_timeout(120_000)  # the analysis runs when the page opens (999 resamples per panel)
     models = "&".join(f"vmodels={name}" for name, *_ in DEMO_MODELS)
-    open_page(page, f"{server}/values?{models}&resamples=999", "Median rank by category")
+    open_page(page, f"{server}/values?{models}&basis=words&resamples=999", "Median rank by category")
     page.get_by_role("heading", name="Family comparison").wait_for()
     report, attempted, errors = open_offline(browser, download_report(page, tmp_path))
     seen = check_rendered(report, attempted, errors, SHOTS / "app-values-report.png")

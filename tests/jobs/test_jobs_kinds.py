@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import engine.jobs as jobs
+from engine.configs import SearchConfig
+from engine.workflows.requests import SearchRequest, ValuesRequest
+
 
 def test_a_search_job_in_a_worker_is_then_served_from_the_cache(tiny_llama_dir):
     from engine.configs import SearchConfig
@@ -70,13 +73,18 @@ def test_values_kind_computes_every_model_and_prompt_once_and_reuses_the_cache(t
     """One job for models x prompts: progress is the fraction of units done and rises monotonically; a second
     job for a superset computes only the new unit."""
     models, prompts = [str(tiny_llama_dir), str(tiny_gemma_dir)], ["greatest_ever_one", "worst_time_single"]
-    params = {"models": models, "prompts": prompts[:1], "lexicon": "big_two_nouns",
-              "config": {"mode": "logprob", "device": "cpu"}}
+    def request(prompt_keys):
+        search = SearchRequest(SearchConfig(model=models[0], mode="logprob", device="cpu"), tuple(prompt_keys),
+                               lexicon="big_two_nouns")
+        return ValuesRequest(tuple(models), search)
+
     seen = []
-    job = jobs.run_foreground("values", params, progress=lambda d, t: seen.append(d / t))
+    first = request(prompts[:1])
+    assert ValuesRequest.from_params(first.to_params()) == first
+    job = jobs.run_foreground("values", first.to_params(), progress=lambda d, t: seen.append(d / t))
     assert [(r["model_id"], r["prompt_key"], r["from_cache"]) for r in job.result["runs"]] == \
         [(m, prompts[0], False) for m in models]
     assert {r["candidates"] for r in job.result["runs"]} == {"lexicon:big_two_nouns"}
     assert seen == sorted(seen) and seen[-1] == 1.0 and any(0 < f < 1 for f in seen)
-    again = jobs.run_foreground("values", {**params, "prompts": prompts})
+    again = jobs.run_foreground("values", request(prompts).to_params())
     assert [r["from_cache"] for r in again.result["runs"]] == [True, False, True, False]

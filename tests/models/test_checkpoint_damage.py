@@ -52,7 +52,7 @@ def _damage(folder, how: str) -> None:
 
 def test_an_intact_checkpoint_loads(checkpoint):
     lm = load_adapter_checkpoint(resolve_spec(str(checkpoint)), device="cpu")
-    assert lm.head_status == "trained"
+    assert lm.head_status.startswith("trained")
 
 
 @pytest.mark.parametrize("how, what", [("truncated adapter", "cut short"), ("garbage manifest", MANIFEST),
