@@ -40,7 +40,8 @@ class SearchConfig:
     mode: str | None = setting(None, "reward: scalar reward head; logprob: log-probability of the reply. "
                                 "Default: reward for reward models, logprob for causal LMs.", MODES)
     template: str = setting("auto", "How prompt and reply are framed: auto (the model's chat template, else the "
-                               "registry's choice), chat, gemma_turns or plain.", ("auto", *TEMPLATES))
+                               "registry's choice), chat, gemma_turns, plain (BOS, the prompt, a newline) or raw (BOS and the prompt, the reply "
+                               "straight after it, as the paper's pretrained models).", ("auto", *TEMPLATES))
     dtype: str = setting("auto", "Weights dtype: auto = bfloat16 on GPU; on a CPU bfloat16-mixed (float32 "
                                   "weights, bf16 matmuls, ends re-scored in float32) where its agreement check passed, "
                                   "else float32.", DTYPES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 MODES = ("reward", "logprob")  # reward: scalar head; logprob: log-probability of the reply
 DTYPES = ("auto", "float32", "bfloat16", "float16", "bfloat16-mixed")  # bfloat16-mixed: engine.models.precision
 QUANTIZATIONS = ("none", "8bit", "4bit")
-TEMPLATES = ("chat", "gemma_turns", "plain")  # see engine.scoring.templates
+TEMPLATES = ("chat", "gemma_turns", "plain", "raw")  # see engine.scoring.templates
 VOCAB_FILTERS = ("all", "alpha")
 SCORING_METHODS = ("by_id", "authors")  # how a candidate enters the model; see engine.scoring.authors
 # One status vocabulary for jobs and runs. A job waits `queued` (a run starts `running`); interrupted: a

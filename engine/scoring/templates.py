@@ -10,6 +10,8 @@ Templates:
 - "gemma_turns": Gemma's turn format for checkpoints that ship no template (Gemma 3 base):
   `<bos><start_of_turn>user\\n{prompt}<end_of_turn>\\n<start_of_turn>model\\n{reply}<end_of_turn>\\n`.
 - "plain": for pretrained LMs: `{prompt}\\n{reply}` after the tokenizer's own BOS, no closing.
+- "raw": `{prompt}{reply}` after the tokenizer's own BOS, no closing: the reply is the prompt's direct
+  continuation (the paper's pretrained models: `tokenizer(prompt)`, next token straight after "?").
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from engine.errors import InputError
 from engine.options import TEMPLATES
 
 PLACEHOLDER = "VALUESCOPEREPLYPLACEHOLDER"
+OWN_BOS = ("plain", "raw")  # the pretrained-LM framings: the tokenizer adds its own BOS, nothing closes the reply
 
 GEMMA_TURNS = (
     "<bos><start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>model\n{reply}<end_of_turn>\n"
@@ -40,9 +43,9 @@ class Framing:
         Whole-text tokenisation is what a user of the model would produce. If the reply merges
         with the prefix (rare), the prefix ids differ and we raise rather than score a different text.
         """
-        # "plain" lets the tokenizer add its own BOS (Gemma needs it); templates spell theirs out.
+        # "plain" and "raw" let the tokenizer add its own BOS (Gemma needs it); templates spell theirs out.
         full = tokenizer(self.prefix_text + reply + self.closing_text,
-                         add_special_tokens=self.template == "plain")["input_ids"]
+                         add_special_tokens=self.template in OWN_BOS)["input_ids"]
         n_prefix = len(self.prefix_ids)
         if tuple(full[:n_prefix]) != self.prefix_ids:
             raise InputError(f"Reply {reply!r} merges with the prompt's last token under template {self.template}")
@@ -74,6 +77,8 @@ def render(tokenizer, template: str, prompt: str, reply: str, close_turn: bool =
         return tokenizer.apply_chat_template(messages, tokenize=False)
     if template == "gemma_turns":
         return GEMMA_TURNS.format(prompt=prompt, reply=reply)
+    if template == "raw":
+        return f"{prompt}{reply}"
     return f"{prompt}\n{reply}"
 
 
@@ -88,9 +93,9 @@ def build_framing(tokenizer, prompt: str, template: str = "auto", max_length: in
     if text.count(PLACEHOLDER) != 1:
         raise InputError(f"Template {template} does not place the reply exactly once.")
     prefix_text, closing_text = text.split(PLACEHOLDER)
-    if template == "plain":
+    if template in OWN_BOS:
         closing_text = ""  # a pretrained LM's reply simply ends
-    prefix_ids = tokenizer(prefix_text, add_special_tokens=template == "plain")["input_ids"]
+    prefix_ids = tokenizer(prefix_text, add_special_tokens=template in OWN_BOS)["input_ids"]
     closing_ids = tokenizer(closing_text, add_special_tokens=False)["input_ids"] if closing_text else []
     needed = len(prefix_ids) + 1 + len(closing_ids)
     if max_length and needed > max_length:

@@ -63,3 +63,13 @@ def test_vocabulary_candidates_keep_the_token_id_even_when_text_would_not_round_
     assert not_round_trip, "the tiny vocabulary should contain tokens that re-tokenise differently"
     for token_id, suffix in zip(ids, vocab_suffixes(framing, ids)):
         assert suffix == [token_id, *framing.closing_ids]
+
+
+def test_raw_is_the_tokenizers_own_encoding_of_the_prompt_with_the_reply_straight_after():
+    """The paper's pretrained framing: tokenizer(prompt) (BOS + the prompt, nothing after it), and the
+    reply as the prompt's continuation; plain differs by the newline between them."""
+    tok = make_tokenizer()
+    raw, plain = build_framing(tok, PROMPT, "raw"), build_framing(tok, PROMPT, "plain")
+    assert list(raw.prefix_ids) == tok(PROMPT)["input_ids"] and raw.closing_ids == ()
+    assert raw.prefix_ids != plain.prefix_ids and raw.prefix_text == PROMPT
+    assert list(raw.prefix_ids) + raw.reply_ids(tok, " love") == tok(PROMPT + " love")["input_ids"]
