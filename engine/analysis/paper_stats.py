@@ -19,9 +19,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.formula.api import ols
 from statsmodels.stats.anova import anova_lm
-from statsmodels.stats.multitest import multipletests
 
-from engine.analysis.stats import framing_rank, plain_values
+from engine.analysis.stats import adjusted, framing_rank, plain_values
 from engine.errors import InputError
 
 STARS_DOC = "stars from the corrected p: *** < 0.001, ** < 0.01, * < 0.05, n.s. otherwise (the paper's p_to_stars)"
@@ -40,12 +39,7 @@ def stars(p: float) -> str:
 
 def benjamini_hochberg(p_values) -> np.ndarray:
     """Benjamini-Hochberg adjusted p over the finite entries (NaN stays NaN), via statsmodels."""
-    p = np.asarray(p_values, float)
-    out = np.full(p.shape, np.nan)
-    tested = np.isfinite(p)
-    if tested.any():
-        out[tested] = multipletests(p[tested], method="fdr_bh")[1]
-    return out
+    return adjusted(p_values, "fdr_bh")
 
 
 def type2_anova(medians: pd.DataFrame, value: str = "median_rank", between: str = "model_id") -> pd.DataFrame:

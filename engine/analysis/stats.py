@@ -136,14 +136,20 @@ def hedges_g(a, b) -> float:
     return float(g)
 
 
-def bonferroni(p_values) -> np.ndarray:
-    """Bonferroni-adjusted p-values over the finite entries (NaN stays NaN: those panels were not tested)."""
+def adjusted(p_values, method: str) -> np.ndarray:
+    """p-values adjusted by statsmodels' `multipletests(method=...)` over the finite entries (NaN stays
+    NaN: those panels were not tested)."""
     p = np.asarray(p_values, float)
     out = np.full(p.shape, np.nan)
     tested = np.isfinite(p)
     if tested.any():
-        out[tested] = multipletests(p[tested], method="bonferroni")[1]
+        out[tested] = multipletests(p[tested], method=method)[1]
     return out
+
+
+def bonferroni(p_values) -> np.ndarray:
+    """Bonferroni-adjusted p-values over the finite entries (NaN stays NaN: those panels were not tested)."""
+    return adjusted(p_values, "bonferroni")
 
 
 # ---- mixed model ----------------------------------------------------------------------------------
