@@ -5,8 +5,8 @@ A field describes itself by its type and its metadata, the way valuescope's own 
 setting) and Hugging Face's (TRL's RewardConfig, PEFT's LoraConfig: `metadata={"help": ...}`) both do:
 - type: bool, int, float, str, list[str], list[int] or dict, optionally `| None` (None = "auto");
   `Literal[...]` gives the choices;
-- metadata: help, choices, and for the command line: positional, required, many ("+": one or more
-  values; "append": the flag repeated), flag (another flag name).
+- metadata: help, choices, and for the command line: positional (optional: it may be left out), required,
+  many ("+": one or more values; "append": the flag repeated), flag (another flag name).
 `only_given=True` makes every option default to None, so a parsed namespace says which options were
 given: presets and YAML files supply the rest (TRL's `--config config.yaml` pattern).
 """
@@ -33,7 +33,7 @@ class FieldSpec:
     default: object
     help: str
     choices: tuple | None
-    cli: dict  # positional, required, many, flag
+    cli: dict  # positional, optional, required, many, flag
 
     @property
     def flag(self) -> str:
@@ -72,7 +72,7 @@ def field_specs(cls) -> tuple[FieldSpec, ...]:
         default = None if default is dataclasses.MISSING else default
         meta = dict(f.metadata)
         choices = meta.get("choices") or literal
-        cli = {k: meta[k] for k in ("positional", "required", "many", "flag") if k in meta}
+        cli = {k: meta[k] for k in ("positional", "optional", "required", "many", "flag") if k in meta}
         specs.append(FieldSpec(f.name, kind, optional or default is None, default, meta.get("help") or "",
                                tuple(choices) if choices else None, cli))
     return tuple(specs)
@@ -108,7 +108,8 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, skip: tuple[st
         if spec.name in skip:
             continue
         if spec.cli.get("positional"):
-            parser.add_argument(spec.name, help=spec.help)
+            optional = {"nargs": "?", "default": spec.default} if spec.cli.get("optional") else {}
+            parser.add_argument(spec.name, help=spec.help, **optional)
             continue
         names = (flags or {}).get(spec.name, (spec.flag,))
         help_text = spec.help.replace("%", "%%")

@@ -17,7 +17,8 @@ def _scored() -> tuple[pd.DataFrame, pd.DataFrame]:
     for base, texts in TEXTS.items():
         for step in (0, 10, 20):
             model_id = f"{base}-step{step}"
-            info.append({"model_id": model_id, "base": base, "variant": "v", "n_train_pairs": 100, "step": step})
+            info.append({"model_id": model_id, "base": base, "variant": "v", "n_train_pairs": 100, "seed": 0,
+                         "step": step})
             for i, text in enumerate(texts):
                 score = (i if step == 0 else -i) + (step / 10) * (text.strip().lower() == "skill")
                 rows.append({"model_id": model_id, "family": base, "prompt_key": "greatest_ever_one",
