@@ -385,7 +385,7 @@ labels = {"median_ranks": "Median ranks", "family_summary": "Family summary", "m
           "word_ranks": "Word ranks", "top_bottom_words": "Top/bottom words", "kendall_tau": "Kendall tau",
           "kendall_tau_summary": "Tau summary"}
 tables = [(labels[stem], stem.replace("_", "-"), table, extra)
-          for stem, (table, extra) in analysis_tables(result, seed, resamples, top_k).items()]
+          for stem, (table, extra) in analysis_tables(result, seed, resamples, top_k, with_differences=False).items()]
 if differences is not None:
     tables.append(("Differences", "differences", differences,
                    {"method": differences.attrs["method"], "seed": seed, "resamples": resamples, "confidence": confidence}))

@@ -19,7 +19,8 @@ def register(sub) -> None:
 
 
 def cmd_analyze(args) -> int:
-    from engine.reports.analysis import OUTPUT_FILES, write_analysis_tables  # scipy/statsmodels: slow import
+    from engine.analysis.intervals import verdict
+    from engine.reports.analysis import OUTPUT_FILES, analysis_tables, write_analysis_tables  # scipy: slow import
     from engine.workflows.analyze import run_analysis
 
     config = from_namespace(AnalyzeConfig, args)
@@ -30,10 +31,16 @@ def cmd_analyze(args) -> int:
         check_out_folder(config.out, table_files(stems, config.format), args.force)
     analysis = run_analysis(Cache(args.home), config, home=args.home)
     _print_summary(analysis.result, analysis.runs, analysis.lexicon, args, analysis.notes)
+    tables = analysis_tables(analysis.result, config.seed, config.resamples, config.top_k)
+    if "family_differences" in tables:
+        differences, extra = tables["family_differences"]
+        print(f"\ndifferences with intervals ({extra['method']}):")
+        print("\n".join(f"  {line}" for line in differences["reading"]))
+        print(f"verdict: {verdict(differences)}")
     _print_anova(analysis.paper_tables)
     if config.out:
         written = write_analysis_tables(analysis.result, config.out, analysis.metadata, config.seed, config.resamples,
-                                        config.top_k, config.format)
+                                        config.top_k, config.format, tables)
         written += _write_anova(analysis, config)
         print(f"\nwrote {len(written)} tables to {Path(config.out)}: {', '.join(p.name for p in written)}")
     return 0

@@ -307,13 +307,22 @@ def test_analyze_finds_the_constructed_family_preference(tmp_path, capsys):
                                   check_dtype=False)
     for name in ("word_ranks", "top_bottom_words", "kendall_tau", "kendall_tau_summary"):
         assert (out / f"{name}.csv").is_file()
+    # the family differences with bootstrap intervals, as the Values page shows them; a plain read_csv opens them
+    differences = pd.read_csv(out / "family_differences.csv")
+    assert len(differences) == 4 and (differences["group_a"] == "agentic").all()
+    for row in differences.itertuples():
+        sign = -1 if row.category == "Agency" else 1
+        assert row.ci_low <= row.diff <= row.ci_high and np.sign(row.ci_low) == np.sign(row.ci_high) == sign
+    assert "verdict: agentic ranks" in printed and "4 of 4 panels differ at 95%" in printed
+    assert read_metadata(out / "family_differences.csv")["seed"] == 1  # the analysis seed
 
 
 def test_shuffled_control_finds_nothing(tmp_path, capsys):
-    summary, _, _ = _import_and_analyze(tmp_path, shuffle=True, capsys=capsys)
+    summary, printed, out = _import_and_analyze(tmp_path, shuffle=True, capsys=capsys)
     assert len(summary) == 4
     assert (summary["p_bonferroni"] > 0.05).all()
     assert (summary["effect_size"].abs() < 0.8).all()
+    assert "verdict:" in printed and len(pd.read_csv(out / "family_differences.csv")) == 4
 
 
 # ---- analyze reads computed runs from the cache too ------------------------------------------------
