@@ -17,6 +17,7 @@ from engine.analysis.lexicons import BUILTIN_LEXICONS
 from engine.analysis.words import NORMALIZATION
 from engine.prompts import BATTERY, resolve_prompt
 from engine.options import TEMPLATES
+from engine.reports.charts import named_words_chart
 from engine.workflows.implicit import load_result
 from engine.workflows.requests import ImplicitRequest
 
@@ -229,25 +230,10 @@ if tabs:
 if result.named_summary is not None:
     st.subheader("Named words", anchor=False)
     named_factor, named_note = ui.axis_scale(result.named_summary["mwlr"])
-    named = result.named_summary.assign(mwlr_shown=result.named_summary["mwlr"] * named_factor, favours_model=lambda d: d["favours"].map(
-        {model_a: f"A: {model_a}", model_b: f"B: {model_b}"}).fillna("neither"))
-    base_chart = alt.Chart(named).encode(y=alt.Y("word:N", sort=words, title=None,
-                                                 axis=alt.Axis(labelOverlap=False, labelFontSize=13)))
-    stems = base_chart.mark_rule(strokeWidth=2, color="#9aa5b1").encode(
-        x=alt.X("mwlr_shown:Q", title=f"MWLR{' ' + named_note if named_note else ''} (positive: B favours)",
-                axis=alt.Axis(format="~g")), x2=alt.datum(0))
-    heads = base_chart.mark_circle(size=160, opacity=1).encode(
-        x="mwlr_shown:Q", color=alt.Color("favours_model:N", title="favoured by",
-                                    scale=alt.Scale(domain=[f"A: {model_a}", f"B: {model_b}", "neither"],
-                                                    range=["#e45756", "#4c78a8", "#9aa5b1"]),
-                                    legend=alt.Legend(orient="top", labelLimit=320)),
-        tooltip=["word:N", alt.Tooltip("mwlr:Q", format=".4g"), alt.Tooltip("log_ratio:Q", format=".3f"),
-                 alt.Tooltip("logp_a:Q", format=".3f"), alt.Tooltip("logp_b:Q", format=".3f"),
-                 alt.Tooltip("mwlr_sd:Q", format=".3g", title="SD over prompts"), "n_prompts:Q"])
-    zero = alt.Chart(pd.DataFrame({"x": [0]})).mark_rule(color="black").encode(x="x:Q")
+    named = result.named_summary
     c_chart, c_table = st.columns([3, 2])
     with c_chart:
-        st.altair_chart((zero + stems + heads).properties(height=alt.Step(34)), width="stretch")
+        st.altair_chart(named_words_chart(named, model_a, model_b, words, named_factor, named_note), width="stretch")
     with c_table:
         st.dataframe(named[["word", "mwlr", "log_ratio", "logp_a", "logp_b", "favours"]], hide_index=True,
                      width="stretch", column_config=fmt)

@@ -18,6 +18,7 @@ from engine.configs import AnalyzeConfig, SearchConfig, field_help
 from engine.policy import ServerPolicy, check_model_name, check_search_config
 from engine.prompts import BATTERY
 from engine.reports.analysis import analysis_tables
+from engine.reports.charts import median_rank_chart
 from engine.reports.contents import analysis_report
 from engine.workflows.analyze import plan_units
 from engine.workflows.requests import SearchRequest, ValuesRequest
@@ -253,18 +254,7 @@ st.subheader("Median rank by category", anchor=False)
 st.caption(f"One observation per (model, prompt): the median rank of the category's words. Split by the prompt's "
            f"framing; coloured by {group_title}.")
 if chart_kind == "boxplot":
-    base = alt.Chart().encode(
-        x=alt.X("category:N", sort=category_order, title=None, axis=alt.Axis(labelAngle=labels_angle)),
-        xOffset=alt.XOffset(f"{group_col}:N"),
-        color=alt.Color(f"{group_col}:N", title=group_title, scale=palette, legend=alt.Legend(orient="top", labelLimit=260)))
-    box = base.mark_boxplot(extent="min-max", size=18, opacity=0.55, median={"color": "black"}).encode(
-        y=alt.Y(f"{value}:Q", scale=rank_scale, title=value_title))
-    points = base.mark_circle(size=28, opacity=0.9).encode(
-        y=alt.Y(f"{value}:Q", scale=rank_scale),
-        tooltip=["model_id:N", "family:N", "prompt_key:N", "category:N", alt.Tooltip(f"{value}:Q", format=".1f"),
-                 alt.Tooltip("n_words:Q", title="words ranked in category")])
-    chart = alt.layer(box, points, data=medians).properties(width=facet_width, height=340).facet(
-        column=alt.Column("framing:N", title=None, sort=framing_order, header=alt.Header(labelFontSize=13)))
+    chart = median_rank_chart(medians, lexicon.categories, group_col, value)
 else:
     chart = alt.Chart(medians).transform_density(
         value, as_=[value, "density"], groupby=["framing", "category", group_col]

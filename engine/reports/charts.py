@@ -113,20 +113,27 @@ def tau_heatmap(cells: pd.DataFrame):
         column=alt.Column("framing:N", title=None))
 
 
-def named_words_chart(named: pd.DataFrame, model_a: str, model_b: str, words: list[str]):
-    """Lollipops of battery-mean MWLR per named word (positive: B favours the word)."""
-    data = named.assign(favours_model=named["favours"].map({model_a: f"A: {model_a}", model_b: f"B: {model_b}"})
+def named_words_chart(named: pd.DataFrame, model_a: str, model_b: str, words: list[str], factor: float = 1.0,
+                      note: str = ""):
+    """Lollipops of battery-mean MWLR per named word (positive: B favours the word). `factor` and `note`
+    rescale tiny MWLR values for the axis (e.g. 1e7 and "(x 10^-7)"); tooltips keep the raw values."""
+    data = named.assign(mwlr_shown=named["mwlr"] * factor,
+                        favours_model=named["favours"].map({model_a: f"A: {model_a}", model_b: f"B: {model_b}"})
                         .fillna("neither"))
-    base = alt.Chart(data).encode(y=alt.Y("word:N", sort=list(words), title=None, axis=alt.Axis(labelOverlap=False)))
+    base = alt.Chart(data).encode(y=alt.Y("word:N", sort=list(words), title=None,
+                                          axis=alt.Axis(labelOverlap=False, labelFontSize=13)))
     stems = base.mark_rule(strokeWidth=2, color="#9aa5b1").encode(
-        x=alt.X("mwlr:Q", title="MWLR (positive: B favours)", axis=alt.Axis(format=".2~g")), x2=alt.datum(0))
+        x=alt.X("mwlr_shown:Q", title=f"MWLR{' ' + note if note else ''} (positive: B favours)",
+                axis=alt.Axis(format="~g")), x2=alt.datum(0))
+    extra = [alt.Tooltip("mwlr_sd:Q", format=".3g", title="SD over prompts"), "n_prompts:Q"] \
+        if {"mwlr_sd", "n_prompts"} <= set(data.columns) else []
     heads = base.mark_circle(size=160, opacity=1).encode(
-        x="mwlr:Q", color=alt.Color("favours_model:N", title="favoured by",
-                                    scale=alt.Scale(domain=[f"A: {model_a}", f"B: {model_b}", "neither"],
-                                                    range=["#e45756", "#4c78a8", "#9aa5b1"]),
-                                    legend=alt.Legend(orient="top", labelLimit=320)),
+        x="mwlr_shown:Q", color=alt.Color("favours_model:N", title="favoured by",
+                                          scale=alt.Scale(domain=[f"A: {model_a}", f"B: {model_b}", "neither"],
+                                                          range=["#e45756", "#4c78a8", "#9aa5b1"]),
+                                          legend=alt.Legend(orient="top", labelLimit=320)),
         tooltip=["word:N", alt.Tooltip("mwlr:Q", format=".4g"), alt.Tooltip("log_ratio:Q", format=".3f"),
-                 alt.Tooltip("logp_a:Q", format=".3f"), alt.Tooltip("logp_b:Q", format=".3f")])
+                 alt.Tooltip("logp_a:Q", format=".3f"), alt.Tooltip("logp_b:Q", format=".3f"), *extra])
     zero = alt.Chart(pd.DataFrame({"x": [0]})).mark_rule(color="black").encode(x="x:Q")
     return (zero + stems + heads).properties(width=520, height=alt.Step(34))
 
