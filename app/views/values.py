@@ -15,7 +15,7 @@ from engine.analysis.values import RANK_DOC
 from engine.analysis.words import DEFAULT_VARIANT_POLICY, NORMALIZATION, VARIANT_POLICIES, VARIANT_POLICY_DOC
 from engine.configs import AnalyzeConfig, SearchConfig, field_help
 
-from engine.policy import ServerPolicy, check_model_name, check_search_config
+from engine.policy import ServerPolicy, check_search_config
 from engine.prompts import BATTERY
 from engine.reports.analysis import analysis_tables
 from engine.reports.charts import median_rank_chart
@@ -158,7 +158,9 @@ def _values_key(request: ValuesRequest, home: str) -> str:
 values_request = ValuesRequest(tuple(chosen_models), SearchRequest(
     SearchConfig(model=chosen_models[0], **search_settings), tuple(prompts) or (one_prompt,),
     lexicon=lexicon_ref if basis == "lexicon" else None))
-with ui.guard("Models") as g:  # a model name that is no model is named here, before any job
+with ui.guard("Models") as g:  # a model name that is no model, or one this server refuses, is named here
+    for model in chosen_models:  # the server's policy first: resolving a refused path would probe the disk
+        check_search_config(SearchConfig(model=model, **search_settings))
     job_key = _values_key(values_request, ui.home())
 if g.failed:
     st.stop()
@@ -176,9 +178,6 @@ with c_button:
                              "Named or imported words come from Token search, Base models or Runs.")
 if compute:
     with ui.guard("Compute"):
-        for model in chosen_models:
-            check_model_name(model)
-            check_search_config(SearchConfig(model=model, **search_settings))
         ui.check_capacity(job_key)
         job = jobs.submit(values_request.kind, values_request.to_params(), key=job_key, home=ui.home(),
                           label=f"values: {len(missing_units)} runs of {len(chosen_models)} models")

@@ -99,3 +99,14 @@ def test_values_page_names_trained_checkpoints_by_alias_and_leaves_them_unselect
     models = at.multiselect(key="vmodels")
     assert str(folder) not in models.value and models.value  # not chosen unasked
     assert "rm-run-base-step4" in models.options and str(folder) not in models.options
+
+
+def test_values_page_refuses_server_paths_alike_whether_or_not_they_exist(tmp_path, monkeypatch):
+    monkeypatch.setenv("VALUESCOPE_PUBLIC", "1")
+    existing = tmp_path / "model"
+    existing.mkdir()
+    answers = []
+    for name in (str(existing), str(tmp_path / "missing")):
+        at = app("values", vmodels=name, vscope="one", basis="lexicon")
+        answers.append(texts(at.error))
+    assert answers[0] == answers[1] and any("public server" in e for e in answers[0]), answers
