@@ -140,6 +140,14 @@ def test_intersection_filter_keeps_exact_strings_only(tmp_path):
     assert set(words["n_variants"]) == {2}
 
 
+def _save_vocab_run(cache, model: str, family: str, prompt: str, texts: list[str], scores, score_kind: str) -> None:
+    """One cached vocabulary run of `model` on battery prompt `prompt`."""
+    meta = {"request_key": f"{model}-{prompt}", "model_id": model, "family": family, "prompt_key": prompt,
+            "prompt_text": BATTERY[prompt].text, "framing": BATTERY[prompt].framing, "candidates": "vocab",
+            "score_kind": score_kind}
+    cache.save_run(meta, pd.DataFrame({"token_id": range(len(texts)), "text": texts, "score": scores}))
+
+
 def test_analyze_with_merged_categories_and_shared_vocabulary(tmp_path, capsys):
     path = tmp_path / "mfd_like.dicx"
     path.write_text(MFD_LIKE)
@@ -149,11 +157,7 @@ def test_analyze_with_merged_categories_and_shared_vocabulary(tmp_path, capsys):
     for model, family in (("rm-a", "llama"), ("rm-b", "llama"), ("rm-c", "gemma"), ("rm-d", "gemma")):
         for prompt in ("best_ever_one", "greatest_time_one", "worst_ever_one", "bad_world_single"):
             texts = words if model != "rm-d" else words[:-1]  # " kind" is not in every vocabulary
-            meta = {"request_key": f"{model}-{prompt}", "model_id": model, "family": family, "prompt_key": prompt,
-                    "prompt_text": BATTERY[prompt].text, "framing": BATTERY[prompt].framing, "candidates": "vocab",
-                    "score_kind": "reward"}
-            cache.save_run(meta, pd.DataFrame({"token_id": range(len(texts)), "text": texts,
-                                               "score": rng.normal(size=len(texts))}))
+            _save_vocab_run(cache, model, family, prompt, texts, rng.normal(size=len(texts)), "reward")
     out = tmp_path / "out"
     code = cli.main(["--home", str(tmp_path / "home"), "analyze", "--lexicon", str(path), "--test", "welch",
                      "--categories", "Care_Virtue", "Care_Vice", "Sanctity_Virtue", "--merge-categories", "prefix",
@@ -177,11 +181,7 @@ def test_analyze_anova_between_two_models_on_exact_words(tmp_path, capsys):
                "terrible_world_one"]
     for model, family in (("base-a", "gemma"), ("base-b", "llama")):
         for prompt in prompts:
-            meta = {"request_key": f"{model}-{prompt}", "model_id": model, "family": family, "prompt_key": prompt,
-                    "prompt_text": BATTERY[prompt].text, "framing": BATTERY[prompt].framing, "candidates": "vocab",
-                    "score_kind": "logprob"}
-            cache.save_run(meta, pd.DataFrame({"token_id": range(len(texts)), "text": texts,
-                                               "score": rng.normal(size=len(texts))}))
+            _save_vocab_run(cache, model, family, prompt, texts, rng.normal(size=len(texts)), "logprob")
     out = tmp_path / "out"
     assert cli.main(["--home", str(tmp_path / "home"), "analyze", "--lexicon", str(lexicon), "--exact-words",
                      "--variants", "all_variants", "--anova", "--resamples", "99", "--out", str(out)]) == 0
