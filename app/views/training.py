@@ -15,6 +15,7 @@ from app import ui
 from engine.paths import home_dir
 from engine.policy import ServerPolicy
 from engine.training.config import PRESETS, TrainConfig, field_kind, parse_value, preset_config
+from engine.workflows.requests import TrainRequest
 
 st.title("Training")
 st.caption("Train Bradley-Terry reward models from different base models on the same preference pairs, with the same "
@@ -171,7 +172,6 @@ if "trajectory" not in tables:
 from engine.reports.training_charts import accuracy_chart, trajectory_chart  # noqa: E402
 from engine.training.trajectory import top_movers, trajectory_wide  # noqa: E402
 from engine.reports.contents import training_report  # noqa: E402
-from engine.workflows.requests import TrainRequest  # noqa: E402
 
 st.caption("After Fig 4a: median rank of each Big Two category among the matched words (1 = the reward model's "
            "favourite), by training step, one panel per base (with several seeds: their mean, and a band from min to "

@@ -242,3 +242,24 @@ def test_base_models_page_compares_two_tiny_models(tmp_path):
 def test_base_models_page_rejects_the_same_model_twice():
     at = app("base_models", model_a="smollm2-135m-instruct", model_b="smollm2-135m-instruct")
     assert any("two different models" in e for e in texts(at.error))
+
+
+def test_start_training_submits_a_train_request_with_the_forms_settings(monkeypatch):
+    """The Start button builds a TrainRequest from the form and submits it (the worker is not started here)."""
+    import engine.jobs as jobs
+    from engine.errors import InputError
+    from engine.workflows.requests import TrainRequest
+
+    submitted = []
+
+    def fake_submit(kind, params, **kwargs):
+        submitted.append((kind, params))
+        raise InputError("stop here: no worker in this test")
+
+    monkeypatch.setattr(jobs, "submit", fake_submit)
+    at = app("training", train_cpu_demo_learning_rate="0.0007")
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert [kind for kind, _ in submitted] == ["train"], texts(at.error)
+    config = TrainRequest.from_params(submitted[0][1]).config
+    assert config["learning_rate"] == 0.0007 and config["preset"] == "cpu-demo"
+    assert any("stop here" in e for e in texts(at.error))  # the guard shows the submit's error as one line
