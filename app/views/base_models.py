@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import altair as alt
 import pandas as pd
@@ -18,7 +17,7 @@ from engine.analysis.words import NORMALIZATION
 from engine.prompts import BATTERY, resolve_prompt
 from engine.options import TEMPLATES
 from engine.reports.charts import named_words_chart
-from engine.workflows.implicit import load_result
+from engine.workflows.implicit import is_saved_result, load_result
 from engine.workflows.requests import ImplicitRequest
 
 NO_LEXICON = "none"
@@ -170,7 +169,7 @@ if missing:
 # Every run is cached: the tables come from the newest finished job over exactly these runs, else from a
 # read-only job (no model loads) started here.
 current = sorted(run["run_id"] for run in found.values())
-usable = (job is not None and job.status == "done" and Path((job.result or {}).get("artifact", "")).is_file()
+usable = (job is not None and job.status == "done" and is_saved_result((job.result or {}).get("artifact", ""))
           and sorted({r["run_id"] for r in job.result.get("runs", [])}) == current)
 if not usable:
     newest_run = max(run["finished_at"].timestamp() for run in found.values())

@@ -98,6 +98,20 @@ class Lexicon:
             return self.name
         return f"{self.name} ({self.source.name}, sha256 {self.sha256[:12]})"
 
+    def as_dict(self) -> dict:
+        """Plain JSON data that `from_dict` turns back into this lexicon, provenance included."""
+        sets = lambda table: {key: sorted(cats) for key, cats in table.items()}  # noqa: E731
+        return {"name": self.name, "categories": list(self.categories), "entries": sets(self.entries),
+                "wildcards": sets(self.wildcards), "source": str(self.source) if self.source else None,
+                "rows": [list(row) for row in self.rows], "digest": self.sha256 if self.source and self.source.is_file() else self.digest}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Lexicon:
+        frozen = lambda table: {key: frozenset(cats) for key, cats in table.items()}  # noqa: E731
+        return cls(name=data["name"], categories=list(data["categories"]), entries=frozen(data["entries"]),
+                   wildcards=frozen(data["wildcards"]), source=Path(data["source"]) if data["source"] else None,
+                   rows=[tuple(row) for row in data["rows"]], digest=data["digest"])
+
 
 # ---- finding files --------------------------------------------------------------------------------
 def user_lexicon_dir(home: str | os.PathLike | None = None) -> Path:

@@ -119,8 +119,8 @@ class _ReportingRunner:
 def run_implicit(params: dict, ctx) -> dict:
     """engine.workflows.implicit.run_implicit over the cache, computing missing runs unless the request is
     cached-only (then a missing run fails the job with NotCachedError). The whole result is saved beside
-    the job's log as a pickle (written by this worker, read by the app and the CLI); the job's result
-    names it and the runs used."""
+    the job's log as Parquet tables and JSON (engine.workflows.implicit.save_result, read by the app and the
+    CLI); the job's result names that folder and the runs used."""
     request = ImplicitRequest.from_params(params)
     lexicon = None
     if request.lexicon:
@@ -131,7 +131,7 @@ def run_implicit(params: dict, ctx) -> dict:
                              words=request.named_words(), vocab=request.vocab,
                              templates=list(request.templates) if request.templates else None, base=request.base,
                              seed=request.seed, resamples=request.resamples)
-    artifact = save_result(result, Path(ctx.log_dir) / f"{ctx.job_id}.implicit.pkl")
+    artifact = save_result(result, Path(ctx.log_dir) / f"{ctx.job_id}.implicit")
     runs = result.runs[["pair", "side", "model", "prompt_key", "candidates", "run_id", "from_cache"]]
     return {"runs": [{k: _plain(v) for k, v in row.items()} for row in runs.to_dict("records")],
             "notes": result.notes, "seconds": result.seconds, "artifact": str(artifact)}

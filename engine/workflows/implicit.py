@@ -1,12 +1,17 @@
 """Implicit reward models between two causal LMs, run over prompts: each side's log-prob runs come from
 the cache (computed when missing), then engine.analysis.implicit joins and summarises them (the method
-is stated there)."""
+is stated there).
+
+A worker hands its result to the app and the CLI as a folder: one Parquet file per table (dtypes kept)
+and `result.json` for the rest (prompts, lexicon, settings, notes); never a pickle."""
 from __future__ import annotations
 
-import pickle
+import json
+import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
@@ -178,18 +183,49 @@ def run_implicit(
     return result
 
 
-def save_result(result: ImplicitResult, path: Path) -> Path:
-    """The whole result as one file beside the job's log (written by the worker, read by the app and the CLI)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as fh:
-        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    return path
+RESULT_MANIFEST = "result.json"  # written last: a folder without it is not a result
 
 
-def load_result(path: str | Path) -> ImplicitResult:
-    """A result `save_result` wrote (only ever files our own workers wrote in the data folder)."""
-    with open(path, "rb") as fh:
-        return pickle.load(fh)
+def save_result(result: ImplicitResult, folder: Path) -> Path:
+    """The whole result as a folder beside the job's log: each table as `<field>.parquet`, everything
+    else in RESULT_MANIFEST (written by the worker, read by the app and the CLI with `load_result`).
+    Written under a temporary name and renamed, so a reader never sees half a result."""
+    folder = Path(folder)
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    manifest: dict = {"tables": []}
+    for f in fields(result):
+        value = getattr(result, f.name)
+        if isinstance(value, pd.DataFrame):
+            value.to_parquet(partial / f"{f.name}.parquet")
+            manifest["tables"].append(f.name)
+        elif f.name == "lexicon":
+            manifest["lexicon"] = value.as_dict() if value is not None else None
+        elif value is None or isinstance(value, (str, int, float, list)):
+            manifest[f.name] = value
+        else:
+            raise TypeError(f"ImplicitResult.{f.name} ({type(value).__name__}) has no file form")
+    (partial / RESULT_MANIFEST).write_text(json.dumps(manifest))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)
+    return folder
+
+
+def is_saved_result(path: str | os.PathLike) -> bool:
+    """True for a folder `save_result` finished (results of older versions, or half-written ones, are not)."""
+    return bool(path) and (Path(path) / RESULT_MANIFEST).is_file()
+
+
+def load_result(folder: str | os.PathLike) -> ImplicitResult:
+    """The result `save_result` wrote to `folder`."""
+    folder = Path(folder)
+    manifest = json.loads((folder / RESULT_MANIFEST).read_text())
+    values = {name: pd.read_parquet(folder / f"{name}.parquet") for name in manifest.pop("tables")}
+    lexicon = manifest.pop("lexicon", None)
+    values["lexicon"] = Lexicon.from_dict(lexicon) if lexicon is not None else None
+    values["prompts"] = [tuple(p) for p in manifest.pop("prompts")]
+    return ImplicitResult(**values, **manifest)
 
 
 def _label(table: pd.DataFrame, ids: dict) -> pd.DataFrame:
