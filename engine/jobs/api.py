@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import site
 import subprocess
@@ -220,8 +221,11 @@ def cleanup(older_than_s: float = 30 * 86400, home=None) -> int:
     for job in old:
         if job.log_path:
             Path(job.log_path).unlink(missing_ok=True)
-        for artifact in store.jobs_dir.glob(f"{job.id}.*"):  # e.g. <id>.implicit.pkl
-            artifact.unlink(missing_ok=True)
+        for artifact in store.jobs_dir.glob(f"{job.id}.*"):  # e.g. the folder <id>.implicit
+            if artifact.is_dir():
+                shutil.rmtree(artifact, ignore_errors=True)
+            else:
+                artifact.unlink(missing_ok=True)
     return len(old)
 
 

@@ -123,9 +123,12 @@ def test_foreground_run_records_progress_in_the_store_and_ctrl_c_cancels(tmp_pat
 
 def test_cleanup_removes_old_finished_jobs_and_their_logs():
     job = jobs.wait(jobs.submit("failing", {"error": "user"}).id, TIMEOUT_S)
+    result_folder = Path(job.log_path).with_suffix(".implicit")  # where an implicit job keeps its tables
+    result_folder.mkdir()
+    (result_folder / "runs.parquet").write_bytes(b"")
     assert jobs.cleanup(older_than_s=3600) == 0
     assert jobs.cleanup(older_than_s=0) == 1
-    assert jobs.get(job.id) is None and not Path(job.log_path).exists()
+    assert jobs.get(job.id) is None and not Path(job.log_path).exists() and not result_folder.exists()
 
 
 def test_kinds_are_named_by_trusted_code_only():
