@@ -4,8 +4,13 @@ Every error caused by input, environment or data (a bad option, a missing model,
 derives from `UserError`: the CLI prints it as one line and the app as one message. Anything else
 is a bug and keeps its traceback. The subclasses also derive from the matching built-in exception,
 so callers that catch ValueError or KeyError keep working.
+
+Where an error crosses a process boundary (a job's row), it travels as an `ErrorCode`, not a class name:
+pages and the CLI branch on the code.
 """
 from __future__ import annotations
+
+from enum import StrEnum
 
 
 class UserError(Exception):
@@ -65,6 +70,51 @@ class Cancelled(UserError):
 
 # Exceptions whose message is meant for the user: ours, and the built-ins that libraries raise for bad input.
 USER_ERRORS = (UserError, ValueError, KeyError, FileNotFoundError)
+
+
+class ErrorCode(StrEnum):
+    """Why a job failed, as its row records it (`error_code`)."""
+
+    INPUT = "input"  # InputError
+    NOT_CACHED = "not_cached"  # a cached-only request met a run that is not in the cache
+    NOT_FOUND = "not_found"
+    MISSING_FILE = "missing_file"
+    MODEL_TOO_LARGE = "model_too_large"
+    MODEL_LOAD = "model_load"
+    CACHE_LOCKED = "cache_locked"
+    CACHE = "cache"  # damaged or read-only
+    JOB_STORE = "job_store"
+    CANCELLED = "cancelled"
+    OUT_OF_MEMORY = "out_of_memory"
+    USER = "user"  # any other user error (a library's ValueError, KeyError, FileNotFoundError)
+    SYSTEM = "system"  # the machine said no: permissions, a full disk, no process to spare
+    BUG = "bug"  # anything else: the traceback is in the job's log
+
+    @property
+    def is_user_error(self) -> bool:
+        return self not in (ErrorCode.BUG, ErrorCode.SYSTEM, ErrorCode.OUT_OF_MEMORY)
+
+
+# Most specific first: an exception gets the code of the first class it is an instance of.
+ERROR_CODES: tuple[tuple[type[BaseException], ErrorCode], ...] = (
+    (NotCachedError, ErrorCode.NOT_CACHED), (NotFoundError, ErrorCode.NOT_FOUND),
+    (MissingFileError, ErrorCode.MISSING_FILE), (ModelTooLargeError, ErrorCode.MODEL_TOO_LARGE),
+    (ModelLoadError, ErrorCode.MODEL_LOAD), (CacheLockedError, ErrorCode.CACHE_LOCKED), (CacheError, ErrorCode.CACHE),
+    (JobStoreError, ErrorCode.JOB_STORE), (Cancelled, ErrorCode.CANCELLED), (KeyboardInterrupt, ErrorCode.CANCELLED),
+    (InputError, ErrorCode.INPUT),
+)
+
+
+def error_code(exc: BaseException) -> ErrorCode:
+    """The code a job records for `exc`."""
+    for cls, code in ERROR_CODES:
+        if isinstance(exc, cls):
+            return code
+    if is_out_of_memory(exc):
+        return ErrorCode.OUT_OF_MEMORY
+    if is_user_error(exc):
+        return ErrorCode.USER
+    return ErrorCode.SYSTEM if isinstance(exc, OSError) else ErrorCode.BUG
 
 
 def is_user_error(exc: BaseException) -> bool:

@@ -50,6 +50,10 @@ def stubborn_job(params, ctx):
 def failing_job(params, ctx):
     if params["error"] == "user":
         raise ValueError("Unknown prompt 'x': use a battery key or free text.")
+    if params["error"] == "not cached":
+        from engine.errors import NotCachedError
+
+        raise NotCachedError("tiny has no cached vocab run for this prompt.")
     return 1 / 0
 
 

@@ -10,6 +10,7 @@ import streamlit as st
 import engine.jobs as jobs
 from app import ui
 from engine.configs import SearchConfig
+from engine.errors import ErrorCode
 from engine.policy import check_model_name, check_search_config
 from engine.analysis.intervals import group_differences
 from engine.analysis.lexicons import BUILTIN_LEXICONS
@@ -157,7 +158,9 @@ except Exception as exc:  # noqa: BLE001 - a user error as one message, a bug wi
     ui.show_error(exc)
     st.stop()
 missing = [r for r in runs if r.key not in found]
-if job is not None and job.status == "failed":
+# A read-only job that met a missing run: the cache changed under it, not an error to show (read again below).
+cache_changed = job is not None and job.status == "failed" and job.error_code is ErrorCode.NOT_CACHED
+if job is not None and job.status == "failed" and not cache_changed:
     st.error(ui.public_safe(ui.failure(job)), icon=":material/error:")
 elif job is not None and job.status in ("cancelled", "interrupted"):
     st.info(ui.public_safe(ui.failure(job)), icon=":material/cancel:")
@@ -173,7 +176,7 @@ usable = (job is not None and job.status == "done" and is_saved_result((job.resu
           and sorted({r["run_id"] for r in job.result.get("runs", [])}) == current)
 if not usable:
     newest_run = max(run["finished_at"].timestamp() for run in found.values())
-    if job is not None and job.status == "failed" and (job.finished_at or 0) > newest_run:
+    if job is not None and job.status == "failed" and not cache_changed and (job.finished_at or 0) > newest_run:
         st.stop()  # its error is shown above; Compute retries
     with ui.guard("Reading the cache") as g:  # a reader is a worker too: within the server's job limit
         ui.check_capacity(key)

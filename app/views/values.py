@@ -186,7 +186,10 @@ if job is not None and job.live:
     ui.job_progress(job.id)
     st.stop()
 if job is not None and job.status == "failed" and missing_units:
-    st.error(job.error, icon=":material/error:")
+    if job.error_code is not None and job.error_code.is_user_error:  # a setting to change, not a fault of the engine
+        st.warning(ui.public_safe(ui.failure(job)), icon=":material/warning:")
+    else:
+        st.error(ui.public_safe(ui.failure(job)), icon=":material/error:")
 elif job is not None and job.status == "done" and job.id in st.session_state.get("computed_jobs", set()):
     fresh = sum(not r.get("from_cache") for r in (job.result or {}).get("runs", []))
     st.success(f"Computed {fresh} run(s) in {job.elapsed_s():.0f} s; {len((job.result or {}).get('runs', [])) - fresh} "

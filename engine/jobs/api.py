@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
+from engine.errors import error_code
 from engine.paths import REPO_ROOT
 from engine.jobs.context import JobContext
 from engine.jobs.liveness import CANCEL_GRACE_S, KILL_AFTER_S, refresh, refresh_all, signal_job
@@ -88,7 +89,7 @@ def submit(kind: str, params: dict, key: str | None = None, label: str | None = 
         _spawn(store, row["id"])
     except OSError as exc:
         store.update(row["id"], status="failed", finished_at=time.time(), error=f"Could not start a worker: {exc}",
-                     error_type=type(exc).__name__, message="Failed")
+                     error_type=type(exc).__name__, error_code=error_code(exc).value, message="Failed")
     return store.get(row["id"])
 
 

@@ -6,6 +6,7 @@ import json
 import time
 import traceback
 
+from engine.errors import error_code
 from engine.jobs.context import Heartbeat, JobContext, error_line, is_cancellation
 from engine.jobs.store import Job, JobStore
 
@@ -38,7 +39,7 @@ def execute(store: JobStore, job: Job, ctx: JobContext, reraise: bool = False) -
             if not reraise:  # a worker: the traceback goes to its log; a foreground caller reports it itself
                 traceback.print_exc()
             sets = dict(status="failed", error=error_line(exc), error_type=type(exc).__name__,
-                        message="Failed")
+                        error_code=error_code(exc).value, message="Failed")
         store.update(job.id, only_if_status=("running",), finished_at=time.time(), **sets)
         if reraise:
             raise

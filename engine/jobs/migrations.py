@@ -2,7 +2,24 @@
 Append new ones; never edit or rename an applied one."""
 from __future__ import annotations
 
-MIGRATIONS: list[tuple[str, str]] = [
+from engine.errors import ERROR_CODES, ErrorCode
+
+# Codes for the class names rows recorded before error codes existed (USER_ERRORS' built-ins included).
+_CODE_OF_CLASS = {cls.__name__: code for cls, code in reversed(ERROR_CODES)} | {
+    "ValueError": ErrorCode.USER, "KeyError": ErrorCode.USER, "FileNotFoundError": ErrorCode.USER,
+    "MemoryError": ErrorCode.OUT_OF_MEMORY, "OutOfMemoryError": ErrorCode.OUT_OF_MEMORY,
+    "OSError": ErrorCode.SYSTEM, "PermissionError": ErrorCode.SYSTEM}
+
+
+def _error_codes_from_class_names(con) -> None:
+    con.execute("ALTER TABLE jobs ADD COLUMN error_code TEXT")  # an ErrorCode: what pages and the CLI branch on
+    rows = con.execute("SELECT id, error_type FROM jobs WHERE status = 'failed'").fetchall()
+    for job_id, class_name in rows:
+        code = _CODE_OF_CLASS.get(class_name or "", ErrorCode.BUG)
+        con.execute("UPDATE jobs SET error_code = ? WHERE id = ?", [code.value, job_id])
+
+
+MIGRATIONS: list[tuple[str, object]] = [
     (
         "001 jobs",
         """
@@ -37,4 +54,5 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX jobs_created ON jobs(created_at);
         """,
     ),
+    ("002 error codes", _error_codes_from_class_names),
 ]

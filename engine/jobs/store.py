@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from engine.errors import ErrorCode
 from engine.options import FINISHED_STATUSES, LIVE_STATUSES
 from engine.options import STATUSES as ALL_STATUSES
 from engine.paths import home_dir
@@ -54,7 +55,8 @@ class Job:
     finished_at: float | None
     result: object
     error: str | None
-    error_type: str | None
+    error_type: str | None  # the exception's class name, for the log reader
+    error_code: ErrorCode | None  # what pages and the CLI branch on
     log_path: str | None
     cancel_requested: bool
     cancel_requested_at: float | None
@@ -80,6 +82,7 @@ class Job:
         values = {f.name: row[f.name] for f in fields(cls)}
         values["params"] = json.loads(values["params"])
         values["result"] = json.loads(values["result"]) if values["result"] is not None else None
+        values["error_code"] = ErrorCode(values["error_code"]) if values["error_code"] else None
         values["foreground"] = bool(values["foreground"])
         values["cancel_requested"] = bool(values["cancel_requested"])
         return cls(**values)

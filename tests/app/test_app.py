@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -237,6 +238,18 @@ def test_base_models_page_compares_two_tiny_models(tmp_path):
     again = app("base_models", model_a=str(a), model_b=str(b), bwords="love, war", btop="5", bresamples="199")
     assert not again.error and "Named words" in texts(again.subheader), texts(again.info)
     assert len(jobs.list_jobs(limit=None)) == n_jobs
+
+    # the page branches on the job's error code: a reader that met a missing run is read again, a bug is shown
+    from engine.jobs import JobStore
+
+    shown = jobs.list_jobs(limit=1)[0]
+    for code, error_shown, new_jobs in (("bug", True, 0), ("not_cached", False, 1)):
+        JobStore().update(shown.id, only_if_status=None, status="failed", error=f"{code}: the run is gone",
+                          error_code=code, finished_at=time.time())
+        third = app("base_models", model_a=str(a), model_b=str(b), bwords="love, war", btop="5", bresamples="199")
+        assert any(code in e for e in texts(third.error)) == error_shown, texts(third.error)
+        assert len(jobs.list_jobs(limit=None)) == n_jobs + new_jobs
+    assert any("Reading" in i for i in texts(third.info)), texts(third.info)
 
 
 def test_base_models_page_rejects_the_same_model_twice():

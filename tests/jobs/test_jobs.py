@@ -12,6 +12,7 @@ import pytest
 from jobs_helpers import TIMEOUT_S, registered_kinds, wait_for_stage, wait_until  # noqa: F401 - fixture
 
 import engine.jobs as jobs
+from engine.errors import ErrorCode
 from engine.processes import process_state
 from helpers import ROOT
 
@@ -97,10 +98,13 @@ def test_cancel_escalates_to_sigterm_then_sigkill(ignore_sigterm, monkeypatch):
 def test_failures_are_one_line_with_the_traceback_in_the_log():
     user = jobs.submit("failing", {"error": "user"})
     other = jobs.submit("failing", {"error": "bug"})
-    user, other = jobs.wait(user.id, TIMEOUT_S), jobs.wait(other.id, TIMEOUT_S)
-    assert (user.status, user.error, user.error_type) == (
-        "failed", "Unknown prompt 'x': use a battery key or free text.", "ValueError")
+    missing = jobs.submit("failing", {"error": "not cached"})
+    user, other, missing = (jobs.wait(j.id, TIMEOUT_S) for j in (user, other, missing))
+    assert (user.status, user.error, user.error_type, user.error_code) == (
+        "failed", "Unknown prompt 'x': use a battery key or free text.", "ValueError", ErrorCode.USER)
     assert other.status == "failed" and other.error == "Unexpected error (ZeroDivisionError: division by zero)"
+    assert other.error_code is ErrorCode.BUG and not other.error_code.is_user_error
+    assert (missing.error_code, missing.error) == (ErrorCode.NOT_CACHED, "tiny has no cached vocab run for this prompt.")
     assert "Traceback" in Path(other.log_path).read_text()
 
 

@@ -145,3 +145,22 @@ def test_two_writer_processes_and_eight_readers_share_the_duckdb_cache(valuescop
     reads = [json.loads((tmp_path / f"r{i}.json").read_text())["ops"] for i in range(READER_PROCESSES)]
     print(f"reads per reader thread {reads}; {WRITERS} writers x {RUNS_PER_WRITER} runs, "
           f"{READER_PROCESSES * THREADS_PER_READER} readers: {seconds:.1f} s")
+
+
+def test_rows_failed_before_error_codes_get_their_code_from_the_class_name(valuescope_home):
+    """A store written before `error_code` existed: the migration adds the column and fills it for failed rows."""
+    from engine.errors import ErrorCode
+    from engine.jobs import store as job_store
+    from engine.migrate import apply_migrations
+
+    valuescope_home.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(valuescope_home / job_store.DB_NAME, isolation_level=None)
+    apply_migrations(con, "jobs", MIGRATIONS[:1])
+    for job_id, status, class_name in (("a", "failed", "NotCachedError"), ("b", "failed", "ZeroDivisionError"),
+                                       ("c", "failed", "ValueError"), ("d", "done", None)):
+        con.execute("INSERT INTO jobs (id, kind, key, params, target, status, created_at, error_type) "
+                    "VALUES (?, 'k', 'k', '{}', 'm:f', ?, 0, ?)", [job_id, status, class_name])
+    con.close()
+    job_store._MIGRATED.clear()  # as a new process would
+    store = JobStore(valuescope_home)
+    assert [store.get(i).error_code for i in "abcd"] == [ErrorCode.NOT_CACHED, ErrorCode.BUG, ErrorCode.USER, None]
