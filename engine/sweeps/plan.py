@@ -1,49 +1,19 @@
 """A sweep's plan: (model, prompt block) tasks, each a list of RunRequests, idempotent by request key.
 
-A task's identity hashes its request keys, so planning the same sweep again gives the same tasks;
-a request whose run the cache already holds as done is left out of its task, and a task with no
-request left is finished. Torch-free: planning resolves requests without loading any model.
+A task (engine.workflows.requests.SweepTaskRequest) is keyed by a hash of its request keys, so planning
+the same sweep again gives the same tasks; a request whose run the cache already holds as done is left
+out of its task, and a task with no request left is finished. Torch-free: planning resolves requests without loading any model.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from dataclasses import dataclass, field
 
 from engine.configs import SearchConfig, SweepConfig
 from engine.errors import InputError
 from engine.prompts import BATTERY, resolve_prompt
+from engine.workflows.requests import SweepTaskRequest
 from engine.workflows.runner import RunRequest
-
-
-@dataclass
-class SweepTask:
-    """One model and one block of prompts: its pending requests (all candidate sets of each prompt)."""
-
-    model: str
-    prompts: tuple[str, ...]
-    key: str  # hash of every request key of the task, pending or not
-    requests: list[RunRequest] = field(default_factory=list)
-    n_requests: int = 0
-
-    @property
-    def label(self) -> str:
-        shown = ", ".join(self.prompts[:2]) + (f" +{len(self.prompts) - 2}" if len(self.prompts) > 2 else "")
-        return f"{self.model} | {shown}"
-
-    def to_params(self) -> dict:
-        """JSON for a job's params: enough to resolve the same requests in a worker."""
-        first = self.requests[0] if self.requests else None
-        return {"model": self.model, "prompts": list(self.prompts), "key": self.key,
-                "config": dataclasses.asdict(first.config) if first else None,
-                "requests": [{"prompt": r.prompt_key or r.prompt_text, "words": list(r.words) if r.words else None,
-                              "candidates": r.candidates} for r in self.requests]}
-
-    @classmethod
-    def from_params(cls, params: dict) -> "SweepTask":
-        config = SearchConfig(**params["config"]) if params["config"] else None
-        requests = [RunRequest.resolve(config, r["prompt"], r["words"], r["candidates"]) for r in params["requests"]]
-        return cls(params["model"], tuple(params["prompts"]), params["key"], requests, len(requests))
 
 
 def split_list(text: str | None, option: str) -> list[str]:
@@ -75,7 +45,7 @@ def candidate_sets(sweep: SweepConfig, home=None) -> list[tuple[tuple[str, ...] 
     return sets
 
 
-def plan_sweep(sweep: SweepConfig, base: SearchConfig, done=lambda key: False, home=None) -> list[SweepTask]:
+def plan_sweep(sweep: SweepConfig, base: SearchConfig, done=lambda key: False, home=None) -> list[SweepTaskRequest]:
     """Every (model, prompt block) task of the sweep, with the requests `done(request_key)` says are missing."""
     models = split_list(sweep.models, "--models")
     prompts = sweep_prompts(sweep)
@@ -88,10 +58,10 @@ def plan_sweep(sweep: SweepConfig, base: SearchConfig, done=lambda key: False, h
             requests = [RunRequest.resolve(config, p, words, label) for p in block for words, label in sets]
             key = hashlib.sha256("\n".join(sorted(r.key for r in requests)).encode()).hexdigest()[:16]
             pending = [r for r in requests if not done(r.key)]
-            tasks.append(SweepTask(model, block, key, pending, len(requests)))
+            tasks.append(SweepTaskRequest(model, block, key, pending, len(requests)))
     return tasks
 
 
-def sweep_id(tasks: list[SweepTask]) -> str:
+def sweep_id(tasks: list[SweepTaskRequest]) -> str:
     """Same sweep, same id (re-runs update one progress record)."""
     return hashlib.sha256("\n".join(t.key for t in tasks).encode()).hexdigest()[:12]

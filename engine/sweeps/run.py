@@ -9,14 +9,16 @@ Backends: `local` submits one background job per task (engine.jobs; VALUESCOPE_M
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
 from engine.configs import SearchConfig, SweepConfig
 from engine.store.db import Cache
 from engine.store.ingest import ingest_staged
-from engine.sweeps.plan import SweepTask, plan_sweep, split_list, sweep_id, sweep_prompts
+from engine.sweeps.plan import plan_sweep, split_list, sweep_id, sweep_prompts
 from engine.sweeps.progress import SweepProgress, staging_dir
+from engine.workflows.requests import SweepTaskRequest
 
 Report = Callable[[SweepProgress, str], None]  # (progress, what just happened)
 
@@ -36,7 +38,7 @@ def run_sweep(sweep: SweepConfig, base: SearchConfig, home=None, report: Report 
     tell = report or (lambda p, what: None)
     tell(progress, f"{len(tasks)} tasks, {len(pending)} to run")
 
-    def finished(task: SweepTask, error: str | None) -> None:
+    def finished(task: SweepTaskRequest, error: str | None) -> None:
         progress.runs_imported += len(ingest_staged(cache, staging).imported)
         if error is None:
             progress.finished += 1
@@ -59,7 +61,7 @@ def run_sweep(sweep: SweepConfig, base: SearchConfig, home=None, report: Report 
     return progress
 
 
-def run_as_jobs(tasks: list[SweepTask], staging, finished, home, poll_s: float = 0.5) -> None:
+def run_as_jobs(tasks: list[SweepTaskRequest], staging, finished, home, poll_s: float = 0.5) -> None:
     """One background job per task, keyed by the task (a live job for the same task is joined)."""
     import engine.jobs as jobs
     from engine.jobs.store import FINISHED
@@ -67,8 +69,8 @@ def run_as_jobs(tasks: list[SweepTask], staging, finished, home, poll_s: float =
     jobs.register_kind("sweep_task", "engine.sweeps.tasks:run_sweep_task")
     live = {}
     for task in tasks:
-        job = jobs.submit("sweep_task", {"task": task.to_params(), "staging": str(staging)},
-                          key=f"sweep-task:{task.key}", label=f"sweep {task.label}", home=home)
+        request = dataclasses.replace(task, staging=str(staging))
+        job = jobs.submit(request.kind, request.to_params(), key=request.job_key(), label=f"sweep {task.label}", home=home)
         live[job.id] = task
     while live:
         time.sleep(poll_s)

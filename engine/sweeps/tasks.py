@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 
 from engine.store.ingest import run_to_parquet, stage_bytes
-from engine.sweeps.plan import SweepTask
+from engine.workflows.requests import SweepTaskRequest
 from engine.workflows.runner import load_for, score_request
 
 
@@ -27,7 +27,7 @@ class TaskWorker:
             self._model, self._key = load_for(request, self.home), request.model_key
         return self._model
 
-    def run(self, task: SweepTask, progress=None, cancel=None) -> Iterator[tuple[str, bytes]]:
+    def run(self, task: SweepTaskRequest, progress=None, cancel=None) -> Iterator[tuple[str, bytes]]:
         """(request key, Parquet bytes) of each pending request, as each is scored."""
         from engine.scoring.templates import build_framing
 
@@ -44,12 +44,12 @@ class TaskWorker:
 
 
 def run_sweep_task(params: dict, ctx) -> dict:
-    """Job kind `sweep_task`: params {"task": SweepTask.to_params(), "staging": folder}."""
-    task = SweepTask.from_params(params["task"])
+    """Job kind `sweep_task`: params from SweepTaskRequest.to_params()."""
+    task = SweepTaskRequest.from_params(params)
     ctx.stage("scoring", f"Sweep task {task.label}")
     worker, staged = TaskWorker(ctx.home), []
     report = lambda done, total: ctx.progress(done, total, f"{done} of {total} runs of {task.label}")  # noqa: E731
     for key, data in worker.run(task, report, ctx.cancelled):
-        stage_bytes(params["staging"], key, data)  # each run survives a kill of this worker
+        stage_bytes(task.staging, key, data)  # each run survives a kill of this worker
         staged.append(key)
     return {"task": task.key, "staged": staged}

@@ -11,6 +11,7 @@ or join the same live job.
 - `ValuesRequest`: the Values page's comparison, every model x every prompt (kind "values").
 - `ImplicitRequest`: implicit reward models between pairs of causal LMs (engine.workflows.implicit).
 - `TrainRequest`: wraps the training config (engine.training), whose fields are its own.
+- `SweepTaskRequest`: one task of a sweep (engine.sweeps), one model and one block of prompts.
 """
 from __future__ import annotations
 
@@ -221,3 +222,45 @@ class TrainRequest:
     def from_params(cls, params: dict) -> "TrainRequest":
         _check_version(params, "train")
         return cls(params.get("config") or {})
+
+
+@dataclass
+class SweepTaskRequest:
+    """One sweep task (kind "sweep_task"): one model and one block of prompts, with its pending runs (every
+    candidate set of each prompt); `staging` is the folder a local job's worker writes each run to as
+    Parquet (engine.sweeps.run imports them)."""
+
+    model: str
+    prompts: tuple[str, ...]
+    key: str  # hash of every run key of the task, pending or not
+    requests: list[RunRequest] = field(default_factory=list)  # the pending runs
+    n_requests: int = 0  # pending or not
+    staging: str | None = None
+
+    kind = "sweep_task"
+
+    @property
+    def label(self) -> str:
+        shown = ", ".join(self.prompts[:2]) + (f" +{len(self.prompts) - 2}" if len(self.prompts) > 2 else "")
+        return f"{self.model} | {shown}"
+
+    def to_params(self) -> dict:
+        """Enough to resolve the same runs in a worker: their shared settings and each run's prompt and candidates."""
+        first = self.requests[0] if self.requests else None
+        task = {"model": self.model, "prompts": list(self.prompts), "key": self.key,
+                "config": asdict(first.config) if first else None, "n_requests": self.n_requests,
+                "requests": [{"prompt": r.prompt_key or r.prompt_text, "words": list(r.words) if r.words else None,
+                              "candidates": r.candidates} for r in self.requests]}
+        return {"version": VERSION, "task": task, "staging": self.staging}
+
+    @classmethod
+    def from_params(cls, params: dict) -> "SweepTaskRequest":
+        _check_version(params, "sweep task")
+        task = params["task"]
+        config = _config(SearchConfig, task["config"]) if task["config"] else None
+        requests = [RunRequest.resolve(config, r["prompt"], r["words"], r["candidates"]) for r in task["requests"]]
+        return cls(task["model"], tuple(task["prompts"]), task["key"], requests,
+                   task.get("n_requests", len(requests)), params.get("staging"))
+
+    def job_key(self) -> str:
+        return f"sweep-task:{self.key}"

@@ -12,7 +12,7 @@ from engine.errors import InputError
 from engine.prompts import BATTERY
 from engine.workflows import rekey
 from engine.workflows.rekey import open_cache
-from engine.workflows.requests import VERSION, ImplicitRequest, SearchRequest
+from engine.workflows.requests import VERSION, ImplicitRequest, SearchRequest, SweepTaskRequest
 from engine.workflows.runner import Runner, RunRequest
 
 PROMPT = BATTERY["greatest_ever_one"].text
@@ -39,6 +39,25 @@ def test_requests_round_trip_through_params_and_refuse_a_newer_version():
     assert SearchRequest.from_params(older) == SearchRequest(SearchConfig(model="m"), ("p",), ("x",))
     with pytest.raises(InputError, match="newer valuescope"):
         SearchRequest.from_params({**search.to_params(), "version": VERSION + 1})
+
+
+def test_a_sweep_task_round_trips_through_json_params_to_the_same_runs(tiny_llama_dir):
+    import json
+
+    config = SearchConfig(model=str(tiny_llama_dir), mode="logprob", device="cpu")
+    runs = [RunRequest.resolve(config, "greatest_ever_one", None, "vocab"),
+            RunRequest.resolve(config, "worst_time_single", ("love", "war"), "words")]
+    task = SweepTaskRequest(str(tiny_llama_dir), ("greatest_ever_one", "worst_time_single"), "k1", runs, 3, "/staging")
+    params = json.loads(json.dumps(task.to_params()))  # what crosses to the worker
+    assert params["version"] == VERSION and task.kind == "sweep_task" and task.job_key() == "sweep-task:k1"
+    back = SweepTaskRequest.from_params(params)
+    assert [r.key for r in back.requests] == [r.key for r in runs]
+    assert (back.model, back.prompts, back.key, back.n_requests, back.staging) == (task.model, task.prompts, "k1", 3,
+                                                                                   "/staging")
+    older = {"task": {k: v for k, v in params["task"].items() if k != "n_requests"}, "staging": "/s"}  # version 1
+    assert SweepTaskRequest.from_params(older).n_requests == 2
+    with pytest.raises(InputError, match="newer valuescope"):
+        SweepTaskRequest.from_params({**params, "version": VERSION + 1})
 
 
 def test_a_token_search_run_is_found_by_the_base_models_page_and_the_cli_with_no_new_job(tiny_llama_dir, capsys):
