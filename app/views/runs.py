@@ -7,7 +7,7 @@ from app import ui
 from app.ui.messages import public_safe
 from app.ui.uploads import uploaded_file
 from engine.policy import ServerPolicy
-from engine.reports.tables import ranking_table, rankings_of_runs, run_metadata
+from engine.reports.tables import rankings_metadata, rankings_of_runs, run_metadata
 from engine.options import IMPORT_LAYOUTS as LAYOUTS, SCORE_KINDS
 from engine.workflows.importer import import_scores
 from engine.prompts import FRAMINGS
@@ -126,18 +126,25 @@ with tab_runs:
         ui.download_csv("Runs table CSV", shown[SHOWN], {"table": "runs", "filters": dict(st.query_params)},
                            ui.file_name("runs", f"{len(shown)}-runs"), key="dl-runs")
     with a2:
+        # Tables are built on click; whether each ranking fits a spreadsheet is checked once per run
+        # (ui.ranking_summary, kept per run), not on every rerun.
+        summaries = {run_id: ui.ranking_summary(run_id) for run_id in done["run_id"]}
+        unfit = next((s.unfit for s in summaries.values() if s.unfit), None)
         if len(done) == 1:
-            run = ui.cache().get_run(done.iloc[0]["run_id"])
+            run_id = done.iloc[0]["run_id"]
+            run = summaries[run_id].run
             ui.download_csv(
-                "Ranking CSV", ranking_table(run, ui.run_scores(run["run_id"])), run_metadata(run),
-                ui.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"),
-                                run["run_id"][:8]), key="dl-ranking",
-                cli=f"valuescope export {run['run_id'][:12]} --out ranking.xlsx")
+                "Ranking CSV", lambda: ui.ranking_export(run_id)[0], run_metadata(run),
+                ui.file_name("ranking", run["model_id"], run.get("prompt_key") or run.get("prompt_text"), run_id[:8]),
+                key="dl-ranking", rows=summaries[run_id].n, unfit=unfit,
+                cli=f"valuescope export {run_id[:12]} --out ranking.xlsx")
         elif len(done) > 1:
-            table, meta = rankings_of_runs([(ui.cache().get_run(r), ui.run_scores(r)) for r in done["run_id"]])
-            ui.download_csv(f"Rankings of {len(done)} runs CSV", table, meta,
+            chosen = [s.run for s in summaries.values()]
+            ui.download_csv(f"Rankings of {len(done)} runs CSV",
+                            lambda: rankings_of_runs([(run, ui.run_scores(run["run_id"])) for run in chosen])[0],
+                            rankings_metadata(chosen),
                             ui.file_name("rankings", f"{len(done)}-runs", "-".join(sorted(done["model_id"].unique()))),
-                            key="dl-rankings", parquet=True,
+                            key="dl-rankings", parquet=True, rows=sum(s.n for s in summaries.values()), unfit=unfit,
                             cli="valuescope export <run id> --out ranking.csv, once per run")
         else:
             st.caption("Select completed runs to export their rankings.")

@@ -46,9 +46,13 @@ def rankings_of_runs(runs: list[tuple[dict, pd.DataFrame]]) -> tuple[pd.DataFram
         parts.append(table.assign(run_id=run["run_id"], model_id=run["model_id"], prompt_key=run.get("prompt_key"),
                                   prompt_text=run.get("prompt_text"))[
             ["run_id", "model_id", "prompt_key", "prompt_text", *table.columns]])
-    meta = {"table": "rankings of several runs", "runs": [run["run_id"] for run, _ in runs],
+    return pd.concat(parts, ignore_index=True), rankings_metadata([run for run, _ in runs])
+
+
+def rankings_metadata(runs: list[dict]) -> dict:
+    """The provenance of `rankings_of_runs` for these runs rows (known before any score is read)."""
+    return {"table": "rankings of several runs", "runs": [run["run_id"] for run in runs],
             "rank": "1 = highest score, within each run", "valuescope_version": __version__,
-            "models": sorted({run["model_id"] for run, _ in runs}),
-            "revisions": sorted({f"{run['model_id']}={run.get('revision')}" for run, _ in runs}),
-            "scoring": {run["run_id"]: scoring_details(run) for run, _ in runs}}
-    return pd.concat(parts, ignore_index=True), meta
+            "models": sorted({run["model_id"] for run in runs}),
+            "revisions": sorted({f"{run['model_id']}={run.get('revision')}" for run in runs}),
+            "scoring": {run["run_id"]: scoring_details(run) for run in runs}}

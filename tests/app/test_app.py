@@ -192,6 +192,29 @@ def test_runs_page_exports_and_deletes_selected_runs(tmp_path):
     assert run_id not in set(Cache().list_runs()["run_id"])
 
 
+def test_runs_page_checks_a_selected_rankings_spreadsheet_fit_once_not_on_every_rerun(tmp_path, monkeypatch):
+    import app.ui.widgets as widgets
+    import engine.reports.rankings as rankings
+
+    checked = []
+    def counting(check):
+        def unfit_reason(df):
+            if "rank" in df.columns:  # a ranking (the runs table itself is small and has no rank)
+                checked.append(len(df))
+            return check(df)
+        return unfit_reason
+    for module in (widgets, rankings):
+        monkeypatch.setattr(module, "unfit_reason", counting(module.unfit_reason))
+    seed_demo_cache(tmp_path / "imports")
+    at = app("runs", rmodels=["demo-llama-rm"])
+    at.session_state["runs_table"] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    for _ in range(3):
+        at.run()
+        assert not at.exception and not at.error, texts(at.error)
+        assert any(b.label.startswith("Rankings of 2 runs") for b in at.get("download_button"))
+    assert len(checked) == 2, checked  # each selected run once, on the first render
+
+
 def test_runs_page_imports_a_score_table(tmp_path):
     from engine.store.db import Cache
 
