@@ -203,7 +203,7 @@ if not cached_units:
 @st.cache_data(show_spinner=False, max_entries=8)
 def _analyse(home: str, generation: str, config: AnalyzeConfig, ref: str, sha: str | None):
     """engine.workflows.analyze.run_analysis, memoised until the cache's runs change (`generation`)."""
-    from engine.workflows.analyze import run_analysis
+    from engine.workflows.analyze import run_analysis  # scipy/statsmodels: loaded once the page has runs to analyse
 
     return run_analysis(ui.cache(), config, home=home, lexicon=_lexicon(ref, home), tool="valuescope app (Values page)")
 

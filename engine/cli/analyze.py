@@ -6,8 +6,10 @@ from pathlib import Path
 import pandas as pd
 
 from engine.analysis.words import VARIANT_POLICY_DOC
+from engine.analysis.paper_training import FIG4B_DOC
 from engine.cli.outputs import check_out_folder, table_files
 from engine.configs import AnalyzeConfig, add_dataclass_arguments, from_namespace
+from engine.reports.export import write_table
 from engine.store.db import Cache
 
 
@@ -73,7 +75,7 @@ def _print_summary(result, runs: pd.DataFrame, lexicon, args, notes: list[str]) 
 
 
 def _print_anova(tables: dict) -> None:
-    from engine.analysis.paper_stats import ANOVA_DOC, POSTHOC_DOC, STARS_DOC
+    from engine.analysis.paper_stats import ANOVA_DOC, POSTHOC_DOC, STARS_DOC  # statsmodels: only --anova needs it
 
     if not tables:
         return
@@ -84,8 +86,7 @@ def _print_anova(tables: dict) -> None:
 
 
 def _write_anova(analysis, config) -> list:
-    from engine.analysis.paper_stats import ANOVA_DOC, POSTHOC_DOC
-    from engine.reports.export import write_table
+    from engine.analysis.paper_stats import ANOVA_DOC, POSTHOC_DOC  # statsmodels: only --anova needs it
 
     suffix = ".parquet" if config.format == "parquet" else ".csv"
     docs = {"anova": ANOVA_DOC, "posthoc": POSTHOC_DOC}
@@ -94,16 +95,15 @@ def _write_anova(analysis, config) -> list:
 
 
 def _test_doc(args) -> str:
-    from engine.analysis.stats import FAMILY_TESTS
+    from engine.analysis.stats import FAMILY_TESTS  # scipy.stats: not for `valuescope --help`
 
     return FAMILY_TESTS[args.test][1].format(resamples=args.resamples, seed=args.seed)
 
 
 def _run_preset(args, config) -> int:
     """The paper's figures (engine/workflows/paper_preset.py): each figure's panels with the paper's stars."""
-    from engine.analysis.stats import family_test_doc
+    from engine.analysis.stats import family_test_doc  # scipy.stats and statsmodels: only the preset needs these
     from engine.reports.analysis import OUTPUT_FILES, write_analysis_tables
-    from engine.reports.export import write_table
     from engine.workflows.paper_preset import run_preset
 
     stems = [*OUTPUT_FILES, "panels"]
@@ -139,9 +139,7 @@ def _run_preset(args, config) -> int:
 
 
 def _print_fig4b(config, args) -> None:
-    from engine.analysis.paper_training import FIG4B_DOC
-    from engine.reports.export import write_table
-    from engine.workflows.paper_preset import preset_fig4b
+    from engine.workflows.paper_preset import preset_fig4b  # scipy.stats: only --preset needs it
 
     points = preset_fig4b(config.preset, home=args.home)
     if points is None:

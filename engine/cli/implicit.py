@@ -14,9 +14,8 @@ from engine.cli.progress import progress_bar
 from engine.configs import ImplicitConfig, SearchConfig, add_dataclass_arguments, from_namespace
 from engine.errors import InputError
 from engine.prompts import BATTERY, resolve_prompt
-from engine.reports.implicit import (MAX_PROMPTS_FOR_VOCAB_ROWS, OUTPUT_FILES, output_tables,
-                                     write_implicit_tables)
-from engine.workflows.implicit import load_result
+from engine.reports.export import write_table
+from engine.store.db import Cache
 from engine.workflows.requests import ImplicitRequest, parse_words
 
 def register(sub) -> None:
@@ -44,6 +43,11 @@ def _per_pair(values: list[str] | None, n: int, flag: str) -> list[str]:
 
 
 def cmd_implicit(args) -> int:
+    # scipy.stats and statsmodels load with these (about 1 s): only this command needs them, not `valuescope --help`
+    from engine.workflows.implicit import load_result
+    from engine.reports.implicit import (MAX_PROMPTS_FOR_VOCAB_ROWS, OUTPUT_FILES, output_tables,
+                                         write_implicit_tables)
+
     started = time.perf_counter()
     if bool(args.prompt) == bool(args.battery):
         raise InputError("Give --prompt TEXT or --battery (one of them).")
@@ -91,9 +95,7 @@ def cmd_implicit(args) -> int:
 
 def _paper_tables(result, args, words, out: Path) -> list[Path]:
     """The paper's Fig 3 / Table 1 tables (engine.workflows.implicit.paper_vocabulary), printed and written."""
-    from engine.analysis.implicit import PAPER_JOIN_RULE
-    from engine.reports.export import write_table
-    from engine.store.db import Cache
+    from engine.analysis.implicit import PAPER_JOIN_RULE  # scipy.stats: only --vocab-join paper needs these
     from engine.workflows.implicit import paper_vocabulary
 
     tables = paper_vocabulary(Cache(args.home), result, words or ("freedom", "love"), top=args.top)

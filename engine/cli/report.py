@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.errors import InputError
+from engine.reports.html import write_figures, write_report
+from engine.store.db import Cache
 
 
 def register(sub) -> None:
@@ -38,7 +40,7 @@ def check_html_out(out, force: bool) -> Path:
 
 def build_report(targets: list[str], home=None, words: list[str] | None = None, top_k: int = 10):
     """The Report for the command's targets (see the module docstring)."""
-    from engine.reports import contents
+    from engine.reports import contents  # altair and scipy.stats: not for `valuescope --help`
 
     if len(targets) == 1 and Path(targets[0]).is_dir():
         folder = Path(targets[0])
@@ -50,7 +52,7 @@ def build_report(targets: list[str], home=None, words: list[str] | None = None, 
         if "pairs" in tables:
             return contents.implicit_report(tables, contents.shared_provenance(tables, "pairs"))
         if "trajectory" in tables or "checkpoints" in tables:
-            from engine.training.trajectory import top_movers
+            from engine.training.trajectory import top_movers  # scipy.stats: only a training run's report needs it
 
             movers = top_movers(tables["word_changes"][0], 10) if "word_changes" in tables else None
             return contents.training_report(tables, movers)
@@ -58,7 +60,6 @@ def build_report(targets: list[str], home=None, words: list[str] | None = None, 
                          "or a training run's tables/).")
     if top_k < 1:
         raise InputError("--top-k must be at least 1.")
-    from engine.store.db import Cache
 
     cache = Cache(home)
     runs = []
@@ -71,8 +72,6 @@ def build_report(targets: list[str], home=None, words: list[str] | None = None, 
 
 
 def cmd_report(args) -> int:
-    from engine.reports.html import write_figures, write_report
-
     out = check_html_out(args.out, args.force)
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
     report = build_report(args.target, args.home, words, args.top_k)

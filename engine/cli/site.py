@@ -8,6 +8,10 @@ from pathlib import Path
 
 from engine.configs import AnalyzeConfig, add_dataclass_arguments, from_namespace
 from engine.errors import InputError
+from engine.paths import home_dir
+from engine.reports.html import write_figures
+from engine.reports.site import write_site
+from engine.store.db import Cache
 
 
 def register(sub) -> None:
@@ -24,10 +28,8 @@ def register(sub) -> None:
 
 
 def cmd_site(args) -> int:
+    # altair, scipy.stats and statsmodels: not for `valuescope --help`
     from engine.reports.contents import analysis_report, read_tables, training_report
-    from engine.reports.html import write_figures
-    from engine.reports.site import write_site
-    from engine.store.db import Cache
     from engine.training.trajectory import top_movers
     from engine.workflows.analyze import run_analysis
 
@@ -60,8 +62,6 @@ def cmd_site(args) -> int:
 
 
 def _training_runs(args) -> list[Path]:
-    from engine.paths import home_dir
-
     if args.training:
         missing = [d for d in args.training if not (Path(d) / "tables").is_dir()]
         if missing:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from engine.configs import SearchConfig, SweepConfig, add_dataclass_arguments, from_namespace
+from engine.sweeps.run import run_sweep
 
 
 def register(sub) -> None:
@@ -14,8 +15,6 @@ def register(sub) -> None:
 
 
 def cmd_sweep(args) -> int:
-    from engine.sweeps.run import run_sweep
-
     sweep = from_namespace(SweepConfig, args)
     base = from_namespace(SearchConfig, args)
 

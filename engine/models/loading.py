@@ -174,7 +174,7 @@ def _weights_location(spec: ModelSpec, home) -> tuple[str, str | None, dict]:
 
 def _hub_json(spec: ModelSpec, filename: str) -> dict:
     """One JSON file of a hub repository (downloaded alone, or from the hub cache); {} when it has none."""
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download  # huggingface_hub: only hub models need it
     from huggingface_hub.errors import EntryNotFoundError
 
     try:

@@ -6,6 +6,8 @@ import os
 import struct
 from pathlib import Path
 
+import psutil
+
 from engine.errors import ModelTooLargeError
 from engine.models.registry import ModelSpec
 
@@ -49,7 +51,7 @@ def estimate_parameters(spec: ModelSpec) -> int | None:
     if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
         return None
     try:
-        from huggingface_hub import get_safetensors_metadata
+        from huggingface_hub import get_safetensors_metadata  # huggingface_hub: only hub models need it
 
         meta = get_safetensors_metadata(spec.source, revision=spec.revision)
         return int(sum(meta.parameter_count.values()))
@@ -62,8 +64,7 @@ def check_fits(spec: ModelSpec, dtype: str, quantization: str, device: str | Non
     params = estimate_parameters(spec)
     if not params:
         return
-    import psutil
-    import torch
+    import torch  # torch: the free memory of a device
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     on_cpu = device == "cpu"

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+import vl_convert
 
 from engine import __version__
 from engine.reports.export import _write_atomically, csv_bytes, jsonable
@@ -89,7 +90,6 @@ class Report:
 @functools.lru_cache(maxsize=1)
 def vega_bundle() -> str:
     """vega, vega-lite and vega-embed as one script assigning window.vegaEmbed (no imports, no requests)."""
-    import vl_convert
 
     # "</script" inside the code would end the script element early; "<\/" means the same in JavaScript
     return vl_convert.javascript_bundle(vl_version=VEGA_LITE_VERSION).replace("</script", "<\\/script")
@@ -97,7 +97,7 @@ def vega_bundle() -> str:
 
 def chart_spec(chart) -> dict:
     """The Vega-Lite spec of an altair chart, with its data inline (no row limit: the caller bounds it)."""
-    import altair as alt
+    import altair as alt  # altair: only a report with charts needs it (0.8 s)
 
     with alt.data_transformers.disable_max_rows():
         return chart.to_dict()
@@ -209,7 +209,6 @@ def write_report(report: Report, path: str | Path, site_nav: str = "", bundle_fi
 
 def write_figures(report: Report, folder: str | Path) -> list[Path]:
     """Each chart of the report as `<name>.svg` and `<name>.png` (2x scale), for papers and slides."""
-    import vl_convert
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

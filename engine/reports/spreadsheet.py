@@ -71,7 +71,7 @@ def _cell(sheet, value):
     text = escape_text(str(value))
     if not text.startswith(_UNSAFE_START):
         return text  # stored as text as it is: only a leading "=" makes openpyxl write a formula
-    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell import WriteOnlyCell  # openpyxl: only when an .xlsx is written
 
     cell = WriteOnlyCell(sheet, value=text)
     cell.data_type = "s"  # never "f"
@@ -97,7 +97,7 @@ def _provenance_rows(provenance: dict):
 
 def xlsx_bytes(df: pd.DataFrame, provenance: dict) -> bytes:
     """The table on sheet "table" and its provenance on sheet "provenance", as .xlsx bytes."""
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # openpyxl: 1.2 s to import, only when an .xlsx is written
 
     reason = unfit_reason(df)
     if reason:
@@ -118,7 +118,7 @@ def xlsx_bytes(df: pd.DataFrame, provenance: dict) -> bytes:
 
 
 def _sheet_rows(path, name: str) -> list[tuple]:
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # openpyxl: only when an .xlsx is read
 
     book = load_workbook(path, read_only=True, data_only=False)
     try:

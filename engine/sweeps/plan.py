@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
+from engine.analysis.lexicons import load_lexicon
 from engine.configs import SearchConfig, SweepConfig
 from engine.errors import InputError
 from engine.prompts import BATTERY, resolve_prompt
@@ -38,8 +39,6 @@ def candidate_sets(sweep: SweepConfig, home=None) -> list[tuple[tuple[str, ...] 
     if sweep.vocab or not sweep.lexicon:
         sets.append((None, None))
     if sweep.lexicon:
-        from engine.analysis.lexicons import load_lexicon
-
         lexicon = load_lexicon(sweep.lexicon, home=home)
         sets.append((tuple(lexicon.reply_words()), f"lexicon:{lexicon.name}"))
     return sets

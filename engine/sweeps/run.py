@@ -13,11 +13,14 @@ import dataclasses
 import time
 from collections.abc import Callable
 
+import engine.jobs as jobs
 from engine.configs import SearchConfig, SweepConfig
+from engine.jobs.store import FINISHED
 from engine.store.db import Cache
 from engine.store.ingest import ingest_staged
 from engine.sweeps.plan import plan_sweep, split_list, sweep_id, sweep_prompts
 from engine.sweeps.progress import SweepProgress, staging_dir
+from engine.sweeps.ray_backend import run_on_ray
 from engine.workflows.requests import SweepTaskRequest
 
 Report = Callable[[SweepProgress, str], None]  # (progress, what just happened)
@@ -49,8 +52,6 @@ def run_sweep(sweep: SweepConfig, base: SearchConfig, home=None, report: Report 
 
     if pending:
         if sweep.backend == "ray":
-            from engine.sweeps.ray_backend import run_on_ray
-
             run_on_ray(pending, sweep, staging, finished, home, on_dispatch)
         else:
             run_as_jobs(pending, staging, finished, home)
@@ -63,8 +64,6 @@ def run_sweep(sweep: SweepConfig, base: SearchConfig, home=None, report: Report 
 
 def run_as_jobs(tasks: list[SweepTaskRequest], staging, finished, home, poll_s: float = 0.5) -> None:
     """One background job per task, keyed by the task (a live job for the same task is joined)."""
-    import engine.jobs as jobs
-    from engine.jobs.store import FINISHED
 
     jobs.register_kind("sweep_task", "engine.sweeps.tasks:run_sweep_task")
     live = {}

@@ -28,7 +28,9 @@ from engine.errors import Cancelled, InputError
 from engine.models.fingerprint import weights_fingerprint
 from engine.models.precision_checks import keyed_dtype
 from engine.models.registry import CAUSAL_LM, ModelSpec, resolve_spec
+from engine.models.sizing import check_fits
 from engine.prompts import framing_of, resolve_prompt
+from engine.scoring.templates import build_framing
 from engine.store.db import Cache
 from engine.store.records import RunRecord
 
@@ -176,8 +178,7 @@ class RunResult:
 def load_for(request: RunRequest, home=None):
     """Load the model a request needs, after checking that its weights fit the free memory
     (engine.models.loading; imports torch)."""
-    from engine.models.loading import load_model
-    from engine.models.sizing import check_fits
+    from engine.models.loading import load_model  # torch: only a run that is computed loads a model
 
     c = request.config
     check_fits(request.spec, request.spec.dtype_for(c.dtype), c.quantization, c.device)
@@ -187,6 +188,7 @@ def load_for(request: RunRequest, home=None):
 
 def score_request(lm, request: RunRequest, framing, progress=None, cancel=None) -> pd.DataFrame:
     """The scores of one request with its loaded model (no cache: Runner.run_request and sweep workers)."""
+    # torch: only a run that is computed scores
     from engine.scoring.search import score_texts, score_vocabulary, vocab_candidates
 
     config = request.config
@@ -231,7 +233,6 @@ class Runner:
             hit = self.cached_request(request)
             if hit:
                 return hit
-        from engine.scoring.templates import build_framing
 
         lm = self.model(request)
         framing = build_framing(lm.tokenizer, request.prompt_text, request.template, lm.max_length)
