@@ -80,7 +80,7 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
-def _is_heavy_library(name: str) -> bool:
+def is_heavy_library(name: str) -> bool:
     return any(name.startswith(h) if h.endswith(".") else name == h or name.startswith(h + ".") for h in HEAVY)
 
 
@@ -116,7 +116,7 @@ def heavy_reason(name: str) -> str | None:
     queue = [name]
     while queue:
         module = queue.pop(0)
-        if _is_heavy_library(module):
+        if is_heavy_library(module):
             chain = [module]
             while came_from[chain[-1]] is not None:
                 chain.append(came_from[chain[-1]])
