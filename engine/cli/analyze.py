@@ -9,7 +9,7 @@ from engine.analysis.words import VARIANT_POLICY_DOC
 from engine.analysis.paper_training import FIG4B_DOC
 from engine.cli.outputs import check_out_folder, table_files
 from engine.configs import AnalyzeConfig, add_dataclass_arguments, from_namespace
-from engine.reports.export import write_table
+from engine.reports.export import table_path, write_table
 from engine.store.db import Cache
 
 
@@ -88,9 +88,9 @@ def _print_anova(tables: dict) -> None:
 def _write_anova(analysis, config) -> list:
     from engine.analysis.paper_stats import ANOVA_DOC, POSTHOC_DOC  # statsmodels: only --anova needs it
 
-    suffix = ".parquet" if config.format == "parquet" else ".csv"
     docs = {"anova": ANOVA_DOC, "posthoc": POSTHOC_DOC}
-    return [write_table(table, Path(config.out) / f"{stem}{suffix}", {"table": stem, **analysis.metadata, "method": docs[stem]})
+    return [write_table(table, table_path(config.out, stem, config.format),
+                        {"table": stem, **analysis.metadata, "method": docs[stem]})
             for stem, table in analysis.paper_tables.items()]
 
 
@@ -126,11 +126,10 @@ def _run_preset(args, config) -> int:
             print(f"note: {note}")
         if config.out:
             folder = Path(config.out) / item.figure.name.lower().replace(" ", "")
-            suffix = ".parquet" if config.format == "parquet" else ".csv"
             meta = {**run.metadata, "preset": f"{config.preset} {item.figure.name}"}
             written = write_analysis_tables(run.result, folder, meta, config.seed, config.resamples, config.top_k,
                                             config.format)
-            written.append(write_table(panels, folder / f"panels{suffix}",
+            written.append(write_table(panels, table_path(folder, "panels", config.format),
                                        {"table": f"panels: {item.figure.name} as the paper shows it", **meta,
                                         "method": method}))
             print(f"wrote {len(written)} tables to {folder}")
@@ -151,8 +150,7 @@ def _print_fig4b(config, args) -> None:
     print(wide.to_string(index=False, float_format=_fmt))
     print("note: the paper's 13K point is left out: rank_results_uf_13.csv is the same file as the 27K one")
     if config.out:
-        suffix = ".parquet" if config.format == "parquet" else ".csv"
-        path = write_table(points, Path(config.out) / "fig4b" / f"points{suffix}",
+        path = write_table(points, table_path(Path(config.out) / "fig4b", "points", config.format),
                            {"table": "fig4b points", "method": FIG4B_DOC, "preset": config.preset})
         print(f"wrote {path}")
 

@@ -14,7 +14,7 @@ from engine.cli.progress import progress_bar
 from engine.configs import ImplicitConfig, SearchConfig, add_dataclass_arguments, from_namespace
 from engine.errors import InputError
 from engine.prompts import BATTERY, resolve_prompt
-from engine.reports.export import write_table
+from engine.reports.export import table_path, write_table
 from engine.store.db import Cache
 from engine.workflows.requests import ImplicitRequest, parse_words
 
@@ -106,8 +106,7 @@ def _paper_tables(result, args, words, out: Path) -> list[Path]:
             for end in ("top", "bottom"):
                 rows = grp[grp["end"] == end]
                 print(f"{pair} | {key} | {end}: " + ", ".join(f"{w!r} {v:+.3g}" for w, v in zip(rows["word"], rows["mwlr"])))
-    suffix = ".parquet" if args.format == "parquet" else ".csv"
-    return [write_table(table, out / f"{stem}{suffix}", {"table": stem, "method": PAPER_JOIN_RULE})
+    return [write_table(table, table_path(out, stem, args.format), {"table": stem, "method": PAPER_JOIN_RULE})
             for stem, table in tables.items()]
 
 

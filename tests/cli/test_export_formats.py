@@ -24,9 +24,11 @@ def _written(folder, fmt: str) -> list:
 def test_analyze_writes_the_format_asked_for(fmt, tmp_path, capsys):
     seed_demo_cache(tmp_path / "imports")
     out = tmp_path / "analysis"
-    args = ["analyze", "--lexicon", "big_two_nouns", "--resamples", "99", "--out", str(out), "--format", fmt]
+    args = ["analyze", "--lexicon", "big_two_nouns", "--resamples", "99", "--anova", "--models", "demo-llama-rm",
+            "demo-gemma-rm", "--out", str(out), "--format", fmt]
     assert main(args) == 0
     tables = _written(out, fmt)
+    assert {"anova", "posthoc"} <= {p.stem for p in tables}  # the paper's tables follow --format too
     family = next(p for p in tables if p.stem == "family_summary")
     assert len(read_table(family)) and read_metadata(family)["lexicon"]
     capsys.readouterr()
