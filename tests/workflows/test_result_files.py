@@ -3,6 +3,7 @@ dtypes included, and no engine or app module pickles anything."""
 from __future__ import annotations
 
 import ast
+import json
 from dataclasses import fields
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def test_a_workers_implicit_result_reads_back_whole_with_its_dtypes(tiny_llama_d
             ignore = ["from_cache", "seconds"] if f.name == "runs" else []
             pd.testing.assert_frame_equal(mine.drop(columns=ignore), theirs.drop(columns=ignore), check_dtype=True)
             assert len(theirs) > 0, f.name
+            # attrs (n_tested, join_rule, ...) travel as JSON: a tuple comes back as a list
+            assert json.dumps(mine.attrs, sort_keys=True) == json.dumps(theirs.attrs, sort_keys=True), f.name
         elif f.name == "lexicon":
             assert mine.as_dict() == theirs.as_dict() and mine.describe() == theirs.describe()
             assert mine.categories_of("love") == theirs.categories_of("love")
