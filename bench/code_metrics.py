@@ -37,8 +37,8 @@ def function_local_imports() -> list[str]:
     return [where for where, _, _ in _local_imports()]
 
 
-def _local_imports() -> list[tuple[str, ast.stmt, str]]:
-    """(path:line, import node, source path) of every import inside a function, in file order."""
+def _local_imports() -> list[tuple[str, ast.stmt, Path]]:
+    """(path:line, import node, source file) of every import inside a function, sorted by path:line."""
     found = {}
     for path in _sources():
         tree = ast.parse(path.read_text())
