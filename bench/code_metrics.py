@@ -23,9 +23,10 @@ SUBMITTERS = {"submit", "run_foreground"}
 # Libraries worth a lazy import: not loaded by `valuescope --help` and slow to import (python -X importtime,
 # 2 shared cores: datasets 3.9 s, torch 2.2 s, accelerate 2.1 s, transformers 2.1 s, statsmodels.formula.api
 # 1.7 s, scipy.stats 1.2 s, openpyxl 1.2 s, altair 0.8 s, trl 0.3 s, gguf 0.2 s, streamlit 0.2 s; the rest
-# load torch or transformers). Plain `scipy` and `statsmodels` are light: their submodules are not.
+# load torch or transformers), or large in memory (vl_convert: 9 MB resident). Plain `scipy` and `statsmodels`
+# are light: their submodules are not.
 HEAVY = ("torch", "transformers", "accelerate", "peft", "trl", "datasets", "bitsandbytes", "huggingface_hub",
-         "ray", "scipy.", "statsmodels.", "openpyxl", "altair", "gguf", "streamlit")
+         "ray", "scipy.", "statsmodels.", "openpyxl", "altair", "gguf", "streamlit", "vl_convert")
 
 
 def _sources():

@@ -24,7 +24,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-import vl_convert
 
 from engine import __version__
 from engine.reports.export import _write_atomically, csv_bytes, jsonable
@@ -90,6 +89,7 @@ class Report:
 @functools.lru_cache(maxsize=1)
 def vega_bundle() -> str:
     """vega, vega-lite and vega-embed as one script assigning window.vegaEmbed (no imports, no requests)."""
+    import vl_convert  # a native library, 9 MB resident: only when a report is written
 
     # "</script" inside the code would end the script element early; "<\/" means the same in JavaScript
     return vl_convert.javascript_bundle(vl_version=VEGA_LITE_VERSION).replace("</script", "<\\/script")
@@ -209,6 +209,7 @@ def write_report(report: Report, path: str | Path, site_nav: str = "", bundle_fi
 
 def write_figures(report: Report, folder: str | Path) -> list[Path]:
     """Each chart of the report as `<name>.svg` and `<name>.png` (2x scale), for papers and slides."""
+    import vl_convert  # a native library, 9 MB resident: only when figures are written
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
