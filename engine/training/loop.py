@@ -1,20 +1,85 @@
 """One training run (one base x one data variant) with TRL's RewardTrainer, and the callback that
-saves, evaluates and reports checkpoints. The method is described in engine/training/trainer.py."""
+saves, evaluates and reports checkpoints: the TRL RewardConfig it trains with and the held-out preference
+metrics. The method is described in engine/training/trainer.py."""
 from __future__ import annotations
 
+import dataclasses
 import gc
 import time
 from pathlib import Path
 
 import torch
-from transformers import PrinterCallback, TrainerCallback
+from datasets import Dataset
+from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+from transformers import PrinterCallback, TrainerCallback, set_seed
+from trl import RewardConfig, RewardTrainer
+from trl.trainer.reward_trainer import DataCollatorForPreference
 
 from engine import __version__
-from engine.training.config import describe
+from engine.errors import Cancelled, InputError
+from engine.models.loading import default_device, load_model, pin_template_date
+from engine.models.registry import resolve_spec
 from engine.training.checkpoints import checkpoint_steps, save_checkpoint
+from engine.training.config import TrainConfig, describe
 from engine.training.formatting import ADDED_PAD, ensure_pad_token
-from engine.models.loading import pin_template_date
-from engine.training.trainer import build_reward_config, is_stop, preference_metrics
+
+
+def is_stop(exc: BaseException) -> bool:
+    """A stop the user asked for (Ctrl-C twice, a job's cancel enforced by SIGTERM), not a failure."""
+    return isinstance(exc, (KeyboardInterrupt, Cancelled))
+
+
+# TrainConfig fields that are RewardConfig fields of the same name and meaning, passed through as they are.
+REWARD_CONFIG_FIELDS = ("per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
+                        "num_train_epochs", "lr_scheduler_type", "max_grad_norm", "gradient_checkpointing")
+
+
+def build_reward_config(config: TrainConfig, output_dir: Path, device: str, bf16: bool, seed: int | None = None):
+    """TRL RewardConfig from TrainConfig (same field names); `trainer_args` passes any other RewardConfig field."""
+    known = {f.name for f in dataclasses.fields(RewardConfig)}
+    unknown = sorted(set(config.trainer_args) - known)
+    if unknown:
+        raise InputError(f"trainer_args: {', '.join(unknown)} is not a RewardConfig/TrainingArguments option.")
+    seed = config.seed if seed is None else seed
+    settings = dict(
+        {name: getattr(config, name) for name in REWARD_CONFIG_FIELDS},
+        output_dir=str(output_dir), seed=seed, data_seed=seed,
+        max_steps=config.max_steps or -1,  # 0 = all epochs (TRL: -1)
+        warmup_steps=config.warmup_ratio,  # transformers 5 reads a value below 1 as a ratio
+        bf16=bf16, fp16=False,
+        max_length=None,  # lengths were counted (and pairs dropped) for every base at once
+        disable_dropout=False,  # TRL would zero every dropout, LoRA's included; the bases have none of their own
+        logging_steps=1, save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
+        use_cpu=device == "cpu", dataloader_num_workers=0,
+    )
+    return RewardConfig(**{**settings, **config.trainer_args})
+
+
+def preference_metrics(model, columns: dict, pad_token_id: int, batch_pairs: int = 8) -> dict:
+    """Held-out accuracy (r_chosen > r_rejected), mean loss -log sigmoid(margin) and mean margin."""
+    collate = DataCollatorForPreference(pad_token_id=pad_token_id)
+    # Similar lengths batched together: far less padding; the metrics do not depend on the order.
+    pairs = sorted(zip(columns["chosen_ids"], columns["rejected_ids"]), key=lambda p: max(len(p[0]), len(p[1])))
+    if not pairs:
+        return {"accuracy": None, "loss": None, "margin": None, "n_pairs": 0}
+    device = next(p.device for p in model.parameters())
+    # Without the mixed-precision autocast accelerate wraps around forward while training: the weights
+    # as saved, computed the way the engine scores the checkpoint later (engine/models/loading.py).
+    forward = getattr(model, "_original_forward", model.forward)
+    margins = []
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(pairs), batch_pairs):
+            chunk = [{"chosen_ids": c, "rejected_ids": r} for c, r in pairs[start:start + batch_pairs]]
+            batch = {k: v.to(device) for k, v in collate(chunk).items()}
+            rewards = forward(**batch, use_cache=False).logits.squeeze(-1).float()
+            chosen, rejected = rewards.chunk(2)
+            margins.append(chosen - rejected)
+    model.train(was_training)
+    margin = torch.cat(margins)
+    return {"accuracy": (margin > 0).float().mean().item(), "loss": -torch.nn.functional.logsigmoid(margin).mean().item(),
+            "margin": margin.mean().item(), "n_pairs": len(pairs)}
 
 
 class _Checkpointer:
@@ -118,14 +183,6 @@ class CheckpointCallback(TrainerCallback):
 def train_one(run, config, data, run_dir: Path, run_name: str, home, log, progress, cancel,
               position: tuple[int, int]) -> None:
     """Train `run` (a TrainingRun) in place: status, steps, seconds and checkpoints are filled in."""
-    from datasets import Dataset
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import set_seed
-    from trl import RewardTrainer
-
-    from engine.models.loading import default_device, load_model
-    from engine.models.registry import resolve_spec
-
     started = time.perf_counter()
     run.status = "running"
     device = config.device or default_device()

@@ -21,7 +21,8 @@ from engine.training.config import preset_config
 from engine.training.checkpoints import checkpoint_steps, save_checkpoint
 from engine.training.formatting import encode_conversation
 from engine.training.runlog import is_alive, read_log, read_summary
-from engine.training.trainer import preference_metrics, train_comparison
+from engine.training.loop import preference_metrics
+from engine.training.trainer import train_comparison
 from engine.training.trajectory import trajectory_tables
 from helpers import ROOT, make_tiny_model_dir
 

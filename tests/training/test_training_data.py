@@ -258,7 +258,7 @@ def test_presets_are_yaml_files_in_the_libraries_names():
     from trl import RewardConfig
 
     from engine.training.config import PRESET_DIR, PRESETS
-    from engine.training.trainer import REWARD_CONFIG_FIELDS, build_reward_config
+    from engine.training.loop import REWARD_CONFIG_FIELDS, build_reward_config
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     assert sorted(p.stem for p in PRESET_DIR.glob("*.yaml")) == sorted(PRESETS)
