@@ -14,7 +14,7 @@ import engine.jobs as jobs
 from app import ui
 from engine.paths import home_dir
 from engine.policy import ServerPolicy
-from engine.training.config import PRESETS, TrainConfig, field_kind, parse_value, preset_config
+from engine.training.config import PRESETS, TrainConfig, preset_config
 from engine.workflows.requests import TrainRequest
 
 st.title("Training")
@@ -24,6 +24,7 @@ st.caption("Train Bradley-Terry reward models from different base models on the 
            "**Token search**, **Values** and **Runs** (its alias is `rm-<run>-<base>-step<N>`).")
 
 MAIN_FIELDS = ("bases", "data", "pairs", "max_steps", "learning_rate", "max_length", "eval_pairs", "seed", "prompts", "candidates")
+NOT_IN_FORM = ("preset", "run_name", "out")  # the preset is the control above; a run's name and folder are its own
 trained_root = home_dir() / "trained"
 
 
@@ -75,46 +76,20 @@ with st.expander("Train reward models", expanded=not live):
                                        "laptop CPU. paper: the authors' recipe (LoRA r=32, lr 1e-5, 2 epochs, "
                                        "max length 1024, bf16) with valuescope's choices, for a GPU and hub models. "
                                        "paper-authors: the same with the authors' own choices (docs/training.md).")
-    base = preset_config(preset)
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    values: dict = {}
-
-    def field_input(name: str, column) -> None:
-        f, default = fields[name], getattr(base, name)
-        kind, label, help_text = field_kind(f), name.replace("_", " ").capitalize(), f.metadata.get("help")
-        key = f"train_{preset}_{name}".replace("-", "_")  # a URL parameter name: no dashes
-        with column:
-            if f.metadata.get("choices"):
-                values[name] = st.selectbox(label, f.metadata["choices"], index=list(f.metadata["choices"]).index(default),
-                                            help=help_text, key=key, bind="query-params")
-            elif kind == "bool":
-                values[name] = st.checkbox(label, value=bool(default), help=help_text, key=key, bind="query-params")
-            elif name == "bases":
-                options = list(dict.fromkeys([*default, *ui.registry_options()]))
-                values[name] = st.multiselect(label, options, default=default, help=help_text, key=key,
-                                              accept_new_options=True, bind="query-params")
-            else:
-                shown = ",".join(map(str, default)) if isinstance(default, list) else ("" if default is None else str(default))
-                values[name] = st.text_input(label, value=shown, help=help_text, key=key, bind="query-params")
-
-    columns = st.columns(5)
-    for i, name in enumerate(MAIN_FIELDS):
-        field_input(name, columns[i % 5])
+    # Keys per preset (a URL parameter name has no dashes): switching preset starts from its own values.
+    prefix, defaults = f"train_{preset}_".replace("-", "_"), dataclasses.asdict(preset_config(preset))
+    values = ui.config_widgets(TrainConfig, only=MAIN_FIELDS, prefix=prefix, columns=5, models=[], defaults=defaults,
+                               options={"bases": ui.registry_options()})
     with st.expander("All settings"):
-        more = st.columns(4)
-        others = [n for n in fields if n not in (*MAIN_FIELDS, "preset", "run_name", "out")]
-        for i, name in enumerate(others):
-            field_input(name, more[i % 4])
+        values |= ui.config_widgets(TrainConfig, skip=(*MAIN_FIELDS, *NOT_IN_FORM), prefix=prefix, columns=4,
+                                    models=[], defaults=defaults)
     public = ServerPolicy.from_env().public
     start = st.button("Start training", type="primary", icon=":material/model_training:", disabled=public,
                       help="Training is turned off on this public server: run valuescope yourself to train."
                       if public else None)
     if start:
         with ui.guard("Training settings") as g:
-            overrides = {name: value if isinstance(value, (bool, list)) else parse_value(name, value)
-                         for name, value in values.items()}
-            overrides["run_name"] = time.strftime("run-%Y%m%d-%H%M%S")
-            config = preset_config(preset, **overrides)
+            config = preset_config(preset, **values, run_name=time.strftime("run-%Y%m%d-%H%M%S"))
             ui.check_capacity()
             job = jobs.submit("train", TrainRequest(dataclasses.asdict(config)).to_params(), label=f"train {', '.join(config.bases)}",
                               home=ui.home())
