@@ -29,9 +29,10 @@ def is_stop(exc: BaseException) -> bool:
     return isinstance(exc, (KeyboardInterrupt, Cancelled))
 
 
-# TrainConfig fields that are RewardConfig fields of the same name and meaning, passed through as they are.
-REWARD_CONFIG_FIELDS = ("per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
-                        "num_train_epochs", "lr_scheduler_type", "max_grad_norm", "gradient_checkpointing")
+# TrainConfig fields that are RewardConfig fields of the same name and meaning, passed through (max_steps, seed
+# and max_length with the translations below).
+REWARD_CONFIG_FIELDS = tuple(sorted({f.name for f in dataclasses.fields(TrainConfig)} &
+                                    {f.name for f in dataclasses.fields(RewardConfig) if f.init}))
 
 
 def build_reward_config(config: TrainConfig, output_dir: Path, device: str, bf16: bool, seed: int | None = None):
@@ -53,6 +54,13 @@ def build_reward_config(config: TrainConfig, output_dir: Path, device: str, bf16
         use_cpu=device == "cpu", dataloader_num_workers=0,
     )
     return RewardConfig(**{**settings, **config.trainer_args})
+
+
+def build_lora_config(config: TrainConfig) -> LoraConfig:
+    """PEFT LoraConfig from TRL ModelConfig's lora_* fields: adapters on `lora_target_modules`; the score head
+    is trained in full (PEFT's SEQ_CLS task saves it beside the adapter)."""
+    return LoraConfig(task_type="SEQ_CLS", r=config.lora_r, lora_alpha=config.lora_alpha,
+                      lora_dropout=config.lora_dropout, target_modules=list(config.lora_target_modules))
 
 
 def preference_metrics(model, columns: dict, pad_token_id: int, batch_pairs: int = 8) -> dict:
@@ -198,8 +206,7 @@ def train_one(run, config, data, run_dir: Path, run_name: str, home, log, progre
         if config.quantization == "4bit":
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
         pin_template_date(tokenizer, config.template_date)
-        lora = LoraConfig(task_type="SEQ_CLS", r=config.lora_r, lora_alpha=config.lora_alpha,
-                          lora_dropout=config.lora_dropout, target_modules=list(config.lora_target_modules))
+        lora = build_lora_config(config)
         set_seed(run.seed)  # the LoRA init: TRL seeds only once the model is built
         # adapter_dtype "base": the LoRA in the base's dtype, as PEFT 0.10 cast it (PEFT >= 0.12 upcasts to fp32)
         model = get_peft_model(model, lora, autocast_adapter_dtype=config.adapter_dtype == "float32")
