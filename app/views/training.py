@@ -12,7 +12,7 @@ import streamlit as st
 
 import engine.jobs as jobs
 from app import ui
-from engine.paths import home_dir
+from engine.models.trained import scan_problems, trained_dir
 from engine.policy import ServerPolicy
 from engine.training.config import PRESETS, TrainConfig, preset_config
 from engine.workflows.requests import TrainRequest
@@ -25,7 +25,7 @@ st.caption("Train Bradley-Terry reward models from different base models on the 
 
 MAIN_FIELDS = ("bases", "data", "pairs", "max_steps", "learning_rate", "max_length", "eval_pairs", "seed", "prompts", "candidates")
 NOT_IN_FORM = ("preset", "run_name", "out")  # the preset is the control above; a run's name and folder are its own
-trained_root = home_dir() / "trained"
+trained_root = trained_dir()
 
 
 # ---- a training run in progress ----------------------------------------------------------------------
@@ -117,6 +117,8 @@ def _runs() -> list[dict]:
 
 runs = _runs()
 st.subheader("Training runs", anchor=False)
+for problem in scan_problems(ui.home()):  # found once, when this server first listed the trained checkpoints
+    st.warning(ui.public_safe(problem), icon=":material/broken_image:")
 if not runs:
     st.info("No training runs yet. The cpu-demo preset trains SmolLM2-135M-Instruct and Gemma 3 270M on 320 real "
             "HH-RLHF pairs; the same from the command line: `valuescope train --preset cpu-demo`.", icon=":material/info:")

@@ -19,6 +19,7 @@ from engine import __version__
 from engine.errors import Cancelled, InputError
 from engine.models.loading import default_device, load_model, pin_template_date
 from engine.models.registry import resolve_spec
+from engine.models.trained import register_checkpoint, trained_dir
 from engine.training.checkpoints import checkpoint_steps, save_checkpoint
 from engine.training.config import TrainConfig, describe
 from engine.training.formatting import ADDED_PAD, ensure_pad_token
@@ -93,13 +94,13 @@ def preference_metrics(model, columns: dict, pad_token_id: int, batch_pairs: int
 class _Checkpointer:
     """Evaluates the model on the held-out pairs and saves one checkpoint with its manifest."""
 
-    def __init__(self, run, config, data, run_dir: Path, run_name: str, log, tokenizer, trained_as: dict):
+    def __init__(self, run, config, data, run_dir: Path, run_name: str, log, tokenizer, trained_as: dict, home=None):
         self.run, self.config, self.log, self.pad_token_id = run, config, log, tokenizer.pad_token_id
         # How the reward was read: the pad token (added or the vocabulary's own) and the BOS count.
         self.pad = {"pad_token": tokenizer.pad_token, "pad_token_id": tokenizer.pad_token_id,
                     "pad_added": tokenizer.pad_token == ADDED_PAD}
         self.trained_as = trained_as  # how to score it as it was trained (engine/models/loading.py)
-        self.run_dir, self.run_name = run_dir, run_name
+        self.run_dir, self.run_name, self.home = run_dir, run_name, home
         self.data = data
         self.eval_columns = data.encoder.columns(data.held_out, run.base)  # never swapped: the real labels
         self.template = data.encoder.templates[run.base]
@@ -119,6 +120,8 @@ class _Checkpointer:
         }
         folder = self.run_dir / run.key / f"step-{step:06d}"
         manifest = save_checkpoint(model, folder, manifest)
+        # listed at once by every model list, under its path in <home>/trained/ (a run elsewhere is linked there)
+        register_checkpoint(trained_dir(self.home) / self.run_name / folder.relative_to(self.run_dir), manifest, self.home)
         entry = {**manifest, "path": str(folder)}
         run.checkpoints.append(entry)
         self.log.checkpoint(run.key, {"step": step, "alias": manifest["alias"], "path": str(folder),
@@ -213,7 +216,7 @@ def train_one(run, config, data, run_dir: Path, run_name: str, home, log, progre
         args = build_reward_config(config, run_dir / ".trainer", device, bf16=lm.dtype == "bfloat16", seed=run.seed)
         trained_as = {"device": device, "dtype": lm.dtype, "quantization": config.quantization,
                       "adapter_dtype": _adapter_dtype(model), "seed": run.seed}
-        checkpointer = _Checkpointer(run, config, data, run_dir, run_name, log, tokenizer, trained_as)
+        checkpointer = _Checkpointer(run, config, data, run_dir, run_name, log, tokenizer, trained_as, home)
         context = {"phase": "train", "run": run.key, "base": run.base, "variant": run.variant,
                    "run_index": position[0], "n_runs": position[1]}
         callback = CheckpointCallback(checkpointer, config.checkpoint_every, log, progress, cancel, context)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.models.manifests import find_manifests
-from engine.paths import home_dir
+from engine.models.trained import trained_dir
 from engine.training.config import TrainConfig, describe, validate
 from engine.training.data import load_pairs
 from engine.training.loop import is_stop, train_one
@@ -78,7 +78,7 @@ def slug(name: str) -> str:
 
 def run_folder(config: TrainConfig, home=None) -> tuple[str, Path]:
     """(run name, output folder). Runs outside <home>/trained are linked there, so the engine finds them."""
-    trained = home_dir(home) / "trained"
+    trained = trained_dir(home)
     out = Path(config.out).expanduser().resolve() if config.out else None
     name = slug(config.run_name or (out.name if out else time.strftime("run-%Y%m%d-%H%M%S")))
     run_dir = out or trained / name
@@ -102,7 +102,7 @@ def discard_if_empty(run_name: str, run_dir: Path, home=None) -> None:
         (run_dir / name).unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # a folder the user named may hold other files: then it stays
         run_dir.rmdir()
-    link = home_dir(home) / "trained" / run_name
+    link = trained_dir(home) / run_name
     if link.is_symlink():  # it pointed at this run, which holds no checkpoint
         link.unlink()
 

@@ -244,6 +244,16 @@ def test_base_models_page_rejects_the_same_model_twice():
     assert any("two different models" in e for e in texts(at.error))
 
 
+def test_training_page_names_a_damaged_checkpoint_folder_in_one_line(valuescope_home):
+    bad = valuescope_home / "trained" / "copied" / "step-000001"
+    bad.mkdir(parents=True)
+    (bad / "adapter_config.json").write_text("{}")
+    (bad / "valuescope-model.json").write_text("{not json")
+    at = app("training")
+    (warning,) = [w for w in texts(at.warning) if "damaged" in w]
+    assert str(bad) in warning and "\n" not in warning
+
+
 def test_start_training_submits_a_train_request_with_the_forms_settings(monkeypatch):
     """The Start button builds a TrainRequest from the form and submits it (the worker is not started here)."""
     import engine.jobs as jobs

@@ -101,8 +101,11 @@ def test_step_zero_head_is_the_engines_seeded_head(trained_home):
 
 def test_checkpoints_reload_through_the_engine_to_the_same_rewards(trained_home):
     result, home, _ = trained_home
+    aliases = {c["alias"] for r in result.runs for c in r.checkpoints}
+    index = (Path(home) / "trained" / "checkpoints.jsonl").read_text().splitlines()
+    assert {json.loads(line)["alias"] for line in index} == aliases  # each registered as training saved it
     specs = trained_specs(home)
-    assert {c["alias"] for r in result.runs for c in r.checkpoints} == set(specs)
+    assert aliases == set(specs)
     run = result.runs[1]  # the gemma3 base (sliding-window attention)
     last = run.checkpoints[-1]
     lm = load_model(resolve_spec(last["alias"]), device="cpu", home=home)
