@@ -14,7 +14,12 @@ import engine.jobs as jobs
 from app import ui
 from engine.models.trained import scan_problems, trained_dir
 from engine.policy import ServerPolicy
+from engine.reports.contents import training_report
+from engine.reports.export import read_metadata, read_table
+from engine.reports.training_charts import accuracy_chart, loss_chart, trajectory_chart
 from engine.training.config import PRESETS, TrainConfig, preset_config
+from engine.training.runlog import read_summary
+from engine.training.trajectory import top_movers, training_curves, trajectory_wide
 from engine.workflows.requests import TrainRequest
 
 st.title("Training")
@@ -34,8 +39,6 @@ def _run_dir(job) -> Path:
 
 
 def _curves(run_dir: Path):
-    from engine.training.trajectory import training_curves
-
     try:
         return training_curves(run_dir)
     except (OSError, ValueError):
@@ -45,8 +48,6 @@ def _curves(run_dir: Path):
 @st.fragment(run_every=2.0)
 def _live_curves(job_id: str, run_dir: Path) -> None:
     """Loss per step and held-out accuracy per checkpoint so far, redrawn while the job runs."""
-    from engine.reports.training_charts import loss_chart
-
     job = jobs.get(job_id, home=ui.home())
     curves = _curves(run_dir)
     if len(curves):
@@ -101,8 +102,6 @@ with st.expander("Train reward models", expanded=not live):
 
 # ---- finished runs ----------------------------------------------------------------------------------
 def _runs() -> list[dict]:
-    from engine.training.runlog import read_summary
-
     found = []
     folders = sorted(trained_root.glob("*"), key=lambda f: f.stat().st_mtime, reverse=True) if trained_root.is_dir() else []
     for folder in folders:  # newest first
@@ -131,8 +130,6 @@ run_dir = next(r["folder"] for r in runs if r["run"] == pick)
 @st.cache_data(show_spinner=False, max_entries=8)
 def _tables(folder: str, stamp: float) -> dict[str, tuple[pd.DataFrame, dict]]:
     """Each table of a run with its provenance, as the run wrote them (reread when a file changes)."""
-    from engine.reports.export import read_metadata, read_table
-
     return {p.stem: (read_table(p), read_metadata(p)) for p in sorted((Path(folder) / "tables").glob("*.csv"))}
 
 
@@ -145,10 +142,6 @@ if "trajectory" not in tables:
             f"after a cancel; `valuescope trajectory {run_dir}` does it from the command line).",
             icon=":material/hourglass_empty:")
     st.stop()
-
-from engine.reports.training_charts import accuracy_chart, trajectory_chart  # noqa: E402
-from engine.training.trajectory import top_movers, trajectory_wide  # noqa: E402
-from engine.reports.contents import training_report  # noqa: E402
 
 st.caption("After Fig 4a: median rank of each Big Two category among the matched words (1 = the reward model's "
            "favourite), by training step, one panel per base (with several seeds: their mean, and a band from min to "
