@@ -299,3 +299,23 @@ def test_a_step_interrupted_by_an_enforced_cancel_is_stopped_not_failed(tmp_path
     summary = read_summary(tmp_path / "run")
     assert summary["status"] == "stopped" and summary["runs"]["tiny-llama"]["status"] == "stopped"
     assert [c["step"] for c in summary["runs"]["tiny-llama"]["checkpoints"]] == [0, 1, 2]
+
+
+def test_the_train_job_reads_its_typed_request(tmp_path, tiny_llama_dir, valuescope_home):
+    """The worker's entry point takes the TrainRequest the page submits, and refuses a newer request version."""
+    from types import SimpleNamespace
+
+    from engine.errors import InputError
+    from engine.training.jobs import run_training
+    from engine.workflows.requests import TrainRequest
+
+    stages = []
+    ctx = SimpleNamespace(home=valuescope_home, stage=lambda *a: stages.append(a[0]), progress=lambda *a: None,
+                          cancelled=lambda: False)
+    config = tiny_config(tmp_path, [tiny_llama_dir], max_steps=2, run_name="job")
+    params = {**TrainRequest(dataclasses.asdict(config)).to_params(), "trajectory": False}
+    outcome = run_training(params, ctx)
+    assert (outcome["status"], outcome["runs"][0]["steps"], outcome["runs"][0]["checkpoints"]) == ("done", 2, 3)
+    assert stages == ["training"] and sorted(trained_specs(valuescope_home)) == [f"rm-job-tiny-llama-step{n}" for n in (0, 1, 2)]
+    with pytest.raises(InputError, match="newer valuescope"):
+        run_training({**params, "version": 99}, ctx)
