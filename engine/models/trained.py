@@ -61,10 +61,13 @@ def scan_trained(home=None) -> list[str]:
             problems.append(str(exc))
         except OSError as exc:  # e.g. an old manifest without the hash and no weights file to hash
             problems.append(str(damaged_checkpoint(folder, f"{type(exc).__name__}: {exc.strerror or exc}")))
-    if entries or (root / INDEX).exists():
+    text, index = "".join(json.dumps(e) + "\n" for e in entries.values()), root / INDEX
+    # Rewritten only when it differs: a line a training process appends during a rewrite would be lost
+    # (its folder is found again by the next process's scan).
+    if (text or index.exists()) and (not index.exists() or index.read_text(encoding="utf-8") != text):
         tmp = root / f".{INDEX}.tmp-{os.getpid()}"
-        tmp.write_text("".join(json.dumps(e) + "\n" for e in entries.values()), encoding="utf-8")
-        os.replace(tmp, root / INDEX)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, index)
     _scanned[str(root)] = problems
     return problems
 
