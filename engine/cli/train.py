@@ -17,6 +17,7 @@ import pandas as pd
 
 from engine.config_fields import field_specs, parse_value
 from engine.training.config import CANDIDATES, TrainConfig
+from engine.training.runlog import read_summary
 
 _PROMPTS = next(s for s in field_specs(TrainConfig) if s.name == "prompts")
 
@@ -101,8 +102,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_trajectory(args) -> int:
-    from engine.training.runlog import read_summary
-
     summary = read_summary(args.run_dir)  # fails with a clear error when the folder holds no run
     code = _trajectory(Path(args.run_dir).resolve(), args.home, args.prompts, args.candidates, args.method)
     return code if summary.get("status") == "done" else 1
@@ -111,7 +110,6 @@ def cmd_trajectory(args) -> int:
 def _trajectory(run_dir: Path, home, prompts=None, candidates=None, method: str = "valuescope") -> int:
     """Score every checkpoint of a run, write its tables and charts, print the Fig 4a/5 tables."""
     from engine.reports.training import write_trajectory_outputs
-    from engine.training.runlog import read_summary
     from engine.training.trajectory import checkpoint_table, top_movers, trajectory_tables, trajectory_wide
 
     summary = read_summary(run_dir)

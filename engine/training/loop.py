@@ -8,7 +8,10 @@ import gc
 import time
 from pathlib import Path
 
+import peft
 import torch
+import transformers
+import trl
 from datasets import Dataset
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from transformers import PrinterCallback, TrainerCallback, set_seed
@@ -142,10 +145,6 @@ def _adapter_dtype(model) -> str:
 
 
 def _versions() -> dict:
-    import peft
-    import transformers
-    import trl
-
     return {"valuescope": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
             "trl": trl.__version__, "peft": peft.__version__}
 

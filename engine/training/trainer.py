@@ -31,7 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.models.loading import load_tokenizer
 from engine.models.manifests import find_manifests
+from engine.models.registry import resolve_spec
 from engine.models.trained import trained_dir
 from engine.training.config import TrainConfig, describe, validate
 from engine.training.data import load_pairs
@@ -109,9 +111,6 @@ def discard_if_empty(run_name: str, run_dir: Path, home=None) -> None:
 
 def _tokenizers(config: TrainConfig, home) -> dict[str, tuple[object, str, object]]:
     """base -> (tokenizer, requested template, spec), loaded without the weights."""
-    from engine.models.loading import load_tokenizer
-    from engine.models.registry import resolve_spec
-
     found = {}
     for base in config.bases:
         spec = resolve_spec(base)
