@@ -3,5 +3,6 @@
 loop and trainer (TRL RewardTrainer + PEFT LoRA), checkpoints (registered as they are saved), runlog,
 trajectory (checkpoints scored on the Big Two words) and jobs (training as an engine job).
 
-`config`, `data`, `formatting` and `runlog` need no torch; `loop`, `trainer` and `arguments` load it.
+`config`, `data`, `runlog`, `checkpoints` and `trajectory` import no torch (trajectory loads models when it
+scores); `formatting`, `prepare`, `loop`, `trainer`, `arguments` and `jobs` do.
 """
