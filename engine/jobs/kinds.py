@@ -9,7 +9,7 @@ from pathlib import Path
 
 from engine.analysis.lexicons import load_lexicon
 from engine.errors import NotCachedError
-from engine.models.gguf import pending_conversion
+from engine.models.gguf import converted_dir, locate_gguf, pending_conversion
 from engine.workflows.implicit import run_implicit as implicit_tables, save_result
 from engine.workflows.rekey import open_cache
 from engine.workflows.requests import ImplicitRequest, SearchRequest, ValuesRequest
@@ -28,15 +28,17 @@ def run_summary(result) -> dict:
 
 
 def load_model_stage(runner, request, ctx) -> None:
-    """Load the model (stage assembling / converting / loading, whichever comes first)."""
+    """Load the model (stage assembling / converting / loading, whichever comes first); a conversion reports
+    its progress (engine.models.gguf)."""
     model = request.config.model
     pending = pending_conversion(request.spec, ctx.home)
     if pending == "assembling":
-        ctx.stage("assembling", f"Assembling and converting {model}'s embedded GGUF weights (first use, about 1-2 min)")
-    elif pending == "converting":
+        ctx.stage("assembling", f"Assembling the embedded GGUF weights of {model} (first use)")
+        locate_gguf(request.spec, ctx.home)
+    if pending:
         ctx.stage("converting", f"Converting the embedded GGUF weights of {model} (first use, about 1-2 min)")
-    else:
-        ctx.stage("loading", f"Loading {model}")
+        converted_dir(request.spec, ctx.home, progress=ctx.progress)
+    ctx.stage("loading", f"Loading {model}")
     runner.model(request)
     ctx.check_cancelled()
 
@@ -59,7 +61,8 @@ def score_one(runner, ctx, request, report, refresh: bool = False, loaded: set |
         if done >= total:
             ctx.stage("writing", "Writing the scores to the cache")
 
-    return runner.run_request(request, progress=progress, cancel=ctx.cancelled, refresh=refresh)
+    return runner.run_request(request, progress=progress, cancel=ctx.cancelled, refresh=refresh,
+                              write_progress=lambda d, t: ctx.progress(d, t, f"Writing: {d:,} of {t:,} rows"))
 
 
 def run_search(params: dict, ctx) -> dict:
