@@ -28,7 +28,8 @@ def _side_table(table: pd.DataFrame, side: str, other: str):
     shown = pd.DataFrame({"rank": part[f"{side}_rank"].astype(int), "token": part[f"{side}_token"].map(visible_token),
                           "score": part[f"{side}_score"], f"rank in {other}": part[f"{side}_rank_in_other"],
                           "in both": part[f"{side}_in_both"].astype(bool)})
-    return shown.style.apply(lambda row: [SHARED_COLOUR if row["in both"] else ""] * len(row), axis=1)
+    return (shown.style.apply(lambda row: [SHARED_COLOUR if row["in both"] else ""] * len(row), axis=1)
+            .format({"rank": "{:,}", "score": "{:.3f}", f"rank in {other}": "{:,.0f}"}, na_rep="—"))
 
 
 def paired_view(models: list[str], run_of: Callable[[str], dict | None], k: int) -> None:
@@ -46,7 +47,7 @@ def paired_view(models: list[str], run_of: Callable[[str], dict | None], k: int)
     st.subheader("Two models side by side", anchor=False)
     st.caption("The best and worst replies of two models for this prompt. Highlighted: words in both models' lists "
                "(matched after normalisation, so ' Love' and 'love' are one word); *rank in* the other model: that "
-               "word's best rank in the other model's whole ranking (empty: not one of its replies).")
+               "word's best rank in the other model's whole ranking (—: not one of its replies).")
     names = list(runs)
     c_a, c_b = st.columns(2)
     a = c_a.selectbox("Model A", names, index=0, key="paired_a")
@@ -58,14 +59,12 @@ def paired_view(models: list[str], run_of: Callable[[str], dict | None], k: int)
         table, metadata = _paired(home(), runs[a]["run_id"], runs[b]["run_id"], k)
     if g.failed:
         return
-    config = {"score": st.column_config.NumberColumn("score", format="%.3f"),
-              "rank": st.column_config.NumberColumn("rank", format="localized")}
     for name, title in (("top", f"Top {k}"), ("bottom", f"Bottom {k}")):
         part = table[table["list"] == name]
         for column, side, model in zip(st.columns(2), "ab", (a, b)):
             with column:
                 st.markdown(f"**{title} of {side.upper()}: {model}**")
                 st.dataframe(_side_table(part, side, "B" if side == "a" else "A"), hide_index=True, width="stretch",
-                             column_config=config, height=38 + 35 * min(len(part), 15))
+                             height=38 + 35 * min(len(part), 15))
     download_csv("Paired words CSV", table, metadata, file_name("paired", a, b, metadata["prompt_key"] or
                                                                 metadata["prompt"][:40]), key="dl-paired")

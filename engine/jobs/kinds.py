@@ -39,6 +39,8 @@ def load_model_stage(runner, request, ctx, report=None) -> None:
         ctx.stage("converting", f"Converting the embedded GGUF weights of {model} (first use, about 1-2 min)")
         converted_dir(request.spec, ctx.home, progress=report or ctx.progress)
     ctx.stage("loading", f"Loading {model}")
+    if pending and report is None:  # the bar showed the conversion's fraction; loading has none
+        ctx.progress(0, 0)
     runner.model(request)
     ctx.check_cancelled()
 
@@ -55,7 +57,7 @@ def score_one(runner, ctx, request, report, refresh: bool = False, loaded: set |
         if hit is not None:
             return hit
     if loaded is None or request.model_key not in loaded:
-        load_model_stage(runner, request, ctx, stage_report)
+        load_model_stage(runner, request, ctx, None if stage_on_bar else ctx.note)
         if loaded is not None:
             loaded.add(request.model_key)
     ctx.stage("scoring", f"Scoring {request.config.model}")

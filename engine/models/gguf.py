@@ -10,10 +10,11 @@ Progress: transformers offers no callback for a GGUF load, but it iterates the f
 tqdm bar (modeling_gguf_pytorch_utils, "Converting and de-quantizing GGUF tensors"): while the model is
 read, that module's `tqdm` is swapped for a subclass that also counts items. The safetensors shards are
 written under transformers' own bar ("Writing model shards"), counted through its public
-`set_tqdm_hook`. So a caller learns tensors done / total and shards written / total. The phases without items (reading the tokenizer,
-reading the file's layout) move the fraction in steps; each phase's share of the fraction is its share
-of the time measured converting SmolLM2-135M on 2 CPU cores (tokenizer 7.5 s, layout 13 s, tensors 3 s,
-shards 1.3 s). The weights are saved in shards of at most SHARD_SIZE so that writing has steps too.
+`set_tqdm_hook`. So a caller learns tensors done / total and shards written / total. The phases without items (importing transformers,
+reading the tokenizer, reading the file's layout) move the fraction in steps; each phase's share of the
+fraction is about its share of the time measured converting SmolLM2-135M on a shared 2-core machine
+(imports 3-11 s, tokenizer 7-15 s, layout 13-52 s, tensors 3-6 s, shards 1-3 s in two runs). The weights
+are saved in shards of at most SHARD_SIZE so that writing has steps too.
 """
 from __future__ import annotations
 
@@ -38,8 +39,9 @@ from engine.processes import process_started_at
 MARKER = "valuescope-conversion.json"
 SHARD_SIZE = "100MB"  # SmolLM2-135M in float32 is 6 shards, Gemma 3 270M 11
 # (phase, share of the fraction in thousandths): the measured time shares described above
-PHASES = (("reading the tokenizer", 300), ("reading the weights' layout", 500), ("de-quantising tensors", 130),
-          ("writing shards", 60), ("saving the tokenizer", 10))
+PHASES = (("importing transformers", 120), ("reading the tokenizer", 220), ("reading the weights' layout", 530),
+          ("de-quantising tensors", 80), ("writing shards", 40), ("saving the tokenizer", 10))
+IMPORTS, TOKENIZER, LAYOUT, TENSORS, SHARDS, SAVING_TOKENIZER = range(len(PHASES))
 ConversionProgress = Callable[[int, int, str], None]  # (done, total, what is being done), total = 1000
 _SWAP_LOCK = threading.Lock()  # the swapped bar is a module global: one counting conversion at a time
 
@@ -152,7 +154,7 @@ def _counted_tensors(fraction: _Fraction):
 
     with _SWAP_LOCK:
         original = gguf_utils.tqdm
-        gguf_utils.tqdm = _counting_bar(original, lambda d, t: fraction.phase(2, d, t))
+        gguf_utils.tqdm = _counting_bar(original, lambda d, t: fraction.phase(TENSORS, d, t))
         try:
             yield
         finally:
@@ -170,7 +172,7 @@ def _counted_shards(fraction: _Fraction):
     def hook(factory, args, kwargs):
         if kwargs.get("desc") != "Writing model shards":
             return factory(*args, **kwargs)
-        return _counting_bar(factory, lambda d, t: fraction.phase(3, d, t))(*args, **kwargs)
+        return _counting_bar(factory, lambda d, t: fraction.phase(SHARDS, d, t))(*args, **kwargs)
 
     previous = hf_logging.set_tqdm_hook(hook)
     try:
@@ -197,7 +199,7 @@ def converted_dir(spec: ModelSpec, home=None, progress: ConversionProgress | Non
         del model.config.quantization_config
     with _counted_shards(fraction):
         model.save_pretrained(tmp, max_shard_size=SHARD_SIZE)
-    fraction.phase(4)
+    fraction.phase(SAVING_TOKENIZER)
     tokenizer.save_pretrained(tmp)
     (tmp / MARKER).write_text(json.dumps({"gguf": str(gguf_path), "revision": revision}))
     if target.exists():  # another process finished first
@@ -210,13 +212,14 @@ def converted_dir(spec: ModelSpec, home=None, progress: ConversionProgress | Non
 
 def _read_gguf(gguf_path: Path, fraction: _Fraction):
     """(model, tokenizer) de-quantised from a GGUF file, or one ModelLoadError naming it."""
+    fraction.phase(IMPORTS)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        fraction.phase(0)
+        fraction.phase(TOKENIZER)
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-        fraction.phase(1)
+        fraction.phase(LAYOUT)
         with _counted_tensors(fraction):
             model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name,
                                                          dtype=torch.float32)

@@ -45,3 +45,14 @@ def test_a_search_job_reports_converting_then_writing_with_their_fractions(tmp_p
     for name in ("converting", "writing"):
         assert _rises_to_one([(d, t) for s, d, t in seen if s == name]), name
     assert [(d, t) for s, d, t in seen if s == "writing"][-1] == (len(words), len(words))
+    assert ("loading", 0, 0) in seen  # the conversion's full bar does not carry over into loading
+
+
+def test_a_battery_keeps_its_bar_on_prompts_while_its_model_converts(tmp_path):
+    gguf_file = make_tiny_gguf(tmp_path / "tiny.gguf")
+    seen, stages = [], []
+    jobs.run_foreground("battery", {"config": {"model": str(gguf_file), "mode": "logprob", "device": "cpu"},
+                                    "prompts": ["greatest_ever_one", "worst_time_single"], "words": ["love", "war"]},
+                        progress=lambda d, t: seen.append((d, t)), stage=lambda name, _: stages.append(name))
+    assert stages[0] == "converting" and {t for _, t in seen} == {2}  # conversion counts went to the message only
+    assert _rises_to_one(seen)
