@@ -37,7 +37,7 @@ from engine.models.manifests import file_sha256
 from engine.processes import process_started_at
 
 MARKER = "valuescope-conversion.json"
-SHARD_SIZE = "100MB"  # SmolLM2-135M in float32 is 6 shards, Gemma 3 270M 11
+SHARD_SIZE = "100MB"  # SmolLM2-135M and Gemma 3 270M in float32: 6 shards each (a larger tensor is its own shard)
 # (phase, share of the fraction in thousandths): the measured time shares described above
 PHASES = (("importing transformers", 120), ("reading the tokenizer", 220), ("reading the weights' layout", 530),
           ("de-quantising tensors", 80), ("writing shards", 40), ("saving the tokenizer", 10))
@@ -132,7 +132,7 @@ def _counting_bar(base, on_item: Callable[[int, int], None]):
     class CountingBar(base):
         def __init__(self, iterable=None, *args, **kwargs):
             super().__init__(iterable, *args, **kwargs)
-            self.items_total = len(iterable)
+            self.items_total = len(iterable) if hasattr(iterable, "__len__") else kwargs.get("total") or 0
 
         def __iter__(self):
             on_item(0, self.items_total)
@@ -147,11 +147,11 @@ def _counting_bar(base, on_item: Callable[[int, int], None]):
 def _counted_tensors(fraction: _Fraction):
     """Count the tensors transformers de-quantises: its GGUF reader's module-level `tqdm` is swapped for a
     counting subclass while the model is read (it has no hook of its own)."""
-    if fraction.report is None:
-        yield
-        return
     import transformers.modeling_gguf_pytorch_utils as gguf_utils
 
+    if fraction.report is None or not hasattr(gguf_utils, "tqdm"):  # a transformers that reads differently: steps only
+        yield
+        return
     with _SWAP_LOCK:
         original = gguf_utils.tqdm
         gguf_utils.tqdm = _counting_bar(original, lambda d, t: fraction.phase(TENSORS, d, t))
@@ -164,15 +164,17 @@ def _counted_tensors(fraction: _Fraction):
 @contextlib.contextmanager
 def _counted_shards(fraction: _Fraction):
     """Count the shards save_pretrained writes, through transformers' own hook on its progress bars."""
-    if fraction.report is None:
-        yield
-        return
     from transformers.utils import logging as hf_logging
 
+    if fraction.report is None or not hasattr(hf_logging, "set_tqdm_hook"):
+        yield
+        return
+    previous = None
+
     def hook(factory, args, kwargs):
-        if kwargs.get("desc") != "Writing model shards":
-            return factory(*args, **kwargs)
-        return _counting_bar(factory, lambda d, t: fraction.phase(SHARDS, d, t))(*args, **kwargs)
+        if kwargs.get("desc") == "Writing model shards":
+            return _counting_bar(factory, lambda d, t: fraction.phase(SHARDS, d, t))(*args, **kwargs)
+        return previous(factory, args, kwargs) if previous is not None else factory(*args, **kwargs)
 
     previous = hf_logging.set_tqdm_hook(hook)
     try:
