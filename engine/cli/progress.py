@@ -17,6 +17,8 @@ def progress_bar(label: str, leave: bool = True, unit: str = "cand"):
 
     def update(done: int, total: int) -> None:
         nonlocal bar
+        if not total:  # a stage without a fraction (loading)
+            return
         if bar is not None and (total != bar.total or done < bar.n):  # a new stage (converting, scoring, writing)
             bar.close()
             bar = None
