@@ -26,10 +26,10 @@ def _side_table(table: pd.DataFrame, side: str, other: str):
     """One model's list: rank, token, score, its rank in the other model, shared words highlighted."""
     part = table.dropna(subset=[f"{side}_rank"])
     shown = pd.DataFrame({"rank": part[f"{side}_rank"].astype(int), "token": part[f"{side}_token"].map(visible_token),
-                          "score": part[f"{side}_score"], f"rank in {other}": part[f"{side}_rank_in_other"],
+                          "score": part[f"{side}_score"], f"rank in {other}": pd.to_numeric(part[f"{side}_rank_in_other"]).astype(float),
                           "in both": part[f"{side}_in_both"].astype(bool)})
     return (shown.style.apply(lambda row: [SHARED_COLOUR if row["in both"] else ""] * len(row), axis=1)
-            .format({"rank": "{:,}", "score": "{:.3f}", f"rank in {other}": "{:,.0f}"}, na_rep="—"))
+            .format({"rank": "{:,}", "score": "{:.3f}", f"rank in {other}": "{:,.0f}"}))
 
 
 def paired_view(models: list[str], run_of: Callable[[str], dict | None], k: int) -> None:
@@ -47,7 +47,7 @@ def paired_view(models: list[str], run_of: Callable[[str], dict | None], k: int)
     st.subheader("Two models side by side", anchor=False)
     st.caption("The best and worst replies of two models for this prompt. Highlighted: words in both models' lists "
                "(matched after normalisation, so ' Love' and 'love' are one word); *rank in* the other model: that "
-               "word's best rank in the other model's whole ranking (—: not one of its replies).")
+               "word's best rank in the other model's whole ranking (None: not one of its replies).")
     names = list(runs)
     c_a, c_b = st.columns(2)
     a = c_a.selectbox("Model A", names, index=0, key="paired_a")
