@@ -115,6 +115,51 @@ def make_tiny_model_dir(path: Path, arch: str = "llama", vocab_size: int = 300, 
     return path
 
 
+def make_tiny_gguf(path: Path, n_layers: int = 2, dim: int = 16, ff: int = 32, heads: int = 2) -> Path:
+    """A tiny random Llama as a GGUF file (float32 tensors, the byte-level BPE of make_tokenizer), written
+    with the gguf package: converts in seconds where the embedded models take a minute."""
+    import json
+
+    import gguf
+
+    data = json.loads(make_tokenizer(chat_template=None).backend_tokenizer.to_str())
+    vocab = data["model"]["vocab"]
+    tokens = sorted(vocab, key=vocab.get)
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(64)
+    writer.add_embedding_length(dim)
+    writer.add_block_count(n_layers)
+    writer.add_feed_forward_length(ff)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(heads)
+    writer.add_rope_dimension_count(dim // heads)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_vocab_size(len(tokens))
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(tokens)
+    writer.add_token_types([3 if t.startswith("<|") else 1 for t in tokens])  # 3: control tokens
+    writer.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in data["model"]["merges"]])
+    writer.add_bos_token_id(vocab["<|im_start|>"])
+    writer.add_eos_token_id(vocab["<|im_end|>"])
+    rng = np.random.default_rng(0)
+    normal = lambda *shape: (rng.standard_normal(shape) * 0.1).astype(np.float32)  # noqa: E731
+    writer.add_tensor("token_embd.weight", normal(len(tokens), dim))
+    for i in range(n_layers):
+        for name, shape in (("attn_q", (dim, dim)), ("attn_k", (dim, dim)), ("attn_v", (dim, dim)),
+                            ("attn_output", (dim, dim)), ("ffn_gate", (ff, dim)), ("ffn_up", (ff, dim)),
+                            ("ffn_down", (dim, ff))):
+            writer.add_tensor(f"blk.{i}.{name}.weight", normal(*shape))
+        writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(dim, np.float32))
+        writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(dim, np.float32))
+    writer.add_tensor("output_norm.weight", np.ones(dim, np.float32))
+    writer.add_tensor("output.weight", normal(len(tokens), dim))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
 def single_error_line(err: str) -> str:
     """The one `error: ...` line a command printed on failure (asserting there is nothing else, no traceback;
     progress bars, e.g. of a model load before a check that needs the model, do not count)."""

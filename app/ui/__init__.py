@@ -18,6 +18,7 @@ from app.ui.differences import show_differences  # noqa: E402,F401
 from app.ui.formatting import (axis_scale, checkpoint_aliases, default_models, describe_alias, file_name,  # noqa: E402,F401
                                number_columns, registry_options, settings_line, slug, visible_token)
 from app.ui.messages import friendly_message, guard, public_safe, public_safe_table, show_error  # noqa: E402,F401
+from app.ui.paired import paired_view  # noqa: E402,F401
 from app.ui.reports import report_button  # noqa: E402,F401
 from app.ui.resources import (cache, cached_run, forget_run, home, ranking_export,  # noqa: E402,F401
                               ranking_summary, run_scores, word_positions)

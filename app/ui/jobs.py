@@ -56,10 +56,14 @@ def live_job(key: str) -> jobs.Job | None:
 
 
 def describe(job: jobs.Job, eta_s: float | None = None) -> str:
+    """The progress line: the stage by name, what it is doing, its fraction, time taken and left."""
     stage = STAGE_LABELS.get(job.stage or job.status, (job.stage or job.status).capitalize())
     message = public_safe(job.message or stage)
+    if job.live and not message.startswith(stage):
+        message = f"{stage}: {message}"
+    share = f" {job.fraction():.0%}" if job.live and job.total else ""
     left = f", about {_duration(eta_s)} left" if eta_s is not None else ""
-    return f"{message} ({job.elapsed_s():.0f} s{left})"
+    return f"{message}{share} ({job.elapsed_s():.0f} s{left})"
 
 
 def _duration(seconds: float) -> str:

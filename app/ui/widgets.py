@@ -38,28 +38,41 @@ def remote_code_checkbox(key: str, help_text: str, models: list[str] | None, pol
 
 
 def config_widgets(cls=SearchConfig, skip: tuple[str, ...] = ("model",), prefix: str = "", columns: int = 3,
-                   models: list[str] | None = None, defaults: dict | None = None) -> dict:
+                   models: list[str] | None = None, defaults: dict | None = None, only: tuple[str, ...] | None = None,
+                   options: dict[str, list] | None = None) -> dict:
     """One widget per dataclass field (engine.config_fields: the same reading of a field as the CLI's options),
     its help text and choices from the field, each bound to the URL query string (parameter = prefix + field
     name), except `trust_remote_code`, which is never read from the URL and only offered for `models` on the
     operator's allow-list (default: the Token search page's model picker, session key "models").
-    `defaults`: starting values other than the dataclass's (a preset's). Returns field -> value."""
+    `defaults`: starting values other than the dataclass's (a preset's). `only`: these fields, in this order,
+    instead of all but `skip`. `options`: suggestions for list fields (field -> values; others may be typed).
+    Returns field -> value."""
     values = {}
     specs = [s for s in field_specs(cls) if s.name not in skip]
+    if only is not None:
+        by_name = {s.name: s for s in specs}
+        specs = [by_name[name] for name in only]
     if models is None:
         models = st.session_state.get(prefix + "models") or []
     cols = st.columns(columns)
     for i, spec in enumerate(specs):
         with cols[i % columns]:
-            values[spec.name] = field_widget(spec, prefix + spec.name, models, (defaults or {}).get(spec.name, spec.default))
+            values[spec.name] = field_widget(spec, prefix + spec.name, models, (defaults or {}).get(spec.name, spec.default),
+                                             (options or {}).get(spec.name))
     return values
 
 
-def field_widget(spec: FieldSpec, key: str, models: list[str] | None = None, default=None):
-    """The widget of one settings field, returning a value of the field's type (None = auto)."""
+def field_widget(spec: FieldSpec, key: str, models: list[str] | None = None, default=None, options: list | None = None):
+    """The widget of one settings field, returning a value of the field's type (None = auto). A list field with
+    `options` is a multiselect of them that also takes typed values (repeated URL parameters)."""
     label, help_text = _label(spec.name), spec.help
     if spec.name == REMOTE_CODE:
         return remote_code_checkbox(key, help_text, models)
+    if options is not None and spec.kind.startswith("list"):
+        default = list(default or [])
+        picked = st.multiselect(label, list(dict.fromkeys([*default, *options])), default=default, help=help_text,
+                                key=key, accept_new_options=True, bind="query-params")
+        return [parse_value(spec, str(v))[0] for v in picked] if spec.kind == "list[int]" else list(picked)
     if spec.choices:
         options = [None, *spec.choices] if spec.optional else list(spec.choices)
         return st.selectbox(label, options, index=options.index(default) if default in options else 0, help=help_text,

@@ -219,3 +219,4 @@ if models and prompt_ok:
         ui.download_csv("Word positions CSV", table, {"prompt": prompt, "models": models, "normalization": NORMALIZATION,
                                                          "rank": "1 = highest score, over the whole vocabulary"},
                            ui.file_name("word-positions", prompt, "-".join(words)[:30]), key="dl-words")
+    ui.paired_view(models, lambda model: ui.cached_run(request_for(model)[1]), k)

@@ -12,9 +12,14 @@ import streamlit as st
 
 import engine.jobs as jobs
 from app import ui
-from engine.paths import home_dir
+from engine.models.trained import scan_problems, trained_dir
 from engine.policy import ServerPolicy
-from engine.training.config import PRESETS, TrainConfig, field_kind, parse_value, preset_config
+from engine.reports.contents import training_report
+from engine.reports.export import read_metadata, read_table
+from engine.reports.training_charts import accuracy_chart, loss_chart, trajectory_chart
+from engine.training.config import PRESETS, TrainConfig, preset_config
+from engine.training.runlog import read_summary
+from engine.training.trajectory import top_movers, training_curves, trajectory_wide
 from engine.workflows.requests import TrainRequest
 
 st.title("Training")
@@ -24,7 +29,8 @@ st.caption("Train Bradley-Terry reward models from different base models on the 
            "**Token search**, **Values** and **Runs** (its alias is `rm-<run>-<base>-step<N>`).")
 
 MAIN_FIELDS = ("bases", "data", "pairs", "max_steps", "learning_rate", "max_length", "eval_pairs", "seed", "prompts", "candidates")
-trained_root = home_dir() / "trained"
+NOT_IN_FORM = ("preset", "run_name", "out")  # the preset is the control above; a run's name and folder are its own
+trained_root = trained_dir()
 
 
 # ---- a training run in progress ----------------------------------------------------------------------
@@ -33,8 +39,6 @@ def _run_dir(job) -> Path:
 
 
 def _curves(run_dir: Path):
-    from engine.training.trajectory import training_curves
-
     try:
         return training_curves(run_dir)
     except (OSError, ValueError):
@@ -44,8 +48,6 @@ def _curves(run_dir: Path):
 @st.fragment(run_every=2.0)
 def _live_curves(job_id: str, run_dir: Path) -> None:
     """Loss per step and held-out accuracy per checkpoint so far, redrawn while the job runs."""
-    from engine.reports.training_charts import loss_chart
-
     job = jobs.get(job_id, home=ui.home())
     curves = _curves(run_dir)
     if len(curves):
@@ -75,46 +77,20 @@ with st.expander("Train reward models", expanded=not live):
                                        "laptop CPU. paper: the authors' recipe (LoRA r=32, lr 1e-5, 2 epochs, "
                                        "max length 1024, bf16) with valuescope's choices, for a GPU and hub models. "
                                        "paper-authors: the same with the authors' own choices (docs/training.md).")
-    base = preset_config(preset)
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    values: dict = {}
-
-    def field_input(name: str, column) -> None:
-        f, default = fields[name], getattr(base, name)
-        kind, label, help_text = field_kind(f), name.replace("_", " ").capitalize(), f.metadata.get("help")
-        key = f"train_{preset}_{name}".replace("-", "_")  # a URL parameter name: no dashes
-        with column:
-            if f.metadata.get("choices"):
-                values[name] = st.selectbox(label, f.metadata["choices"], index=list(f.metadata["choices"]).index(default),
-                                            help=help_text, key=key, bind="query-params")
-            elif kind == "bool":
-                values[name] = st.checkbox(label, value=bool(default), help=help_text, key=key, bind="query-params")
-            elif name == "bases":
-                options = list(dict.fromkeys([*default, *ui.registry_options()]))
-                values[name] = st.multiselect(label, options, default=default, help=help_text, key=key,
-                                              accept_new_options=True, bind="query-params")
-            else:
-                shown = ",".join(map(str, default)) if isinstance(default, list) else ("" if default is None else str(default))
-                values[name] = st.text_input(label, value=shown, help=help_text, key=key, bind="query-params")
-
-    columns = st.columns(5)
-    for i, name in enumerate(MAIN_FIELDS):
-        field_input(name, columns[i % 5])
+    # Keys per preset (a URL parameter name has no dashes): switching preset starts from its own values.
+    prefix, defaults = f"train_{preset}_".replace("-", "_"), dataclasses.asdict(preset_config(preset))
+    values = ui.config_widgets(TrainConfig, only=MAIN_FIELDS, prefix=prefix, columns=5, models=[], defaults=defaults,
+                               options={"bases": ui.registry_options()})
     with st.expander("All settings"):
-        more = st.columns(4)
-        others = [n for n in fields if n not in (*MAIN_FIELDS, "preset", "run_name", "out")]
-        for i, name in enumerate(others):
-            field_input(name, more[i % 4])
+        values |= ui.config_widgets(TrainConfig, skip=(*MAIN_FIELDS, *NOT_IN_FORM), prefix=prefix, columns=4,
+                                    models=[], defaults=defaults)
     public = ServerPolicy.from_env().public
     start = st.button("Start training", type="primary", icon=":material/model_training:", disabled=public,
                       help="Training is turned off on this public server: run valuescope yourself to train."
                       if public else None)
     if start:
         with ui.guard("Training settings") as g:
-            overrides = {name: value if isinstance(value, (bool, list)) else parse_value(name, value)
-                         for name, value in values.items()}
-            overrides["run_name"] = time.strftime("run-%Y%m%d-%H%M%S")
-            config = preset_config(preset, **overrides)
+            config = preset_config(preset, **values, run_name=time.strftime("run-%Y%m%d-%H%M%S"))
             ui.check_capacity()
             job = jobs.submit("train", TrainRequest(dataclasses.asdict(config)).to_params(), label=f"train {', '.join(config.bases)}",
                               home=ui.home())
@@ -126,8 +102,6 @@ with st.expander("Train reward models", expanded=not live):
 
 # ---- finished runs ----------------------------------------------------------------------------------
 def _runs() -> list[dict]:
-    from engine.training.runlog import read_summary
-
     found = []
     folders = sorted(trained_root.glob("*"), key=lambda f: f.stat().st_mtime, reverse=True) if trained_root.is_dir() else []
     for folder in folders:  # newest first
@@ -142,6 +116,8 @@ def _runs() -> list[dict]:
 
 runs = _runs()
 st.subheader("Training runs", anchor=False)
+for problem in scan_problems(ui.home()):  # found once, when this server first listed the trained checkpoints
+    st.warning(ui.public_safe(problem), icon=":material/broken_image:")
 if not runs:
     st.info("No training runs yet. The cpu-demo preset trains SmolLM2-135M-Instruct and Gemma 3 270M on 320 real "
             "HH-RLHF pairs; the same from the command line: `valuescope train --preset cpu-demo`.", icon=":material/info:")
@@ -154,8 +130,6 @@ run_dir = next(r["folder"] for r in runs if r["run"] == pick)
 @st.cache_data(show_spinner=False, max_entries=8)
 def _tables(folder: str, stamp: float) -> dict[str, tuple[pd.DataFrame, dict]]:
     """Each table of a run with its provenance, as the run wrote them (reread when a file changes)."""
-    from engine.reports.export import read_metadata, read_table
-
     return {p.stem: (read_table(p), read_metadata(p)) for p in sorted((Path(folder) / "tables").glob("*.csv"))}
 
 
@@ -168,10 +142,6 @@ if "trajectory" not in tables:
             f"after a cancel; `valuescope trajectory {run_dir}` does it from the command line).",
             icon=":material/hourglass_empty:")
     st.stop()
-
-from engine.reports.training_charts import accuracy_chart, trajectory_chart  # noqa: E402
-from engine.training.trajectory import top_movers, trajectory_wide  # noqa: E402
-from engine.reports.contents import training_report  # noqa: E402
 
 st.caption("After Fig 4a: median rank of each Big Two category among the matched words (1 = the reward model's "
            "favourite), by training step, one panel per base (with several seeds: their mean, and a band from min to "

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "engine.cli.report",     # report
     "engine.cli.site",       # site
     "engine.cli.sweep",      # sweep
+    "engine.cli.compare",    # compare
 ]
 
 

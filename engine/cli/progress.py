@@ -17,6 +17,11 @@ def progress_bar(label: str, leave: bool = True, unit: str = "cand"):
 
     def update(done: int, total: int) -> None:
         nonlocal bar
+        if not total:  # a stage without a fraction (loading)
+            return
+        if bar is not None and (total != bar.total or done < bar.n):  # a new stage (converting, scoring, writing)
+            bar.close()
+            bar = None
         if bar is None:
             bar = tqdm(total=total, desc=printable(label)[:60], unit=unit, file=sys.stderr, leave=leave)
         bar.total = total

@@ -1,14 +1,13 @@
 """`valuescope train`: train reward models from several bases on the same pairs, then trace their values;
 `valuescope trajectory RUN_DIR`: (re)score a run's checkpoints and rewrite its tables and charts.
 
-Every option comes from `engine.training.config.TrainConfig`; options not given keep the value of
-`--config FILE.yaml` (as TRL's scripts read one), else the preset's.
-Ctrl-C once stops training cleanly after the current step (checkpoints so far stay usable); twice aborts.
+`train`'s options are parsed by TRL's own parser (engine/training/arguments.py: TrlParser over valuescope's
+TrainArguments, TRL's RewardConfig and ModelConfig, with `--config FILE.yaml`); `valuescope train --help`
+lists them all. Ctrl-C once stops training cleanly after the current step (checkpoints so far stay usable);
+twice aborts.
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import signal
 import sys
 import time
@@ -16,66 +15,33 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.training.config import (PRESETS, TrainConfig, field_default, field_kind, parse_value, preset_config,
-                                    read_config_file)
+from engine.config_fields import field_specs, parse_value
+from engine.training.config import CANDIDATES, TrainConfig
+from engine.training.runlog import read_summary
 
-_FLAGS = {"bases": ("--base", "--bases")}
-_NOT_OPTIONS = ("preset",)
-_METAVARS = {"list[str]": "A,B", "list[int]": "N,M", "dict": "JSON", "str": "TEXT"}
-
-
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field; defaults are None so that only given options override the preset."""
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in _NOT_OPTIONS:
-            continue
-        flags = _FLAGS.get(f.name, ("--" + f.name.replace("_", "-"),))
-        kind = field_kind(f)
-        presets = "; ".join(f"{name}: {_show(values.get(f.name, field_default(f)))}" for name, values in PRESETS.items())
-        help_text = f"{f.metadata['help']} [{presets}]".replace("%", "%%")
-        if kind == "bool":
-            parser.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        else:
-            choices = f.metadata.get("choices") if not kind.startswith("list") else None
-            parser.add_argument(*flags, dest=f.name, default=None, choices=choices, help=help_text,
-                                metavar=None if choices else _METAVARS.get(kind, kind.upper()))
-
-
-def _show(value) -> str:
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+_PROMPTS = next(s for s in field_specs(TrainConfig) if s.name == "prompts")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="Train Bradley-Terry reward models from several bases on the same preference "
-                                     "pairs, then rank the Big Two words at every checkpoint.")
-    p.add_argument("--preset", choices=tuple(PRESETS), default="cpu-demo",
-                   help="Named settings to start from (default cpu-demo); given options override them.")
-    p.add_argument("--config", metavar="FILE.yaml", help="Training options in a YAML file (field names as below, "
-                   "e.g. learning_rate: 1.0e-4); they override the preset, options given here override them.")
-    add_train_arguments(p)
-    p.add_argument("--no-trajectory", action="store_true", help="Train only; do not score the checkpoints.")
+    # Every option is TRL's parser's (built when the command runs, so other commands never load TRL): this
+    # subcommand treats nothing as an option of its own ("+" prefix) and passes its arguments on untouched.
+    p = sub.add_parser("train", add_help=False, prefix_chars="+",
+                       help="Train Bradley-Terry reward models from several bases on the same preference pairs, then "
+                            "rank the Big Two words at every checkpoint (options: valuescope train --help).")
+    p.add_argument("train_args", nargs="*")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("trajectory", help="(Re)score every checkpoint of a training run on the Big Two words and "
                                           "write its tables and charts (cached scores are reused).")
     p.add_argument("run_dir", help="The run's output folder (the --out of `valuescope train`).")
-    p.add_argument("--prompts", help="Comma-separated prompts (battery keys or text); default: the run's.")
-    p.add_argument("--candidates", choices=("lexicon", "vocab"), help="Default: the run's setting.")
+    p.add_argument("--prompts", type=lambda text: parse_value(_PROMPTS, text),
+                   help="Comma-separated prompts (battery keys or text); default: the run's.")
+    p.add_argument("--candidates", choices=CANDIDATES, help="Default: the run's setting.")
     p.add_argument("--method", choices=("valuescope", "paper"), default="valuescope",
                    help="paper: the ICLR 2026 figures' method (every vocabulary token on greatest_ever_one; Fig 4a: "
                         "shared strings, expanded Big Two, every variant ranked; Fig 5: nouns, variants averaged, from "
                         "the first trained checkpoint). See engine/training/trajectory.py.")
     p.set_defaults(func=cmd_trajectory)
-
-
-def config_from_args(args) -> TrainConfig:
-    overrides = read_config_file(args.config) if getattr(args, "config", None) else {}
-    for f in dataclasses.fields(TrainConfig):
-        raw = getattr(args, f.name, None)
-        if f.name in _NOT_OPTIONS or raw is None:
-            continue
-        overrides[f.name] = raw if isinstance(raw, bool) else parse_value(f.name, raw)
-    return preset_config(args.preset, **overrides)
 
 
 class _StopOnCtrlC:
@@ -116,9 +82,10 @@ def _print_progress(step: int, total: int, metrics: dict) -> None:
 
 
 def cmd_train(args) -> int:
+    from engine.training.arguments import parse_train_args  # TRL, transformers and torch load here
     from engine.training.trainer import train_comparison
 
-    config = config_from_args(args)
+    config, own = parse_train_args(args.train_args)
     stop = _StopOnCtrlC()
     try:
         result = train_comparison(config, progress=_print_progress, cancel=stop, home=args.home,
@@ -129,24 +96,20 @@ def cmd_train(args) -> int:
     for run in result.runs:
         print(f"  {run.key}: {run.status}, {run.steps_done}/{run.total_steps} steps, training + held-out "
               f"evaluation {run.seconds:.0f} s", file=sys.stderr)
-    if not args.no_trajectory and any(run.checkpoints for run in result.runs):
+    if not own.no_trajectory and any(run.checkpoints for run in result.runs):
         _trajectory(result.run_dir, args.home)
     return 0 if result.status == "done" else 1
 
 
 def cmd_trajectory(args) -> int:
-    from engine.training.runlog import read_summary
-
     summary = read_summary(args.run_dir)  # fails with a clear error when the folder holds no run
-    prompts = parse_value("prompts", args.prompts) if args.prompts else None
-    code = _trajectory(Path(args.run_dir).resolve(), args.home, prompts, args.candidates, args.method)
+    code = _trajectory(Path(args.run_dir).resolve(), args.home, args.prompts, args.candidates, args.method)
     return code if summary.get("status") == "done" else 1
 
 
 def _trajectory(run_dir: Path, home, prompts=None, candidates=None, method: str = "valuescope") -> int:
     """Score every checkpoint of a run, write its tables and charts, print the Fig 4a/5 tables."""
     from engine.reports.training import write_trajectory_outputs
-    from engine.training.runlog import read_summary
     from engine.training.trajectory import checkpoint_table, top_movers, trajectory_tables, trajectory_wide
 
     summary = read_summary(run_dir)

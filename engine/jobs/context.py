@@ -50,6 +50,16 @@ class JobContext:
         if due:
             self.flush()
 
+    def note(self, done: int, total: int, message: str) -> None:
+        """A count inside a stage told in the message only, the bar left where it is: for jobs whose bar
+        counts units (prompts, runs) while one unit converts or writes. Written as progress() is."""
+        with self._lock:
+            self._state["message"] = message
+            self._dirty = True
+            due = time.monotonic() - self._last_write >= WRITE_INTERVAL_S or done >= total
+        if due:
+            self.flush()
+
     def stage(self, name: str, message: str | None = None) -> None:
         """Enter a stage (assembling, converting, loading, scoring, writing, ...); written at once."""
         with self._lock:

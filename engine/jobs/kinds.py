@@ -9,7 +9,7 @@ from pathlib import Path
 
 from engine.analysis.lexicons import load_lexicon
 from engine.errors import NotCachedError
-from engine.models.gguf import pending_conversion
+from engine.models.gguf import converted_dir, locate_gguf, pending_conversion
 from engine.workflows.implicit import run_implicit as implicit_tables, save_result
 from engine.workflows.rekey import open_cache
 from engine.workflows.requests import ImplicitRequest, SearchRequest, ValuesRequest
@@ -27,29 +27,37 @@ def run_summary(result) -> dict:
     return {**{k: _plain(run.get(k)) for k in fields}, "from_cache": result.from_cache}
 
 
-def load_model_stage(runner, request, ctx) -> None:
-    """Load the model (stage assembling / converting / loading, whichever comes first)."""
+def load_model_stage(runner, request, ctx, report=None) -> None:
+    """Load the model (stage assembling / converting / loading, whichever comes first); a conversion reports
+    its progress (engine.models.gguf) to `report(done, total, message)`, by default ctx.progress."""
     model = request.config.model
     pending = pending_conversion(request.spec, ctx.home)
     if pending == "assembling":
-        ctx.stage("assembling", f"Assembling and converting {model}'s embedded GGUF weights (first use, about 1-2 min)")
-    elif pending == "converting":
+        ctx.stage("assembling", f"Assembling the embedded GGUF weights of {model} (first use)")
+        locate_gguf(request.spec, ctx.home)
+    if pending:
         ctx.stage("converting", f"Converting the embedded GGUF weights of {model} (first use, about 1-2 min)")
-    else:
-        ctx.stage("loading", f"Loading {model}")
+        converted_dir(request.spec, ctx.home, progress=report or ctx.progress)
+    ctx.stage("loading", f"Loading {model}")
+    if pending and report is None:  # the bar showed the conversion's fraction; loading has none
+        ctx.progress(0, 0)
     runner.model(request)
     ctx.check_cancelled()
 
 
-def score_one(runner, ctx, request, report, refresh: bool = False, loaded: set | None = None):
+def score_one(runner, ctx, request, report, refresh: bool = False, loaded: set | None = None,
+              stage_on_bar: bool = True):
     """One request: from the cache when it is there, else load the model (once per `loaded` set) and
-    score with `report(done, total)` as progress; the stage turns to "writing" once all are scored."""
+    score with `report(done, total)` as progress; the stage turns to "writing" once all are scored.
+    Converting and writing show their own fraction on the bar (`stage_on_bar`), or, in a job whose bar
+    counts units, their counts in the message only (JobContext.note)."""
+    stage_report = ctx.progress if stage_on_bar else ctx.note
     if not refresh:
         hit = runner.cached_request(request)
         if hit is not None:
             return hit
     if loaded is None or request.model_key not in loaded:
-        load_model_stage(runner, request, ctx)
+        load_model_stage(runner, request, ctx, None if stage_on_bar else ctx.note)
         if loaded is not None:
             loaded.add(request.model_key)
     ctx.stage("scoring", f"Scoring {request.config.model}")
@@ -59,7 +67,8 @@ def score_one(runner, ctx, request, report, refresh: bool = False, loaded: set |
         if done >= total:
             ctx.stage("writing", "Writing the scores to the cache")
 
-    return runner.run_request(request, progress=progress, cancel=ctx.cancelled, refresh=refresh)
+    return runner.run_request(request, progress=progress, cancel=ctx.cancelled, refresh=refresh,
+                              write_progress=lambda d, t: stage_report(d, t, f"Writing: {d:,} of {t:,} rows"))
 
 
 def run_search(params: dict, ctx) -> dict:
@@ -83,7 +92,7 @@ def run_battery(params: dict, ctx) -> dict:
         what = f"Prompt {i + 1} of {n}"
         ctx.progress(i, n, what)
         result = score_one(runner, ctx, run, lambda d, t: ctx.progress(i, n, f"{what}: {d:,} of {t:,} candidates"),
-                           refresh=request.refresh, loaded=loaded)
+                           refresh=request.refresh, loaded=loaded, stage_on_bar=False)
         summaries.append(run_summary(result))
     ctx.progress(n, n, f"{n} prompts scored")
     return {"runs": summaries}
@@ -110,7 +119,7 @@ class _ReportingRunner:
             return hit
         result = score_one(self.runner, self.ctx, request,
                            lambda d, t: self.ctx.progress(self.calls, self.total, f"{what}: {d:,} of {t:,} candidates"),
-                           refresh=refresh, loaded=self.loaded)
+                           refresh=refresh, loaded=self.loaded, stage_on_bar=False)
         self.calls += 1
         self.ctx.progress(self.calls, self.total, what)
         return result
@@ -152,7 +161,7 @@ def run_values(params: dict, ctx) -> dict:
         result = score_one(runner, ctx, run,
                            lambda d, t: ctx.progress(i * scale + (scale * d) // max(t, 1), total,
                                                      f"{what}: {d:,} of {t:,} candidates"),
-                           refresh=request.search.refresh, loaded=loaded)
+                           refresh=request.search.refresh, loaded=loaded, stage_on_bar=False)
         runs.append(run_summary(result))
     ctx.progress(total, total, f"{len(units)} runs ready")
     return {"runs": runs}

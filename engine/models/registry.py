@@ -9,9 +9,9 @@ import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from engine.models.manifests import adapter_revision, check_checkpoint, find_manifests, read_manifest
-from engine.paths import home_dir
-from engine.errors import InputError, MissingFileError, ModelLoadError
+from engine.models.manifests import adapter_revision, check_checkpoint
+from engine.models.trained import trained_entries
+from engine.errors import InputError, MissingFileError
 
 REWARD_MODEL = "reward_model"
 CAUSAL_LM = "causal_lm"
@@ -227,22 +227,9 @@ def _trained_checkpoint_fields(path: Path) -> dict:
 
 
 def trained_specs(home=None) -> dict[str, ModelSpec]:
-    """Checkpoints written by `valuescope train`, found by their `valuescope-model.json` manifests under
-    `<home>/trained/` (runs written elsewhere are linked there), as alias -> ModelSpec. The revision is
-    the adapter's hash, so cached scores of an overwritten checkpoint are never served for the new one."""
-    specs = {}
-    for folder in find_manifests(home_dir(home) / "trained"):
-        try:
-            manifest = read_manifest(folder)
-        except ModelLoadError:  # a damaged checkpoint does not hide the others; loading it by path says why
-            continue
-        if not manifest.get("alias"):
-            continue
-        accuracy = (manifest.get("eval") or {}).get("accuracy")
-        notes = (f"Reward model trained from {manifest.get('base')} ({manifest.get('variant')}, "
-                 f"{manifest.get('n_train_pairs')} pairs), step {manifest.get('step')} of {manifest.get('total_steps')}"
-                 + (f", held-out accuracy {accuracy:.3f}" if accuracy is not None else "") + ".")
-        specs[manifest["alias"]] = ModelSpec(manifest["alias"], str(folder), manifest.get("family") or "unknown",
-                                             REWARD_MODEL, "reward", revision=adapter_revision(folder, manifest),
-                                             template=manifest.get("template") or "auto", notes=notes)
-    return specs
+    """Checkpoints written by `valuescope train`, as alias -> ModelSpec, from the index training writes when it
+    saves one (engine/models/trained.py; one scan per process finds folders copied into `<home>/trained/`).
+    The revision is the adapter's hash, so cached scores of an overwritten checkpoint are never served for
+    the new one."""
+    return {alias: ModelSpec(alias, e["path"], e["family"], REWARD_MODEL, "reward", revision=e["revision"],
+                             template=e["template"], notes=e["notes"]) for alias, e in trained_entries(home).items()}

@@ -20,6 +20,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 import pandas as pd
@@ -33,6 +34,7 @@ from engine.store.migrations import MIGRATIONS
 from engine.store.records import (INSERT_RUN, RUN_COLUMNS, SCORE_COLUMNS, RunRecord, rank_scores, row_dict,
                                   score_frame, utc_now)
 
+WRITE_CHUNK = 10_000  # rows per insert: a Gemma vocabulary run (262k rows) in 27 steps, 0.32 s vs 0.24 s in one
 _FILE_LOCKS: dict[str, threading.RLock] = {}
 _FILE_LOCKS_GUARD = threading.Lock()
 
@@ -152,14 +154,24 @@ class Cache:
             con.execute(INSERT_RUN, record.values())
         return record.run_id
 
-    def finish_run(self, run_id: str, scores: pd.DataFrame, seconds: float | None = None, **updates) -> None:
-        """Write all scores and mark the run done, in one transaction."""
+    def finish_run(self, run_id: str, scores: pd.DataFrame, seconds: float | None = None,
+                   progress: Callable[[int, int], None] | None = None, **updates) -> None:
+        """Write all scores and mark the run done, in one transaction. The rows go in chunks of WRITE_CHUNK
+        inside that transaction, `progress(rows written, total)` after each: an error or a kill part-way
+        leaves no row of this run (and its status `running`, never served)."""
         frame = score_frame(scores)
+        total = len(frame)
         with self.connect() as con, transaction(con):
             con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
-            con.register("new_scores", frame)
-            con.execute(f"INSERT INTO scores SELECT ? AS run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores", [run_id])
-            con.unregister("new_scores")
+            if progress is not None:
+                progress(0, total)
+            for start in range(0, total, WRITE_CHUNK):
+                con.register("new_scores", frame.iloc[start:start + WRITE_CHUNK])
+                con.execute(f"INSERT INTO scores SELECT ? AS run_id, {', '.join(SCORE_COLUMNS)} FROM new_scores",
+                            [run_id])
+                con.unregister("new_scores")
+                if progress is not None:
+                    progress(min(start + WRITE_CHUNK, total), total)
             sets = {"status": "done", "n_scores": len(frame), "seconds": seconds, "finished_at": utc_now(), **updates}
             con.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in sets)} WHERE run_id = ?", [*sets.values(), run_id])
 

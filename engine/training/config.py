@@ -8,14 +8,17 @@ the way are scored on the Big Two (Agency vs Communion) words to see whether eac
 model's value bias.
 
 Field names are the libraries' own: TRL's RewardConfig (learning_rate, num_train_epochs, max_steps,
-per_device_train_batch_size, gradient_accumulation_steps, lr_scheduler_type, warmup_ratio,
-max_grad_norm, gradient_checkpointing, seed, max_length), TRL's ModelConfig for LoRA and loading
-(lora_r, lora_alpha, lora_dropout, lora_target_modules, dtype); the rest are valuescope's (which
-bases, which pairs, how checkpoints are scored). engine/training/trainer.py passes the RewardConfig
-fields through under the same names; `trainer_args` passes any other RewardConfig field.
+per_device_train_batch_size, gradient_accumulation_steps, lr_scheduler_type, max_grad_norm,
+gradient_checkpointing, seed, max_length, run_name), TRL's ModelConfig for LoRA and loading (lora_r,
+lora_alpha, lora_dropout, lora_target_modules, dtype); the rest are valuescope's (which bases, which
+pairs, how checkpoints are scored; warmup_ratio, which transformers 5 no longer has, is given to TRL as
+a fractional warmup_steps). engine/training/loop.py passes the RewardConfig fields through under the
+same names; `trainer_args` passes any other RewardConfig field. The command line parses the three
+classes with TRL's own parser (engine/training/arguments.py); the app's form is generated from this
+dataclass (engine.config_fields); both end in `preset_config`.
 
-Presets are YAML files beside this module (presets/<name>.yaml), read by `preset_config`, which the
-CLI (flags) and the app's form (a dict) both call; a value given overrides the preset's:
+Presets are YAML files beside this module (presets/<name>.yaml), read by `preset_config`; a value
+given overrides the preset's:
 - "paper": the authors' recipe (LoRA r=32, alpha=64, dropout 0.05 on q/k/v/o with the score head
   trained in full; AdamW lr 1e-5, cosine schedule, warmup 3%, max grad norm 5; 16 pairs per optimiser
   step (4 x 4); 2 epochs; max length 1024; bf16; Skywork-Reward-Preference-80K-v0.2 with a 0.5%
@@ -33,7 +36,6 @@ This module imports nothing heavy (no torch), so the app can build its form with
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,18 +144,6 @@ def _read_preset(name: str) -> dict:
 PRESETS: dict[str, dict] = {name: _read_preset(name) for name in PRESET_NAMES}
 
 
-def read_config_file(path: str) -> dict:
-    """A YAML file of TrainConfig fields (as TRL's `--config`): the values a run changes from its preset."""
-    file = Path(path).expanduser()
-    try:
-        values = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"--config {path}: cannot read it ({type(exc).__name__}: {str(exc).splitlines()[0]}).") from None
-    if not isinstance(values, dict):
-        raise InputError(f"--config {path}: expected a mapping of training options, got {type(values).__name__}.")
-    return values
-
-
 def preset_config(name: str, **overrides) -> TrainConfig:
     """The preset's settings, then `overrides` (field name -> value); unknown names are an error."""
     if name not in PRESETS:
@@ -198,44 +188,6 @@ def validate(config: TrainConfig) -> None:
         choices = f.metadata.get("choices")
         if choices and getattr(config, f.name) not in choices:
             raise InputError(f"{f.name} must be one of {', '.join(choices)}, got {getattr(config, f.name)!r}.")
-
-
-# ---- field kinds, shared by the CLI and the app's form ------------------------------------------
-def field_kind(f: dataclasses.Field) -> str:
-    """"bool", "int", "float", "str", "list[int]", "list[str]" or "dict" (annotations are strings here)."""
-    text = str(f.type).replace(" | None", "")
-    return text if text in ("bool", "int", "float", "str", "list[int]", "list[str]", "dict") else "str"
-
-
-def field_default(f: dataclasses.Field):
-    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-
-
-def parse_value(name: str, text: str):
-    """A field's value from text (CLI or form): lists are comma-separated, dicts JSON, booleans yes/no."""
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    if name not in fields:
-        raise InputError(f"Unknown training option {name!r}.")
-    kind, value = field_kind(fields[name]), str(text).strip()
-    try:
-        if kind == "list[str]":
-            return [v.strip() for v in value.split(",") if v.strip()]
-        if kind == "list[int]":
-            return [int(v) for v in value.split(",") if v.strip()]
-        if kind == "dict":
-            parsed = json.loads(value or "{}")
-            if not isinstance(parsed, dict):
-                raise InputError("expected a JSON object")
-            return parsed
-        if kind == "int":
-            return int(value)
-        if kind == "float":
-            return float(value)
-        if kind == "bool":
-            return value.lower() in ("1", "true", "yes", "on")
-    except ValueError as exc:
-        raise InputError(f"--{name.replace('_', '-')}: cannot read {value!r} as {kind} ({exc}).") from None
-    return (value or None) if fields[name].default is None else value
 
 
 def describe(config: TrainConfig) -> dict:

@@ -3,7 +3,9 @@
 Sources: a local file (`.jsonl`, `.jsonl.gz`, `.json`, `.csv`, `.parquet`) or a hub dataset id
 loaded with `datasets.load_dataset` (Skywork/Skywork-Reward-Preference-80K-v0.2; llm-blender/
 Unified-Feedback, config "all", pairs with tied ratings removed, the higher-rated conversation
-chosen; Anthropic/hh-rlhf; any other id with chosen/rejected columns).
+chosen, summarisation posts given the authors' instruction prefix, as their loader does; Anthropic/hh-rlhf;
+any other id with chosen/rejected columns). Offline (or for an unknown id) a hub id fails with one line
+that names a local file to use instead.
 
 Row formats (columns `chosen`, `rejected`, optional `prompt`):
 - conversational: lists of {role, content} messages (in CSV cells as JSON text); without a prompt
@@ -229,8 +231,6 @@ def load_pairs(source: str, bad_rows: str = "skip", split: str = "train") -> Pai
     if path.is_file():
         rows, label = _file_rows(path), path.name
     elif is_hub_id(source):
-        from engine.training.hub_data import hub_rows
-
         rows, label = hub_rows(source, split), source
     else:
         raise FileNotFoundError(f"No preference file {source!r} (and it is not a hub dataset id such as "
@@ -255,6 +255,49 @@ def load_pairs(source: str, bad_rows: str = "skip", split: str = "train") -> Pai
         detail = f"; first problem: {first[0]} at {first[1]}" if first else ""
         raise PreferenceDataError(f"{label}: no usable preference pairs in {result.n_rows} rows{detail}")
     return result
+
+
+# ---- hub datasets, read with `datasets.load_dataset` (needs the hub or its cache) ----------------------
+UNIFIED_FEEDBACK = "llm-blender/Unified-Feedback"
+
+
+def hub_rows(dataset_id: str, split: str = "train"):
+    try:
+        from datasets import load_dataset
+
+        if dataset_id == UNIFIED_FEEDBACK:
+            dataset = load_dataset(dataset_id, "all", split=split)
+        else:
+            dataset = load_dataset(dataset_id, split=split)
+    except Exception as exc:  # offline, unknown id, gated: datasets raises many types
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise PreferenceDataError(
+            f"Cannot load hub dataset {dataset_id!r} ({type(exc).__name__}: {first}); without internet give a "
+            f"local file instead, e.g. ../shared/preference/hh_rlhf_harmless_base_test.jsonl.gz") from None
+    short = dataset_id.split("/")[-1]
+    for i, row in enumerate(dataset, 1):
+        where = f"{short}, row {i}"
+        if dataset_id == UNIFIED_FEEDBACK:
+            row = _unified_feedback_row(row)
+            if row is None:
+                yield where, None  # a tie: counted, never trained on
+                continue
+        check_columns(list(row), where)
+        yield where, row
+
+
+def _unified_feedback_row(row: dict) -> dict | None:
+    """The higher-rated conversation is chosen; ties are removed (as the authors' loader does)."""
+    a, b = row["conv_A_rating"], row["conv_B_rating"]
+    if a == b:
+        return None
+    chosen, rejected = (row["conv_A"], row["conv_B"]) if a > b else (row["conv_B"], row["conv_A"])
+    if "summarize" in str(row.get("source", "")):
+        # The authors add this instruction to the summarisation subset's posts.
+        chosen, rejected = ([dict(m) for m in conv] for conv in (chosen, rejected))
+        for conv in (chosen, rejected):
+            conv[0]["content"] = "Generate one-sentence summary for the following post: " + conv[0]["content"].strip()
+    return {"chosen": chosen, "rejected": rejected}
 
 
 # ---- held-out split and subsets --------------------------------------------------------------------

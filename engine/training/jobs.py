@@ -1,7 +1,7 @@
 """Training as an engine job (kind "train"): train every base, then score every checkpoint and write the
 run's tables and charts. The app's Training page submits it; its worker process survives page reloads.
 
-params: {"config": TrainConfig fields, "trajectory": bool (default True)}. Progress: optimiser steps of
+params: a TrainRequest (engine/workflows/requests.py: TrainConfig fields) and "trajectory" (default True). Progress: optimiser steps of
 the current base while training (stage "training"), then scored (checkpoint, prompt) pairs (stage
 "evaluating"). Cancel stops training after the current step; a step still running when the job
 system's grace period ends is interrupted (SIGTERM). Either way the run is marked "stopped" (never
@@ -11,16 +11,16 @@ them later, from the cache where it can.
 """
 from __future__ import annotations
 
+from engine.reports.training import write_trajectory_outputs
 from engine.training.config import TrainConfig
+from engine.training.runlog import read_summary
+from engine.training.trainer import train_comparison
+from engine.training.trajectory import trajectory_tables
+from engine.workflows.requests import TrainRequest
 
 
 def run_training(params: dict, ctx) -> dict:
-    from engine.reports.training import write_trajectory_outputs
-    from engine.training.runlog import read_summary
-    from engine.training.trainer import train_comparison
-    from engine.training.trajectory import trajectory_tables
-
-    config = TrainConfig(**params["config"])
+    config = TrainConfig(**TrainRequest.from_params(params).config)
 
     def progress(step: int, total: int, metrics: dict) -> None:
         loss = f", loss {metrics['loss']:.4f}" if metrics.get("loss") is not None else ""

@@ -31,13 +31,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.models.loading import load_tokenizer
 from engine.models.manifests import find_manifests
-from engine.paths import home_dir
+from engine.models.registry import resolve_spec
+from engine.models.trained import trained_dir
 from engine.training.config import TrainConfig, describe, validate
 from engine.training.data import load_pairs
+from engine.training.loop import is_stop, train_one
 from engine.training.prepare import prepare_comparison
 from engine.training.runlog import LOG_FILE, SUMMARY_FILE, RunLog
-from engine.errors import Cancelled, InputError
 
 Progress = Callable[[int, int, dict], None]
 Cancel = Callable[[], bool]
@@ -71,11 +73,6 @@ class ComparisonResult:
     config: TrainConfig
 
 
-def is_stop(exc: BaseException) -> bool:
-    """A stop the user asked for (Ctrl-C twice, a job's cancel enforced by SIGTERM), not a failure."""
-    return isinstance(exc, (KeyboardInterrupt, Cancelled))
-
-
 def slug(name: str) -> str:
     """A model name as a folder/alias part: the last path component, other characters as '-'."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", str(name).rstrip("/").split("/")[-1]).strip("-").lower() or "model"
@@ -83,7 +80,7 @@ def slug(name: str) -> str:
 
 def run_folder(config: TrainConfig, home=None) -> tuple[str, Path]:
     """(run name, output folder). Runs outside <home>/trained are linked there, so the engine finds them."""
-    trained = home_dir(home) / "trained"
+    trained = trained_dir(home)
     out = Path(config.out).expanduser().resolve() if config.out else None
     name = slug(config.run_name or (out.name if out else time.strftime("run-%Y%m%d-%H%M%S")))
     run_dir = out or trained / name
@@ -107,16 +104,13 @@ def discard_if_empty(run_name: str, run_dir: Path, home=None) -> None:
         (run_dir / name).unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # a folder the user named may hold other files: then it stays
         run_dir.rmdir()
-    link = home_dir(home) / "trained" / run_name
+    link = trained_dir(home) / run_name
     if link.is_symlink():  # it pointed at this run, which holds no checkpoint
         link.unlink()
 
 
 def _tokenizers(config: TrainConfig, home) -> dict[str, tuple[object, str, object]]:
     """base -> (tokenizer, requested template, spec), loaded without the weights."""
-    from engine.models.loading import load_tokenizer
-    from engine.models.registry import resolve_spec
-
     found = {}
     for base in config.bases:
         spec = resolve_spec(base)
@@ -132,74 +126,12 @@ def load_eval_pairs(source: str, bad_rows: str):
     return load_pairs(source, bad_rows)
 
 
-# TrainConfig fields that are RewardConfig fields of the same name and meaning, passed through as they are.
-REWARD_CONFIG_FIELDS = ("per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
-                        "num_train_epochs", "lr_scheduler_type", "max_grad_norm", "gradient_checkpointing")
-
-
-def build_reward_config(config: TrainConfig, output_dir: Path, device: str, bf16: bool, seed: int | None = None):
-    """TRL RewardConfig from TrainConfig (same field names); `trainer_args` passes any other RewardConfig field."""
-    import dataclasses
-
-    from trl import RewardConfig
-
-    known = {f.name for f in dataclasses.fields(RewardConfig)}
-    unknown = sorted(set(config.trainer_args) - known)
-    if unknown:
-        raise InputError(f"trainer_args: {', '.join(unknown)} is not a RewardConfig/TrainingArguments option.")
-    seed = config.seed if seed is None else seed
-    settings = dict(
-        {name: getattr(config, name) for name in REWARD_CONFIG_FIELDS},
-        output_dir=str(output_dir), seed=seed, data_seed=seed,
-        max_steps=config.max_steps or -1,  # 0 = all epochs (TRL: -1)
-        warmup_steps=config.warmup_ratio,  # transformers 5 reads a value below 1 as a ratio
-        bf16=bf16, fp16=False,
-        max_length=None,  # lengths were counted (and pairs dropped) for every base at once
-        disable_dropout=False,  # TRL would zero every dropout, LoRA's included; the bases have none of their own
-        logging_steps=1, save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
-        use_cpu=device == "cpu", dataloader_num_workers=0,
-    )
-    return RewardConfig(**{**settings, **config.trainer_args})
-
-
-def preference_metrics(model, columns: dict, pad_token_id: int, batch_pairs: int = 8) -> dict:
-    """Held-out accuracy (r_chosen > r_rejected), mean loss -log sigmoid(margin) and mean margin."""
-    import torch
-    from trl.trainer.reward_trainer import DataCollatorForPreference
-
-    collate = DataCollatorForPreference(pad_token_id=pad_token_id)
-    # Similar lengths batched together: far less padding; the metrics do not depend on the order.
-    pairs = sorted(zip(columns["chosen_ids"], columns["rejected_ids"]), key=lambda p: max(len(p[0]), len(p[1])))
-    if not pairs:
-        return {"accuracy": None, "loss": None, "margin": None, "n_pairs": 0}
-    device = next(p.device for p in model.parameters())
-    # Without the mixed-precision autocast accelerate wraps around forward while training: the weights
-    # as saved, computed the way the engine scores the checkpoint later (engine/models/loading.py).
-    forward = getattr(model, "_original_forward", model.forward)
-    margins = []
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(pairs), batch_pairs):
-            chunk = [{"chosen_ids": c, "rejected_ids": r} for c, r in pairs[start:start + batch_pairs]]
-            batch = {k: v.to(device) for k, v in collate(chunk).items()}
-            rewards = forward(**batch, use_cache=False).logits.squeeze(-1).float()
-            chosen, rejected = rewards.chunk(2)
-            margins.append(chosen - rejected)
-    model.train(was_training)
-    margin = torch.cat(margins)
-    return {"accuracy": (margin > 0).float().mean().item(), "loss": -torch.nn.functional.logsigmoid(margin).mean().item(),
-            "margin": margin.mean().item(), "n_pairs": len(pairs)}
-
-
 def train_comparison(config: TrainConfig, progress: Progress | None = None, cancel: Cancel | None = None,
                      home=None, say: Callable[[str], None] | None = None) -> ComparisonResult:
     """Train every base on every data variant of `config`, one after another; see the module docstring.
 
     `say` receives one-line notes (data counts, per-run timing) for a log or the console.
     """
-    from engine.training.loop import train_one  # torch, transformers, TRL and PEFT load here
-
     validate(config)
     say = say or (lambda line: None)
     run_name, run_dir = run_folder(config, home)

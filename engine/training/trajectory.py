@@ -43,9 +43,12 @@ from engine.analysis.values import attach_categories, category_medians, rank_wor
 from engine.analysis.lexicons import load_lexicon
 from engine.analysis.shared_vocabulary import keep_shared, shared_strings
 from engine.analysis.words import to_words
+from engine.configs import SearchConfig
 from engine.models.manifests import adapter_revision
 from engine.training.checkpoints import list_checkpoint_manifests
+from engine.store.db import Cache
 from engine.training.runlog import read_log, read_summary
+from engine.workflows.runner import Runner
 from engine.errors import InputError
 
 CATEGORY_LEXICON = {"lexicon": "big_two_nouns", "vocab": "big_two_expanded"}
@@ -81,10 +84,6 @@ def score_checkpoints(run_dir, prompts: list[str] | None = None, candidates: str
     Columns: base, family, variant, n_train_pairs, step, model_id (checkpoint alias), prompt_key,
     framing, word, score, categories, rank, n_ranked. `progress(done, total, info)` per (checkpoint, prompt).
     """
-    from engine.store.db import Cache
-    from engine.configs import SearchConfig
-    from engine.workflows.runner import Runner
-
     if method not in METHODS:
         raise InputError(f"Unknown method {method!r}: use {' or '.join(METHODS)}.")
     settings = read_summary(run_dir).get("settings", {})

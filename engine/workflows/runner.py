@@ -228,7 +228,9 @@ class Runner:
         """Scores of every vocabulary token (words=None) or of each word, for one prompt."""
         return self.run_request(RunRequest.resolve(config, prompt, words, candidates), progress, cancel, refresh)
 
-    def run_request(self, request: RunRequest, progress=None, cancel=None, refresh: bool = False) -> RunResult:
+    def run_request(self, request: RunRequest, progress=None, cancel=None, refresh: bool = False,
+                    write_progress=None) -> RunResult:
+        """`progress(candidates scored, total)` while scoring, `write_progress(rows written, total)` while writing."""
         if not refresh:
             hit = self.cached_request(request)
             if hit:
@@ -242,7 +244,7 @@ class Runner:
         try:
             scores = score_request(lm, request, framing, progress, cancel)
             params = {**record.params, "scoring": scores.attrs.get("scoring")}  # how it scored, found while scoring
-            self.cache.finish_run(run_id, scores, seconds=time.perf_counter() - started,
+            self.cache.finish_run(run_id, scores, seconds=time.perf_counter() - started, progress=write_progress,
                                   params=json.dumps(params, sort_keys=True, default=str))
         except BaseException as exc:
             cancelled = isinstance(exc, (Cancelled, KeyboardInterrupt))

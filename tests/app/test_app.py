@@ -280,6 +280,16 @@ def test_base_models_page_rejects_the_same_model_twice():
     assert any("two different models" in e for e in texts(at.error))
 
 
+def test_training_page_names_a_damaged_checkpoint_folder_in_one_line(valuescope_home):
+    bad = valuescope_home / "trained" / "copied" / "step-000001"
+    bad.mkdir(parents=True)
+    (bad / "adapter_config.json").write_text("{}")
+    (bad / "valuescope-model.json").write_text("{not json")
+    at = app("training")
+    (warning,) = [w for w in texts(at.warning) if "damaged" in w]
+    assert str(bad) in warning and "\n" not in warning
+
+
 def test_start_training_submits_a_train_request_with_the_forms_settings(monkeypatch):
     """The Start button builds a TrainRequest from the form and submits it (the worker is not started here)."""
     import engine.jobs as jobs
@@ -293,9 +303,13 @@ def test_start_training_submits_a_train_request_with_the_forms_settings(monkeypa
         raise InputError("stop here: no worker in this test")
 
     monkeypatch.setattr(jobs, "submit", fake_submit)
-    at = app("training", train_cpu_demo_learning_rate="0.0007")
+    at = app("training", train_cpu_demo_learning_rate="0.0007", train_cpu_demo_bases=["gemma3-270m", "my/base"],
+             train_cpu_demo_pairs="100,200", train_cpu_demo_swapped_control="true")
     next(b for b in at.button if b.label == "Start training").click().run()
     assert [kind for kind, _ in submitted] == ["train"], texts(at.error)
     config = TrainRequest.from_params(submitted[0][1]).config
     assert config["learning_rate"] == 0.0007 and config["preset"] == "cpu-demo"
+    # a repeated URL parameter is a list (a typed base included); text lists and booleans read as the CLI reads them
+    assert config["bases"] == ["gemma3-270m", "my/base"] and config["pairs"] == [100, 200]
+    assert config["swapped_control"] is True and config["lora_r"] == 16  # the rest: the preset's
     assert any("stop here" in e for e in texts(at.error))  # the guard shows the submit's error as one line

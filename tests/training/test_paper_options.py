@@ -133,7 +133,7 @@ def test_bf16_checkpoint_with_added_pad_scores_as_recorded(tmp_path):
     pad added and embeddings resized) and its held-out metrics equal those recorded at training time."""
     from engine.models.loading import load_adapter_checkpoint
     from engine.models.registry import resolve_spec
-    from engine.training.trainer import preference_metrics
+    from engine.training.loop import preference_metrics
     from helpers import make_tiny_model_dir
 
     base = make_tiny_model_dir(tmp_path / "tiny-llama3", "llama", tokenizer=make_family_tokenizer("llama3", finetune_pad=False))

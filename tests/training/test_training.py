@@ -21,7 +21,8 @@ from engine.training.config import preset_config
 from engine.training.checkpoints import checkpoint_steps, save_checkpoint
 from engine.training.formatting import encode_conversation
 from engine.training.runlog import is_alive, read_log, read_summary
-from engine.training.trainer import preference_metrics, train_comparison
+from engine.training.loop import preference_metrics
+from engine.training.trainer import train_comparison
 from engine.training.trajectory import trajectory_tables
 from helpers import ROOT, make_tiny_model_dir
 
@@ -100,8 +101,11 @@ def test_step_zero_head_is_the_engines_seeded_head(trained_home):
 
 def test_checkpoints_reload_through_the_engine_to_the_same_rewards(trained_home):
     result, home, _ = trained_home
+    aliases = {c["alias"] for r in result.runs for c in r.checkpoints}
+    index = (Path(home) / "trained" / "checkpoints.jsonl").read_text().splitlines()
+    assert {json.loads(line)["alias"] for line in index} == aliases  # each registered as training saved it
     specs = trained_specs(home)
-    assert {c["alias"] for r in result.runs for c in r.checkpoints} == set(specs)
+    assert aliases == set(specs)
     run = result.runs[1]  # the gemma3 base (sliding-window attention)
     last = run.checkpoints[-1]
     lm = load_model(resolve_spec(last["alias"]), device="cpu", home=home)
@@ -295,3 +299,23 @@ def test_a_step_interrupted_by_an_enforced_cancel_is_stopped_not_failed(tmp_path
     summary = read_summary(tmp_path / "run")
     assert summary["status"] == "stopped" and summary["runs"]["tiny-llama"]["status"] == "stopped"
     assert [c["step"] for c in summary["runs"]["tiny-llama"]["checkpoints"]] == [0, 1, 2]
+
+
+def test_the_train_job_reads_its_typed_request(tmp_path, tiny_llama_dir, valuescope_home):
+    """The worker's entry point takes the TrainRequest the page submits, and refuses a newer request version."""
+    from types import SimpleNamespace
+
+    from engine.errors import InputError
+    from engine.training.jobs import run_training
+    from engine.workflows.requests import TrainRequest
+
+    stages = []
+    ctx = SimpleNamespace(home=valuescope_home, stage=lambda *a: stages.append(a[0]), progress=lambda *a: None,
+                          cancelled=lambda: False)
+    config = tiny_config(tmp_path, [tiny_llama_dir], max_steps=2, run_name="job")
+    params = {**TrainRequest(dataclasses.asdict(config)).to_params(), "trajectory": False}
+    outcome = run_training(params, ctx)
+    assert (outcome["status"], outcome["runs"][0]["steps"], outcome["runs"][0]["checkpoints"]) == ("done", 2, 3)
+    assert stages == ["training"] and sorted(trained_specs(valuescope_home)) == [f"rm-job-tiny-llama-step{n}" for n in (0, 1, 2)]
+    with pytest.raises(InputError, match="newer valuescope"):
+        run_training({**params, "version": 99}, ctx)
