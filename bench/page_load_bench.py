@@ -74,9 +74,9 @@ def _cpu_seconds(proc: psutil.Process) -> float:
 
 
 def page_loads(home: Path, loads: int, query: str = "", done_text: str = "Bottom 10", count: int = len(DEFAULT_MODELS),
-               app: Path | None = None) -> list[float]:
-    """Server CPU seconds of each of `loads` page loads, each ending when `done_text` shows `count` times
-    (`app`: another Streamlit script than valuescope's)."""
+               app: Path | None = None, path: str = "/search") -> list[float]:
+    """Server CPU seconds of each of `loads` page loads of `path` (Token search; Home is the default page),
+    each ending when `done_text` shows `count` times (`app`: another Streamlit script than valuescope's)."""
     from playwright.sync_api import sync_playwright
 
     if app is None:
@@ -103,7 +103,7 @@ def page_loads(home: Path, loads: int, query: str = "", done_text: str = "Bottom
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 page.set_default_timeout(300_000)
                 before = _cpu_seconds(server)
-                page.goto(url + query)
+                page.goto(url + path + query)
                 page.get_by_text(done_text).nth(count - 1).wait_for()
                 time.sleep(1.0)  # whatever the load still does after the tables show
                 costs.append(_cpu_seconds(server) - before)
@@ -126,7 +126,7 @@ def main() -> None:
         floor = page_loads(home, args.loads, "?prompt=", "Type a prompt, or pick one", 1)
         one_line = home / "one_line.py"
         one_line.write_text('import streamlit as st\nst.write("Bottom 10")\n')
-        trivial = page_loads(home, args.loads, count=1, app=one_line)
+        trivial = page_loads(home, args.loads, count=1, app=one_line, path="")
     warm = costs[1:]
     print(f"Token search with two cached vocabulary runs ({', '.join(f'{n:,}' for n in VOCAB_SIZES.values())} rows): "
           f"server CPU per page load")
