@@ -160,7 +160,7 @@ def show_result(run_id: str) -> pd.DataFrame:
 
 
 if models and prompt_ok:
-    all_marks = []
+    all_marks, shown_runs = [], []  # shown_runs: the cached runs rows drawn above, for the sections below
     for start in range(0, len(models), MAX_PER_ROW):
         row = models[start:start + MAX_PER_ROW]
         for model, col in zip(row, st.columns(max(len(row), min(len(models), MAX_PER_ROW)), gap="large", border=True)):
@@ -177,6 +177,7 @@ if models and prompt_ok:
                     ui.show_error(exc)
                     continue
                 if found is not None:
+                    shown_runs.append(found)
                     all_marks.append(show_result(found["run_id"]))
                     continue
                 if job is not None and job.live:
@@ -189,10 +190,10 @@ if models and prompt_ok:
                 else:
                     st.info("Not in the cache yet: press **Run search** to compute it.", icon=":material/hourglass_empty:")
 
-    if all_marks:
-        ui.report_button(lambda: search_report([(run, ui.run_scores(run["run_id"])) for run in
-                                                (ui.cached_run(request_for(m)[1]) for m in models) if run is not None],
-                                               words, k),
+    # Sections over several runs follow; each is one engine/reports call on `shown_runs` (docs/requests.md:
+    # what a section must do to keep a page load cheap).
+    if shown_runs:
+        ui.report_button(lambda: search_report([(run, ui.run_scores(run["run_id"])) for run in shown_runs], words, k),
                          ui.file_name("report", "token-search", prompt[:40], ext="html"), key="report-search")
     if words and all_marks:
         st.subheader("Where the chosen words land", anchor=False)
