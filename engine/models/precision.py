@@ -5,7 +5,9 @@ bfloat16 copy (made once, at load time) and runs under `torch.autocast`, so the 
 multiplications (and the shared-prefix attention's q.k and p.v products) use the CPU's AMX or
 AVX-512 BF16 units with float32 accumulation, while the embeddings, norms, residual stream and
 softmax stay float32. Each decoder layer's attention and MLP blocks receive their (normed) input
-cast to bfloat16 once, rather than once per Linear inside them: the same rounding, fewer copies. The reward head reads the
+cast to bfloat16 once, rather than once per Linear inside them: the same rounding, fewer copies.
+The shared prompt prefix is run once per search, so it runs with the float32 weights (its keys and
+values are rounded to bf16 only inside the attention products of each batch). The reward head reads the
 final hidden state in float32, and after the search the top and bottom candidates are scored again
 with the float32 weights, so the ends of the ranking, which analyses read most, are float32 numbers.
 

@@ -101,9 +101,10 @@ def _batched(lm: LoadedModel, suffixes: list[list[int]], prefix_ids: list[int], 
         if lm.attention != ATTENTION_NAME:  # once per loaded model
             use_shared_prefix_attention(lm.model)
             lm.attention = ATTENTION_NAME
-        with compute_context(lm, float32), torch.inference_mode():
+        with compute_context(lm, float32=True), torch.inference_mode():  # the prefix runs once: in float32
             prefix_layers, prefix_hidden = encode_prefix(lm.backbone, prefix_ids, device)
             prefix_hidden = prefix_hidden.float()
+        with compute_context(lm, float32), torch.inference_mode():
             size = batch_size or auto_batch_size(lm, max(len(s) for s in suffixes), with_logits)
             done, order, parts = 0, [], []
             for rows, ids, lengths in _length_groups(suffixes, device):
@@ -246,7 +247,7 @@ def score_vocabulary(lm: LoadedModel, framing: Framing, token_ids: Sequence[int]
     example = [*framing.prefix_ids, *token_ids[:1], *framing.closing_ids]
     if lm.mode == "logprob":
         with lm.lock, torch.inference_mode():
-            with compute_context(lm):
+            with compute_context(lm, float32=True):  # one pass: float32 under bfloat16-mixed too
                 _, prefix_hidden = encode_prefix(lm.backbone, list(framing.prefix_ids), lm.device)
             head = lm.head
             logprobs = torch.log_softmax(head(prefix_hidden[-1:].to(head.weight.dtype)).float(), dim=-1)[0]
