@@ -99,3 +99,8 @@ def test_mixed_blocks_get_bf16_inputs_once_and_the_float32_rescore_does_not(tiny
     fp32.backbone.layers[0].self_attn.q_proj.register_forward_pre_hook(lambda m, args: hits.append(args[0].dtype))
     score_vocabulary(fp32, framing, range(8))
     assert set(hits) == {torch.float32}
+
+
+def test_mixed_cpu_batches_are_capped_smaller_than_float32(tiny_llama_dir):
+    mixed, fp32 = _load(tiny_llama_dir, "bfloat16-mixed"), _load(tiny_llama_dir, "float32")
+    assert search.auto_batch_size(mixed, 3) == search.MIXED_CPU_BATCH_CAP < search.auto_batch_size(fp32, 3)
