@@ -30,13 +30,13 @@ from engine.training.runlog import read_log  # noqa: E402
 DTYPES = ("float32", "bfloat16")
 
 
-def train_losses(home: Path, base: str, dtype: str, steps: int, seed: int, threads: int | None,
-                 tag: str) -> tuple[list[float], float]:
+def train_losses(home: Path, base: str, dtype: str, steps: int, seed: int, threads: int | None, tag: str,
+                 eval_pairs: int) -> tuple[list[float], float]:
     """(loss per optimiser step, wall seconds) of one cpu-demo run."""
     out = home / f"run-{dtype}-{tag}"
     command = [sys.executable, "-m", "engine", "--home", str(home), "train", "--preset", "cpu-demo", "--base", base,
                "--max-steps", str(steps), "--dtype", dtype, "--device", "cpu", "--seed", str(seed),
-               "--checkpoint-every", "0", "--no-trajectory", "--out", str(out)]
+               "--checkpoint-every", "0", "--eval-pairs", str(eval_pairs), "--no-trajectory", "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeats", type=int, default=1, help="runs of each dtype, interleaved")
+    parser.add_argument("--eval-pairs", type=int, default=8, help="held-out pairs (checkpoint evaluations cost time)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads of each training process")
     parser.add_argument("--tolerance", type=float, default=0.05, help="largest per-step loss difference (nats)")
     args = parser.parse_args()
@@ -79,7 +80,8 @@ def main() -> None:
             os.symlink(models, home / "models")
         for repeat in range(args.repeats):
             for dtype in (DTYPES if repeat % 2 == 0 else DTYPES[::-1]):
-                losses, wall = train_losses(home, args.base, dtype, args.steps, args.seed, args.threads, str(repeat))
+                losses, wall = train_losses(home, args.base, dtype, args.steps, args.seed, args.threads, str(repeat),
+                                            args.eval_pairs)
                 curves[dtype].append(losses)
                 seconds[dtype].append(wall)
                 print(f"{dtype:9s} run {repeat + 1}: {len(losses)} steps, {wall:.1f} s "
