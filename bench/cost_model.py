@@ -8,8 +8,9 @@ candidates/s, plus one model load per (worker, model).
 
 Rates come from measurements only:
   --measure MODEL    measures this machine's CPU rate (reward mode, its `auto` dtype) on a vocabulary sample
-  --ray-scaling      also runs MODEL on a local Ray instance with 1 and then 2 CPU actors (1 thread each)
-                     and prints the aggregate throughput of each, i.e. how throughput grows with actors
+  --ray-scaling      also runs a local Ray sweep of MODEL (--ray-prompts prompts x --ray-lexicon, one
+                     prompt per task) with 1 and then 2 CPU actors, each with cores // actors torch
+                     threads, and prints the candidates/s of each: how throughput grows with actors
   --gpu-rate N       candidates/s of one GPU measured elsewhere (e.g. bench/search_bench.py on a GPU);
                      without it the GPU rows are printed as unmeasured
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import os
 import sys
 import time
 from pathlib import Path
@@ -78,34 +80,35 @@ def measure(model: str, tokens: int, threads: int | None = None) -> tuple[float,
     return len(ids) / (time.perf_counter() - started), lm.dtype
 
 
-class ScoringActor:
-    """A Ray actor holding one model, scoring vocabulary samples (1 torch thread)."""
+def ray_scaling(model: str, prompts: int, lexicon: str, cores: int) -> None:
+    """A local Ray sweep (engine.sweeps, as `valuescope sweep --backend ray` runs it) of `prompts` prompts,
+    one per task, with 1 and then 2 CPU actors of cores // actors torch threads each (no oversubscription),
+    each in a fresh data folder; prints the candidates/s of each (wall time, model loads included)."""
+    import os
+    import tempfile
 
-    def __init__(self, model: str, tokens: int):
-        import torch
+    from engine.configs import SearchConfig, SweepConfig
+    from engine.prompts import BATTERY
+    from engine.store.db import Cache
+    from engine.sweeps.run import run_sweep
 
-        torch.set_num_threads(1)
-        self.model, self.tokens = model, tokens
-
-    def rate(self) -> float:
-        return measure(self.model, self.tokens, threads=1)[0]
-
-
-def ray_scaling(model: str, tokens: int) -> None:
-    import ray
-
+    keys = ",".join(list(BATTERY)[:prompts])
+    models = Path(__file__).resolve().parents[1] / "cache" / "models"
     for actors in (1, 2):
-        ray.init(num_cpus=actors, include_dashboard=False, log_to_driver=False)
-        try:
-            remote = ray.remote(num_cpus=1)(ScoringActor)
-            workers = [remote.remote(model, tokens) for _ in range(actors)]
+        threads = max(1, cores // actors)
+        with tempfile.TemporaryDirectory() as home:
+            if models.is_dir():  # the converted embedded weights are reused
+                os.symlink(models, Path(home) / "models")
+            sweep = SweepConfig(models=model, prompts=keys, lexicon=lexicon, backend="ray", block=1, actors=actors,
+                                actor_cpus=threads)
             started = time.perf_counter()
-            rates = ray.get([w.rate.remote() for w in workers])
+            progress = run_sweep(sweep, SearchConfig(model=model, device="cpu"), home=home)
             wall = time.perf_counter() - started
-        finally:
-            ray.shutdown()
-        print(f"local Ray, {actors} CPU actor(s) x 1 thread: per-actor {', '.join(f'{r:.1f}' for r in rates)} "
-              f"candidates/s, aggregate {sum(rates):.1f}/s (wall {wall:.0f} s incl. model loads)")
+            with Cache(home).connect() as con:
+                candidates = con.execute("SELECT count(*) FROM scores").fetchone()[0]
+        print(f"local Ray sweep, {actors} CPU actor(s) x {threads} thread(s): {progress.finished} tasks "
+              f"({progress.status}), {candidates} candidates in {wall:.0f} s = {candidates / wall:.1f} candidates/s "
+              f"(model loads included)", flush=True)
 
 
 def main() -> None:
@@ -117,6 +120,9 @@ def main() -> None:
     parser.add_argument("--load-s", type=float, default=30.0, help="seconds to load one model on a worker")
     parser.add_argument("--cpu-actors", default="1,2,8,32", help="CPU actor counts to project")
     parser.add_argument("--ray-scaling", action="store_true")
+    parser.add_argument("--ray-prompts", type=int, default=4, help="prompts of the --ray-scaling sweep")
+    parser.add_argument("--ray-lexicon", default="big_two_nouns", help="candidates of the --ray-scaling sweep")
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores the Ray actors share")
     args = parser.parse_args()
 
     cpu_rate, how = args.cpu_rate, "given"
@@ -138,7 +144,7 @@ def main() -> None:
         low, high = (project(rate, workers, v, args.load_s) for v in VOCABS)
         print(f"{label}: {human(low)} - {human(high)}")
     if args.ray_scaling:
-        ray_scaling(args.measure or "smollm2-135m-instruct", args.tokens)
+        ray_scaling(args.measure or "smollm2-135m-instruct", args.ray_prompts, args.ray_lexicon, args.cores)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ Prints, from one run: the CPU (model, bf16 units), the measured float32 and bflo
 achieved FLOP rate, counted as suffix tokens x 2 x non-embedding parameters per candidate (attention
 over the prefix is left out, so the figure slightly understates the work). Matmul rates are measured
 just before and just after each search and averaged, so a busy machine skews ratio and rate alike.
-Then the agreement of bfloat16-mixed with float32 on the same tokens (Spearman, top and bottom 50 in
+With `--repeats N` the two precisions alternate N times and the median share is printed (the load
+average before and after is printed too). Then the agreement of bfloat16-mixed with float32 on the same tokens (Spearman, top and bottom 50 in
 common) is recorded as this model's verdict for `dtype=auto` on this CPU (engine.models.precision).
 
     python bench/cpu_limit_bench.py --model smollm2-135m-instruct --tokens 4096
@@ -94,6 +95,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=4096, help="vocabulary sample scored in both precisions")
     parser.add_argument("--batch-size", type=int, default=None, help="default adapts to memory")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--repeats", type=int, default=1, help="timed searches of each precision, interleaved")
     parser.add_argument("--whole-command", action="store_true", help="also time the whole `valuescope search`")
     parser.add_argument("--no-record", action="store_true", help="do not store the agreement verdict for auto")
     args = parser.parse_args()
@@ -116,13 +118,27 @@ def main() -> None:
 
     score_vocabulary(fp32, framing, ids[:256], batch_size=args.batch_size)  # warm-up: kernels for the shapes
     score_vocabulary(mixed, framing, ids[:256], batch_size=args.batch_size)
-    ref, fp32_rate, fp32_matmul = timed_search(fp32, framing, ids, args.batch_size, torch.float32)
-    got, mixed_rate, bf16_matmul = timed_search(mixed, framing, ids, args.batch_size, torch.bfloat16)
-    for name, rate, matmul in (("float32", fp32_rate, fp32_matmul), ("bfloat16-mixed", mixed_rate, bf16_matmul)):
-        achieved = rate * per_candidate / 1e9
-        print(f"{name:15s} matmul {matmul:6.0f} GFLOP/s | search {rate:7.1f} candidates/s = {achieved:6.0f} GFLOP/s "
-              f"= {achieved / matmul:4.0%} of its matmul rate | full vocabulary {vocab / rate / 60:5.1f} min")
-    print(f"bfloat16-mixed vs float32: {mixed_rate / fp32_rate:.2f}x the candidates/s")
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+    runs = {"float32": (fp32, torch.float32), "bfloat16-mixed": (mixed, torch.bfloat16)}
+    shares = {name: [] for name in runs}
+    for repeat in range(args.repeats):  # interleaved A/B, the order alternating, so drifting load hits both
+        for name in (list(runs) if repeat % 2 == 0 else list(runs)[::-1]):
+            lm, matmul_dtype = runs[name]
+            scores, rate, matmul = timed_search(lm, framing, ids, args.batch_size, matmul_dtype)
+            if name == "float32":
+                ref, fp32_rate = scores, rate
+            else:
+                got, mixed_rate, bf16_matmul = scores, rate, matmul
+            achieved = rate * per_candidate / 1e9
+            shares[name].append(achieved / matmul)
+            print(f"{name:15s} matmul {matmul:6.0f} GFLOP/s | search {rate:7.1f} candidates/s = {achieved:6.0f} "
+                  f"GFLOP/s = {achieved / matmul:4.0%} of its matmul rate | full vocabulary {vocab / rate / 60:5.1f} min",
+                  flush=True)
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    for name, values in shares.items():
+        print(f"{name}: share of its matmul rate over {len(values)} run(s): median {np.median(values):.0%}, "
+              f"range {min(values):.0%}-{max(values):.0%}")
+    print(f"bfloat16-mixed vs float32 (last pair): {mixed_rate / fp32_rate:.2f}x the candidates/s")
 
     rho = spearmanr(got, ref).statistic
     top, bottom = ends_in_common(got, ref, precision_checks.ENDS)

@@ -88,6 +88,7 @@ def encode_prefix(backbone, prefix_ids: list[int], device) -> tuple[list, torch.
 def run_suffixes(backbone, suffix_ids: torch.Tensor, prefix_layers: list, prefix_len: int) -> torch.Tensor:
     """Final hidden states (B x S x H) of right-padded suffixes placed after the shared prefix of
     `prefix_len` tokens (a sliding-window layer may keep fewer of its keys: positions come from here)."""
+    # one row of positions for the whole batch: rotary tables are computed once, then broadcast
     positions = torch.arange(prefix_len, prefix_len + suffix_ids.shape[1], device=suffix_ids.device)
-    return backbone(input_ids=suffix_ids, position_ids=positions.expand_as(suffix_ids), use_cache=False,
+    return backbone(input_ids=suffix_ids, position_ids=positions.unsqueeze(0), use_cache=False,
                     shared_prefix=prefix_layers).last_hidden_state

@@ -78,3 +78,29 @@ def test_auto_on_cpu_needs_bf16_units_and_a_passed_check(tiny_llama_dir, monkeyp
     assert auto_key == mixed_key
     monkeypatch.setattr(precision_checks, "cpu_flags", lambda: {"avx2"})
     assert RunRequest.resolve(SearchConfig(model=str(tiny_llama_dir), device="cpu"), PROMPT).key != mixed_key
+
+
+def test_mixed_blocks_get_bf16_inputs_once_and_the_float32_rescore_does_not(tiny_gemma_dir, monkeypatch):
+    mixed = _load(tiny_gemma_dir, "bfloat16-mixed")
+    layers = mixed.backbone.layers
+    seen = {"q_proj": set(), "gate_proj": set()}
+    for name, module in (("q_proj", layers[0].self_attn.q_proj), ("gate_proj", layers[0].mlp.gate_proj)):
+        module.register_forward_pre_hook(lambda m, args, name=name: seen[name].add(args[0].dtype))
+    residual = set()
+    layers[0].register_forward_hook(lambda m, args, out: residual.add((out[0] if isinstance(out, tuple) else out).dtype))
+    framing = build_framing(mixed.tokenizer, PROMPT)
+    monkeypatch.setattr(search, "RESCORE_ENDS", 5)
+    score_vocabulary(mixed, framing, range(40), batch_size=8)
+    # q/k/v and gate/up read one bf16 copy of the normed input in the bf16 passes, float32 in the re-score
+    assert seen["q_proj"] == {torch.bfloat16, torch.float32} and seen["gate_proj"] == {torch.bfloat16, torch.float32}
+    assert residual == {torch.float32}  # the residual stream stays float32
+    fp32 = _load(tiny_gemma_dir, "float32")  # no hooks without bfloat16-mixed: float32 stays float32 throughout
+    hits = []
+    fp32.backbone.layers[0].self_attn.q_proj.register_forward_pre_hook(lambda m, args: hits.append(args[0].dtype))
+    score_vocabulary(fp32, framing, range(8))
+    assert set(hits) == {torch.float32}
+
+
+def test_mixed_cpu_batches_are_capped_smaller_than_float32(tiny_llama_dir):
+    mixed, fp32 = _load(tiny_llama_dir, "bfloat16-mixed"), _load(tiny_llama_dir, "float32")
+    assert search.auto_batch_size(mixed, 3) == search.MIXED_CPU_BATCH_CAP < search.auto_batch_size(fp32, 3)
