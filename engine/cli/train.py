@@ -109,8 +109,8 @@ def cmd_trajectory(args) -> int:
 
 def _trajectory(run_dir: Path, home, prompts=None, candidates=None, method: str = "valuescope") -> int:
     """Score every checkpoint of a run, write its tables and charts, print the Fig 4a/5 tables."""
-    from engine.reports.training import write_trajectory_outputs
-    from engine.training.trajectory import checkpoint_table, top_movers, trajectory_tables, trajectory_wide
+    from engine.reports.training import write_trajectory_outputs  # altair, only for the trajectory outputs
+    from engine.training.trajectory import checkpoint_table, top_movers, trajectory_tables, trajectory_wide  # scipy, only for the trajectory outputs
 
     summary = read_summary(run_dir)
     seconds: dict[str, float] = {}

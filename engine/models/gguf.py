@@ -147,7 +147,7 @@ def _counting_bar(base, on_item: Callable[[int, int], None]):
 def _counted_tensors(fraction: _Fraction):
     """Count the tensors transformers de-quantises: its GGUF reader's module-level `tqdm` is swapped for a
     counting subclass while the model is read (it has no hook of its own)."""
-    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils  # transformers: only when a GGUF is converted
 
     if fraction.report is None or not hasattr(gguf_utils, "tqdm"):  # a transformers that reads differently: steps only
         yield
@@ -164,7 +164,7 @@ def _counted_tensors(fraction: _Fraction):
 @contextlib.contextmanager
 def _counted_shards(fraction: _Fraction):
     """Count the shards save_pretrained writes, through transformers' own hook on its progress bars."""
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as hf_logging  # transformers: only when a GGUF is converted
 
     if fraction.report is None or not hasattr(hf_logging, "set_tqdm_hook"):
         yield
@@ -215,8 +215,8 @@ def converted_dir(spec: ModelSpec, home=None, progress: ConversionProgress | Non
 def _read_gguf(gguf_path: Path, fraction: _Fraction):
     """(model, tokenizer) de-quantised from a GGUF file, or one ModelLoadError naming it."""
     fraction.phase(IMPORTS)
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import torch  # torch: only when a GGUF is converted
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # transformers: only when a GGUF is converted
 
     try:
         fraction.phase(TOKENIZER)

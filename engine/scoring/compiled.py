@@ -36,7 +36,7 @@ def compiled_backbone(lm, choice: str):
 
 def agrees(eager: torch.Tensor, compiled: torch.Tensor) -> tuple[bool, str]:
     """Whether compiled scores of one batch may stand in for eager ones."""
-    from scipy.stats import spearmanr
+    from scipy.stats import spearmanr  # scipy: only when a compiled backbone is checked
 
     a, b = eager.float().flatten().cpu().numpy(), compiled.float().flatten().cpu().numpy()
     spread = float(a.std()) or 1.0

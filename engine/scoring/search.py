@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import psutil
 import torch
 
 from engine.errors import Cancelled, InputError, is_out_of_memory
@@ -70,8 +71,6 @@ def auto_batch_size(lm: LoadedModel, suffix_len: int, with_logits: bool = False)
         free, _ = torch.cuda.mem_get_info(torch.device(lm.device))
         cap = BATCH_CAP["cuda"]
     else:
-        import psutil
-
         free = psutil.virtual_memory().available
         cap = MIXED_CPU_BATCH_CAP if lm.bf16_weights else BATCH_CAP["cpu"]
     return int(max(1, min(cap, free * 0.25 // (per_token * suffix_len))))

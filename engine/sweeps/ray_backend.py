@@ -14,6 +14,7 @@ from collections import deque
 
 from engine.errors import InputError
 from engine.store.ingest import stage_bytes
+from engine.sweeps.tasks import TaskWorker
 
 
 class SweepActor:
@@ -21,11 +22,9 @@ class SweepActor:
 
     def __init__(self, home, threads: int | None):
         if threads:
-            import torch
+            import torch  # torch: only inside the actor's process
 
             torch.set_num_threads(threads)
-        from engine.sweeps.tasks import TaskWorker
-
         self.worker = TaskWorker(home)
 
     def pid(self) -> int:
@@ -37,7 +36,7 @@ class SweepActor:
 
 def _ray():
     try:
-        import ray
+        import ray  # Ray is an optional extra
     except ImportError as exc:
         raise InputError("--backend ray needs Ray: pip install 'valuescope[ray]' (or pip install ray).") from exc
     return ray

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+from engine.scoring.templates import build_framing
 from engine.store.ingest import run_to_parquet, stage_bytes
 from engine.workflows.requests import SweepTaskRequest
 from engine.workflows.runner import load_for, score_request
@@ -29,8 +30,6 @@ class TaskWorker:
 
     def run(self, task: SweepTaskRequest, progress=None, cancel=None) -> Iterator[tuple[str, bytes]]:
         """(request key, Parquet bytes) of each pending request, as each is scored."""
-        from engine.scoring.templates import build_framing
-
         for i, request in enumerate(task.requests):
             lm = self.model(request)
             framing = build_framing(lm.tokenizer, request.prompt_text, request.template, lm.max_length)

@@ -34,6 +34,8 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pandas as pd
 from engine.errors import InputError
 
 Conversation = tuple[tuple[str, str], ...]  # (role, content) turns; roles: system, user, assistant
@@ -99,8 +101,6 @@ def _file_rows(path: Path):
         for i, row in enumerate(data, 1):
             yield f"{name}, row {i}", _object(row, f"{name}, row {i}")
     elif lower.endswith((".csv", ".parquet")):
-        import pandas as pd
-
         try:
             table = pd.read_csv(path, keep_default_na=False, dtype=str) if lower.endswith(".csv") else pd.read_parquet(path)
         except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
@@ -263,7 +263,7 @@ UNIFIED_FEEDBACK = "llm-blender/Unified-Feedback"
 
 def hub_rows(dataset_id: str, split: str = "train"):
     try:
-        from datasets import load_dataset
+        from datasets import load_dataset  # datasets: only for hub datasets
 
         if dataset_id == UNIFIED_FEEDBACK:
             dataset = load_dataset(dataset_id, "all", split=split)

@@ -154,7 +154,7 @@ def paper_rankings(scored: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
 
 def _available(device: str | None) -> str | None:
     """`device` when this machine has it, else None (the default device)."""
-    from engine.models.loading import check_device
+    from engine.models.loading import check_device  # torch: only when a device is named
 
     try:
         return check_device(device) if device else None
