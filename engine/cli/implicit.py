@@ -74,8 +74,12 @@ def cmd_implicit(args) -> int:
         load_lexicon(args.lexicon, home=args.home)  # a bad lexicon fails here, before any model loads
     request = ImplicitRequest(pairs, tuple(BATTERY) if args.battery else (args.prompt,), templates, args.lexicon,
                               words, not args.no_vocab, base, args.seed, args.resamples)
-    job = jobs.run_foreground("implicit", request.to_params(), progress=progress_bar("runs", unit="run"),
-                              key=request.job_key(), label=request.label(), home=args.home)
+    bar = progress_bar("runs", unit="run")
+    try:
+        job = jobs.run_foreground("implicit", request.to_params(), progress=bar, key=request.job_key(),
+                                  label=request.label(), home=args.home)
+    finally:
+        bar.close()
     result = load_result(job.result["artifact"])
     tables = output_tables(result, args.top)
     _print_report(result, tables, args.top)

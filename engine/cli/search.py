@@ -140,7 +140,11 @@ def _compute(request: SearchRequest, runs: list, missing: list, args) -> None:
         bar = progress_bar(todo.prompts[0])
     else:
         bar = progress_bar("prompts", unit="prompt")
-    jobs.run_foreground(todo.kind, todo.to_params(), progress=bar, key=key, label=todo.label(), home=args.home)
+    try:
+        jobs.run_foreground(todo.kind, todo.to_params(), progress=bar, stage=bar.stage if len(missing) == 1 else None, key=key, label=todo.label(),
+                            home=args.home)
+    finally:
+        bar.close()
 
 
 def _print_extremes(table: pd.DataFrame, k: int) -> None:
