@@ -100,10 +100,11 @@ def _launch(playwright):
 
 
 def page_loads(home: Path, loads: int, query: str = "", done_text: str = "Bottom 10", count: int = len(DEFAULT_MODELS),
-               app: Path | None = None, path: str = "/search") -> list[float]:
+               app: Path | None = None, path: str = "/search", returning: bool = False) -> list[float]:
     """Server CPU seconds of each of `loads` page loads of `path` (Token search; Home is the default page),
     each a new browser context (no cookies, no HTTP cache) ending when `done_text` shows `count` times
-    (`app`: another Streamlit script than valuescope's)."""
+    (`app`: another Streamlit script than valuescope's). `returning`: every load a new session in one
+    browser context, whose HTTP cache keeps Streamlit's frontend files (served as immutable) after the first."""
     from playwright.sync_api import sync_playwright
 
     proc, url = _serve(home, app)
@@ -112,8 +113,9 @@ def page_loads(home: Path, loads: int, query: str = "", done_text: str = "Bottom
     try:
         with sync_playwright() as p:
             browser = _launch(p)
+            context = browser.new_context(viewport={"width": 1280, "height": 800}) if returning else None
             for _ in range(loads):
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                page = context.new_page() if returning else browser.new_page(viewport={"width": 1280, "height": 800})
                 page.set_default_timeout(LOAD_TIMEOUT_MS)
                 before = _cpu_seconds(server)
                 page.goto(url + path + query)
@@ -177,6 +179,7 @@ def main() -> None:
         home = Path(folder)
         seed_cached_runs(home)
         costs = page_loads(home, args.loads)
+        returning = page_loads(home, args.loads, returning=True)
         floor = page_loads(home, args.loads, "?prompt=", "Type a prompt, or pick one", 1)
         one_line = home / "one_line.py"
         one_line.write_text('import streamlit as st\nst.write("Bottom 10")\n')
@@ -189,6 +192,8 @@ def main() -> None:
     if warm:
         print(f"  warm ({len(warm)} loads): median {statistics.median(warm):.2f} s, worst {max(warm):.2f} s")
     print("  all: " + ", ".join(f"{c:.2f}" for c in costs))
+    print(f"  returning browser (a new session, frontend files in its HTTP cache): median "
+          f"{statistics.median(returning[1:] or returning):.2f} s")
     print(f"the same page with an empty prompt, so no results: median "
           f"{statistics.median(floor[1:] or floor):.2f} s warm")
     print(f"a one-line Streamlit page (st.write), for scale: median {statistics.median(trivial[1:] or trivial):.2f} s warm")
