@@ -213,6 +213,26 @@ def cached_tiny_search(model_dir: Path, prompt: str, home: Path | None = None):
     return Runner(home=home).run(SearchConfig(model=str(model_dir), mode="logprob"), prompt)
 
 
+
+def seed_compared_home(root: Path, prompt: str, words: list[str], resamples: int | None = None) -> dict:
+    """A data folder under `root` as the browser tests need it: two tiny local models (llama, gemma3), a cached
+    vocabulary search on the first, the imported demo reward models, and a cached implicit-RM comparison of
+    the two with these named `words` (`resamples`: its bootstrap, default run_implicit's)."""
+    from engine.analysis.lexicons import load_lexicon
+    from engine.configs import SearchConfig
+    from engine.workflows.implicit import run_implicit
+    from engine.workflows.runner import Runner
+
+    home = root / "home"
+    tiny = make_tiny_model_dir(root / "tiny-llama", "llama")
+    other = make_tiny_model_dir(root / "tiny-gemma", "gemma3", vocab_size=280, seed=1)
+    search = cached_tiny_search(tiny, prompt, home=home)
+    seed_demo_cache(root / "imports", home=home)
+    extra = {} if resamples is None else {"resamples": resamples}
+    implicit = run_implicit(Runner(home=home), [(str(tiny), str(other))], [prompt], lexicon=load_lexicon("big_two_nouns"),
+                            words=words, templates=[("auto", "auto")], base=SearchConfig(), **extra)
+    return {"home": home, "tiny": tiny, "other": other, "search": search, "implicit": implicit}
+
 # ---- the app under streamlit.testing -----------------------------------------------------------
 def app(page: str | None = None, **params):
     """The app (streamlit AppTest) as opened from a URL: on `page` (default: Token search; "home" is /) with these query

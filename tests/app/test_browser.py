@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from browser_helpers import open_page, shoot, streamlit_server
-from helpers import DEMO_MODELS, cached_tiny_search, make_tiny_model_dir, seed_demo_cache
+from helpers import DEMO_MODELS, seed_compared_home
 
 pytestmark = pytest.mark.browser
 
@@ -26,20 +26,7 @@ NAMED = "freedom, love, money, power, family, success"  # the Base models page's
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> dict:
     """A data folder with a cached token search, imported runs and a cached implicit-RM comparison."""
-    from engine.configs import SearchConfig
-    from engine.workflows.implicit import run_implicit
-    from engine.analysis.lexicons import load_lexicon
-    from engine.workflows.runner import Runner
-
-    root = tmp_path_factory.mktemp("browser")
-    home = root / "home"
-    tiny = make_tiny_model_dir(root / "tiny-llama", "llama")
-    other = make_tiny_model_dir(root / "tiny-gemma", "gemma3", vocab_size=280, seed=1)
-    search = cached_tiny_search(tiny, PROMPT, home=home)
-    seed_demo_cache(root / "imports", home=home)
-    run_implicit(Runner(home=home), [(str(tiny), str(other))], [PROMPT], lexicon=load_lexicon("big_two_nouns"),
-                 words=[w.strip() for w in NAMED.split(",")], templates=[("auto", "auto")], base=SearchConfig())
-    return {"home": home, "tiny": tiny, "other": other, "search": search}
+    return seed_compared_home(tmp_path_factory.mktemp("browser"), PROMPT, [w.strip() for w in NAMED.split(",")])
 
 
 @pytest.fixture(scope="module")

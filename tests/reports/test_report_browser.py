@@ -16,7 +16,7 @@ import pytest
 from engine.cli import main
 from engine.reports.export import read_table
 from report_helpers import check_rendered, open_offline
-from helpers import DEMO_MODELS, ROOT, cached_tiny_search, make_tiny_model_dir, seed_demo_cache
+from helpers import DEMO_MODELS, ROOT, seed_compared_home
 
 pytestmark = pytest.mark.browser
 
@@ -33,24 +33,14 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright's
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> dict:
     """One report of each kind, and a site, built through the command line from tiny local models."""
-    from engine.analysis.lexicons import load_lexicon
-    from engine.configs import SearchConfig
     from engine.reports.implicit import write_implicit_tables
     from engine.training.config import preset_config
     from engine.training.trainer import train_comparison
-    from engine.workflows.implicit import run_implicit
-    from engine.workflows.runner import Runner
 
     root = tmp_path_factory.mktemp("browser-reports")
-    home = root / "home"
-    tiny = make_tiny_model_dir(root / "tiny-llama", "llama")
-    other = make_tiny_model_dir(root / "tiny-gemma", "gemma3", vocab_size=280, seed=1)
-    search = cached_tiny_search(tiny, PROMPT, home=home)
-    seed_demo_cache(root / "imports", home=home)
-    result = run_implicit(Runner(home=home), [(str(tiny), str(other))], [PROMPT], lexicon=load_lexicon("big_two_nouns"),
-                          words=["love", "freedom", "money"], templates=[("auto", "auto")], base=SearchConfig(),
-                          resamples=199)
-    write_implicit_tables(result, root / "implicit", top_n=10)
+    seeded = seed_compared_home(root, PROMPT, ["love", "freedom", "money"], resamples=199)
+    home, tiny, other, search = seeded["home"], seeded["tiny"], seeded["other"], seeded["search"]
+    write_implicit_tables(seeded["implicit"], root / "implicit", top_n=10)
     pairs = root / "prefs.jsonl"
     pairs.write_text("\n".join(f'{{"prompt": "What is best?", "chosen": "{g}", "rejected": "{b}"}}'
                                for g, b in zip(["Love.", "Kindness.", "Peace."] * 8, ["War.", "Hate.", "Harm."] * 8)))
