@@ -3,8 +3,6 @@
 per pair of runs and k (a few DuckDB queries), never from the whole rankings."""
 from __future__ import annotations
 
-from typing import Callable
-
 import pandas as pd
 import streamlit as st
 
@@ -32,16 +30,8 @@ def _side_table(table: pd.DataFrame, side: str, other: str):
             .format({"rank": "{:,}", "score": "{:.3f}", f"rank in {other}": "{:,.0f}"}))
 
 
-def paired_view(models: list[str], run_of: Callable[[str], dict | None], k: int) -> None:
-    """The section, for `models` whose cached run for the page's prompt `run_of(model)` finds (None: not cached)."""
-    runs = {}
-    for model in models:
-        try:
-            run = run_of(model)
-        except Exception:  # noqa: BLE001 - the model's own column already shows why
-            continue
-        if run is not None:
-            runs[model] = run
+def paired_view(runs: dict[str, dict], k: int) -> None:
+    """The section, for the page's models that have a cached run for its prompt (model -> run row, as drawn)."""
     if len(runs) < 2:
         return
     st.subheader("Two models side by side", anchor=False)

@@ -160,7 +160,7 @@ def show_result(run_id: str) -> pd.DataFrame:
 
 
 if models and prompt_ok:
-    all_marks, shown_runs = [], []  # shown_runs: the cached runs rows drawn above, for the sections below
+    all_marks, shown_runs = [], {}  # shown_runs: model -> the cached run drawn above, for the sections below
     for start in range(0, len(models), MAX_PER_ROW):
         row = models[start:start + MAX_PER_ROW]
         for model, col in zip(row, st.columns(max(len(row), min(len(models), MAX_PER_ROW)), gap="large", border=True)):
@@ -177,7 +177,7 @@ if models and prompt_ok:
                     ui.show_error(exc)
                     continue
                 if found is not None:
-                    shown_runs.append(found)
+                    shown_runs[model] = found
                     all_marks.append(show_result(found["run_id"]))
                     continue
                 if job is not None and job.live:
@@ -193,7 +193,7 @@ if models and prompt_ok:
     # Sections over several runs follow; each is one engine/reports call on `shown_runs` (docs/requests.md:
     # what a section must do to keep a page load cheap).
     if shown_runs:
-        ui.report_button(lambda: search_report([(run, ui.run_scores(run["run_id"])) for run in shown_runs], words, k),
+        ui.report_button(lambda: search_report([(run, ui.run_scores(run["run_id"])) for run in shown_runs.values()], words, k),
                          ui.file_name("report", "token-search", prompt[:40], ext="html"), key="report-search")
     if words and all_marks:
         st.subheader("Where the chosen words land", anchor=False)
@@ -220,4 +220,4 @@ if models and prompt_ok:
         ui.download_csv("Word positions CSV", table, {"prompt": prompt, "models": models, "normalization": NORMALIZATION,
                                                          "rank": "1 = highest score, over the whole vocabulary"},
                            ui.file_name("word-positions", prompt, "-".join(words)[:30]), key="dl-words")
-    ui.paired_view(models, lambda model: ui.cached_run(request_for(model)[1]), k)
+    ui.paired_view(shown_runs, k)
