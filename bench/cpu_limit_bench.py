@@ -11,9 +11,12 @@ common) is recorded as this model's verdict for `dtype=auto` on this CPU (engine
 
     python bench/cpu_limit_bench.py --model smollm2-135m-instruct --tokens 4096
     python bench/cpu_limit_bench.py --model gemma3-270m --tokens 4096 --whole-command
+Then the same for bfloat16-mixed compiled (`torch.compile`, engine.scoring.compiled): the kernels' build
+time, its candidates/s and share, and its agreement with float32 (printed, not recorded: every compiled
+search checks its own first batch against float32).
 `--whole-command` also times `valuescope search --mode reward --dtype bfloat16-mixed` over the whole
-vocabulary in a fresh data folder (as a user runs it: load, search, write to the cache) and relates it
-to the bfloat16 matmul rate.
+vocabulary in a fresh data folder (as a user runs it: load, search, write to the cache), eager and
+compiled (with inductor's kernel cache empty, then warm), and relates each to the bfloat16 matmul rate.
 """
 from __future__ import annotations
 
@@ -58,10 +61,10 @@ def non_embedding_parameters(lm) -> int:
     return sum(p.numel() for p in lm.backbone.parameters() if id(p) not in embeddings)
 
 
-def timed_search(lm, framing, ids, batch_size, matmul_dtype):
+def timed_search(lm, framing, ids, batch_size, matmul_dtype, compile="off"):
     before = matmul_rate(matmul_dtype)
     started = time.perf_counter()
-    scores = score_vocabulary(lm, framing, ids, batch_size=batch_size)["score"].to_numpy()
+    scores = score_vocabulary(lm, framing, ids, batch_size=batch_size, compile=compile)["score"].to_numpy()
     elapsed = time.perf_counter() - started
     return scores, len(ids) / elapsed, (before + matmul_rate(matmul_dtype)) / 2
 
@@ -72,21 +75,26 @@ def ends_in_common(a: np.ndarray, b: np.ndarray, k: int) -> tuple[int, int]:
     return top, bottom
 
 
-def whole_command(model: str, per_candidate_flop: float, vocab: int, bf16_rate: float) -> None:
+def whole_command(model: str, per_candidate_flop: float, vocab: int, bf16_rate: float, compile: str = "off",
+                  kernel_cache: str | None = None) -> None:
     with tempfile.TemporaryDirectory() as home:
         command = [sys.executable, "-m", "engine", "--home", home, "search", "--model", model, "--mode", "reward",
-                   "--dtype", "bfloat16-mixed", "--device", "cpu", "--prompt", PROMPT, "--top", "3"]
+                   "--dtype", "bfloat16-mixed", "--compile", compile, "--device", "cpu", "--prompt", PROMPT, "--top", "3"]
         # the converted embedded weights are reused, so the command times load + search + cache write
         models = ROOT / "cache" / "models"
         if models.is_dir():
             os.symlink(models, Path(home) / "models")
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        if kernel_cache:  # inductor's on-disk kernel cache: an empty one times a first run on this machine
+            env["TORCHINDUCTOR_CACHE_DIR"] = kernel_cache
         started = time.perf_counter()
-        subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(command, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         elapsed = time.perf_counter() - started
     achieved = vocab * per_candidate_flop / elapsed / 1e9
-    print(f"whole command ({' '.join(command[2:4])} ... --dtype bfloat16-mixed, {vocab} tokens): {elapsed:.1f} s, "
-          f"{achieved:.0f} GFLOP/s = {achieved / bf16_rate:.0%} of the bf16 matmul rate measured in this run")
+    cache = "" if compile == "off" else (", kernel cache empty" if kernel_cache else ", kernel cache warm")
+    print(f"whole command (search --model {model} --mode reward --dtype bfloat16-mixed --compile {compile}{cache}, "
+          f"{vocab} tokens): {elapsed:.1f} s, {achieved:.0f} GFLOP/s = {achieved / bf16_rate:.0%} of the bf16 "
+          f"matmul rate measured in this run", flush=True)
 
 
 def main() -> None:
@@ -148,9 +156,32 @@ def main() -> None:
         verdict = precision_checks.record_verdict(spec, rho, top, bottom, len(ids))
         print(f"recorded for dtype=auto: {'bfloat16-mixed' if verdict['passed'] else 'float32'} "
               f"({precision_checks.auto_cpu_dtype(spec)[1]})")
+
+    # compiled: the first call builds the kernels for this batch shape (timed), later ones reuse them
+    started = time.perf_counter()
+    score_vocabulary(mixed, framing, ids[:1024], batch_size=args.batch_size, compile="on")
+    print(f"bfloat16-mixed compiled: kernels built and first batch checked in {time.perf_counter() - started:.1f} s "
+          f"({getattr(mixed, 'compile_verdict', 'not checked')})", flush=True)
+    compiled_rates = []
+    for _ in range(args.repeats):
+        compiled, rate, matmul = timed_search(mixed, framing, ids, args.batch_size, torch.bfloat16, compile="on")
+        achieved = rate * per_candidate / 1e9
+        compiled_rates.append(achieved / matmul)
+        print(f"{'compiled':15s} matmul {matmul:6.0f} GFLOP/s | search {rate:7.1f} candidates/s = {achieved:6.0f} "
+              f"GFLOP/s = {achieved / matmul:4.0%} of its matmul rate | full vocabulary {vocab / rate / 60:5.1f} min",
+              flush=True)
+    print(f"compiled: share of its matmul rate, median {np.median(compiled_rates):.0%}; "
+          f"{rate / mixed_rate:.2f}x eager bfloat16-mixed's candidates/s")
+    rho_c = spearmanr(compiled, ref).statistic
+    top_c, bottom_c = ends_in_common(compiled, ref, precision_checks.ENDS)
+    print(f"compiled agreement with float32 over {len(ids)} tokens: Spearman {rho_c:.5f}, top {precision_checks.ENDS}: "
+          f"{top_c} in common, bottom {precision_checks.ENDS}: {bottom_c} in common")
     if args.whole_command:
         del fp32
         whole_command(args.model, per_candidate, vocab, bf16_matmul)
+        with tempfile.TemporaryDirectory() as kernels:
+            whole_command(args.model, per_candidate, vocab, bf16_matmul, "on", kernel_cache=kernels)
+        whole_command(args.model, per_candidate, vocab, bf16_matmul, "on")
 
 
 if __name__ == "__main__":

@@ -59,8 +59,10 @@ class SearchConfig:
                           "it) and re-tokenised with the tokenizer's defaults, as the paper's authors scored "
                           "(docs/paper_models.md).", SCORING_METHODS)
     compile: str = setting("off", "torch.compile the backbone (on), plus CUDA graphs for small models on a GPU "
-                                  "(cudagraphs); the first batch is checked against eager, which is kept if they "
-                                  "disagree.", ("off", "on", "cudagraphs"))
+                                  "(cudagraphs); the first batch is checked (against eager, or against float32 "
+                                  "under bfloat16-mixed) and eager is kept if they disagree. Pays back its build "
+                                  "(tens of seconds) over many prompts in one process: batteries and sweeps.",
+                           ("off", "on", "cudagraphs"))
 
     def __post_init__(self):
         # Checked here, before any work: 0 used to mean "auto" and a negative size failed mid-run.

@@ -21,6 +21,7 @@ from safetensors import SafetensorError
 from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer,
                           BitsAndBytesConfig)
 
+from engine.models.cpu_memory import keep_freed_memory
 from engine.models.gguf import converted_dir
 from engine.models.hub_code import check_hub_config, public_server
 from engine.models.manifests import adapter_revision, base_name_of, check_checkpoint
@@ -304,6 +305,8 @@ def load_model(spec: ModelSpec, mode: str | None = None, dtype: str = "auto", qu
         raise _weights_failure(spec, location, exc) from exc
     if quant_config is None:
         model.to(device)
+    if device == "cpu":
+        keep_freed_memory()
     model.eval().requires_grad_(False)
     lm = LoadedModel(
         spec=spec, mode=mode, model=model, tokenizer=tokenizer, revision=revision,

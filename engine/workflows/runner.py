@@ -140,7 +140,7 @@ class RunRequest:
         if config.method != "by_id":
             payload["method"] = config.method
         if config.compile != "off":
-            payload["compile"] = config.compile  # compiled kernels round differently (checked against eager)
+            payload["compile"] = config.compile  # compiled kernels round differently (checked on the first batch)
         return payload
 
     @cached_property

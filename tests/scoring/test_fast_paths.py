@@ -69,3 +69,22 @@ def test_bfloat16_mixed_ranks_like_each_candidate_alone(tiny_llama_dir, device):
     ids = list(range(lm.vocab_size))
     alone = _alone(load_model(spec, mode="reward", device=device, dtype="float32"), framing, ids)
     assert spearmanr(score_vocabulary(lm, framing, ids, batch_size=4096)["score"], alone).statistic > 0.99
+
+
+def test_compiled_bfloat16_mixed_is_checked_against_float32_and_says_so(tiny_llama_dir, monkeypatch):
+    monkeypatch.setattr(compiled, "BACKEND", "aot_eager")  # graph capture and the check; inductor builds for minutes
+    spec = resolve_spec(str(tiny_llama_dir), kind="reward_model")
+    lm = load_model(spec, mode="reward", device="cpu", dtype="bfloat16-mixed")
+    framing = build_framing(lm.tokenizer, PROMPT)
+    ids = list(range(lm.vocab_size))
+    frame = score_vocabulary(lm, framing, ids, batch_size=64, compile="on")
+    assert lm.compile_checked and not getattr(lm, "compile_failed", False)
+    assert "against float32" in frame.attrs["scoring"]["compiled"]
+    assert "compiled" not in score_vocabulary(lm, framing, ids[:8]).attrs["scoring"]  # eager runs say nothing
+    alone = _alone(load_model(spec, mode="reward", device="cpu", dtype="float32"), framing, ids)
+    assert spearmanr(frame["score"], alone).statistic > 0.99
+    # another prompt (another prefix length) runs through the same compiled model
+    other = build_framing(lm.tokenizer, "Name, in one word, the worst thing that could happen to a person?")
+    assert len(other.prefix_ids) != len(framing.prefix_ids)
+    again = score_vocabulary(lm, other, ids, batch_size=64, compile="on")["score"].to_numpy()
+    np.testing.assert_allclose(again, score_vocabulary(lm, other, ids, batch_size=64)["score"], atol=1e-6)

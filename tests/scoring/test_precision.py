@@ -103,4 +103,31 @@ def test_mixed_blocks_get_bf16_inputs_once_and_the_float32_rescore_does_not(tiny
 
 def test_mixed_cpu_batches_are_capped_smaller_than_float32(tiny_llama_dir):
     mixed, fp32 = _load(tiny_llama_dir, "bfloat16-mixed"), _load(tiny_llama_dir, "float32")
-    assert search.auto_batch_size(mixed, 3) == search.MIXED_CPU_BATCH_CAP < search.auto_batch_size(fp32, 3)
+    assert search.auto_batch_size(mixed, 3) == search.MIXED_CPU_BATCH_CAP["off"] < search.auto_batch_size(fp32, 3)
+    assert search.auto_batch_size(mixed, 3, compile="on") == search.MIXED_CPU_BATCH_CAP["on"]  # fused: larger again
+
+
+def test_compiled_mixed_scores_are_judged_by_their_distance_to_float32():
+    from engine.scoring.compiled import agrees
+
+    rng = np.random.default_rng(0)
+    fp32 = torch.tensor(rng.normal(size=512))
+    eager = fp32 + torch.tensor(rng.normal(scale=0.01, size=512))  # bf16's own rounding
+    close = fp32 + torch.tensor(rng.normal(scale=0.01, size=512))  # as far from float32, elsewhere
+    assert not agrees(eager, close)[0]  # compared with eager alone it would be rejected
+    ok, why = agrees(eager, close, fp32)
+    assert ok and "against float32" in why
+    assert not agrees(eager, fp32 + torch.tensor(rng.normal(scale=0.03, size=512)), fp32)[0]  # 3x further off
+
+
+def test_freed_activation_memory_is_reused_without_page_faults():
+    import resource
+
+    from engine.models.cpu_memory import keep_freed_memory
+
+    if not keep_freed_memory():
+        pytest.skip("not glibc: the thresholds are glibc's")
+    torch.empty(4 * 1024 * 1024).fill_(1.0)  # 16 MB: freed, then kept on the heap
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.empty(4 * 1024 * 1024).fill_(1.0)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 1000  # 4096 pages if it went back to the OS
