@@ -32,32 +32,65 @@ def shared_prefix_attention(module, query, key, value, attention_mask=None, scal
                                       sliding_window=sliding_window, softcap=softcap, **kwargs)
     prefix_keys, prefix_values = shared_prefix[module.layer_idx]  # (Hkv, P, D) each
     batch, n_heads, suffix_len, head_dim = query.shape
+    scaling = head_dim**-0.5 if scaling is None else scaling
+    device = query.device
+    # the products' dtype: bf16 under autocast (bfloat16-mixed), else the model's; below, dtypes are explicit
+    work = torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else query.dtype
+    with torch.autocast(device.type, enabled=False):
+        out = _attend(query, key, value, prefix_keys, prefix_values, scaling, sliding_window, softcap, work)
+    return out.view(batch, suffix_len, n_heads, head_dim), None
+
+
+def _attend(query, key, value, prefix_keys, prefix_values, scaling, sliding_window, softcap, work):
+    batch, n_heads, suffix_len, head_dim = query.shape
     n_kv = key.shape[1]
     group = n_heads // n_kv
     prefix_len = prefix_keys.shape[1]
-    scaling = head_dim**-0.5 if scaling is None else scaling
+    rows = group * suffix_len  # one kv head's query rows per candidate, ordered (head in group, position)
+    device = query.device
 
-    q = query.reshape(batch, n_kv, group, suffix_len, head_dim)
-    q_flat = q.permute(1, 0, 2, 3, 4).reshape(n_kv, batch * group * suffix_len, head_dim)
-    scores_prefix = torch.bmm(q_flat, prefix_keys.transpose(1, 2))  # (Hkv, B*g*S, P)
-    scores_prefix = scores_prefix.view(n_kv, batch, group, suffix_len, prefix_len).permute(1, 0, 2, 3, 4)
-    scores_suffix = torch.matmul(q, key.unsqueeze(2).transpose(-1, -2))  # (B, Hkv, g, S, S)
-    scores = torch.cat([scores_prefix, scores_suffix], dim=-1).float() * scaling  # bf16 products, fp32 softmax
-    if softcap is not None:
-        scores = torch.tanh(scores / softcap) * softcap
+    def laid_out(x, shape, order):  # cast and permute in one copy (the tensors here are memory-bound)
+        return torch.empty(shape, dtype=work, device=device).copy_(x.permute(order))
 
-    q_pos = torch.arange(suffix_len, device=query.device).unsqueeze(1) + prefix_len
-    k_pos = torch.arange(prefix_len + suffix_len, device=query.device).unsqueeze(0)
+    q = laid_out(query.unflatten(1, (n_kv, group)), (n_kv, batch, group, suffix_len, head_dim), (1, 0, 2, 3, 4))
+    q = q.view(n_kv, batch, rows, head_dim)
+    k = laid_out(key, (n_kv, batch, suffix_len, head_dim), (1, 0, 2, 3))
+    v = laid_out(value, (n_kv, batch, suffix_len, head_dim), (1, 0, 2, 3))
+    q_pos = torch.arange(suffix_len, device=device).unsqueeze(1) + prefix_len
+    k_pos = torch.arange(prefix_len + suffix_len, device=device).unsqueeze(0)
     allowed = k_pos <= q_pos
     if sliding_window is not None:
         allowed &= (q_pos - k_pos) < sliding_window
-    scores = scores.masked_fill(~allowed, float("-inf"))
-    probs = torch.softmax(scores.float(), dim=-1).to(value.dtype)
+    allowed = allowed.repeat(group, 1)  # (rows, P + S)
 
-    probs_prefix = probs[..., :prefix_len].permute(1, 0, 2, 3, 4).reshape(n_kv, batch * group * suffix_len, prefix_len)
-    out_prefix = torch.bmm(probs_prefix, prefix_values).view(n_kv, batch, group, suffix_len, head_dim)
-    out = out_prefix.permute(1, 0, 2, 3, 4) + torch.matmul(probs[..., prefix_len:], value.unsqueeze(2))
-    return out.reshape(batch, n_heads, suffix_len, head_dim).transpose(1, 2).contiguous(), None
+    if softcap is None:  # the scaling rides on the keys: the prefix's once per batch, the suffix's products
+        prefix_keys = prefix_keys * scaling
+    prefix_keys, prefix_values = prefix_keys.to(work), prefix_values.to(work)
+    # scores against the shared prefix: one GEMM per kv head over every candidate's rows; against the suffix:
+    # a few products per candidate
+    scores_prefix = torch.bmm(q.view(n_kv, batch * rows, head_dim), prefix_keys.transpose(1, 2))
+    scores_suffix = torch.matmul(q, k.transpose(-1, -2))  # (Hkv, B, rows, S)
+    if softcap is not None:
+        scores = torch.cat([scores_prefix.view(n_kv, batch, rows, prefix_len), scores_suffix], dim=-1).float()
+        scores = torch.tanh(scores * (scaling / softcap)) * softcap
+        probs = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1).to(work)
+    else:
+        scores_suffix = scores_suffix * scaling
+        if sliding_window is None or prefix_len + suffix_len <= sliding_window:  # only the suffix is masked
+            scores_suffix = scores_suffix.masked_fill(~allowed[:, prefix_len:], float("-inf"))
+            scores = torch.cat([scores_prefix.view(n_kv, batch, rows, prefix_len), scores_suffix], dim=-1)
+        else:
+            scores = torch.cat([scores_prefix.view(n_kv, batch, rows, prefix_len), scores_suffix], dim=-1)
+            scores = scores.masked_fill(~allowed, float("-inf"))
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(work)  # float32 softmax (and 2x faster than bf16's)
+
+    # one GEMM per kv head for the prefix's values (a broadcast matmul would copy them for every candidate),
+    # accumulated onto the suffix's
+    out = torch.matmul(probs[..., prefix_len:], v).view(n_kv, batch * rows, head_dim)
+    out = torch.baddbmm(out, probs[..., :prefix_len].reshape(n_kv, batch * rows, prefix_len), prefix_values)
+    # (Hkv, B, group, S, D) -> (B, S, Hkv, group, D): the layout o_proj reads
+    return laid_out(out.view(n_kv, batch, group, suffix_len, head_dim), (batch, suffix_len, n_kv, group, head_dim),
+                    (1, 3, 0, 2, 4))
 
 
 AttentionInterface.register(ATTENTION_NAME, shared_prefix_attention)
