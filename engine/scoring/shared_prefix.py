@@ -34,10 +34,10 @@ def shared_prefix_attention(module, query, key, value, attention_mask=None, scal
     batch, n_heads, suffix_len, head_dim = query.shape
     scaling = head_dim**-0.5 if scaling is None else scaling
     device = query.device
-    # the products' dtype: bf16 under autocast (bfloat16-mixed), else the model's; below, dtypes are explicit
+    # the products' dtype: bf16 under autocast (bfloat16-mixed), else the model's. Every input below is cast
+    # to it explicitly, so autocast changes nothing (and is not re-entered: that keeps compiled graphs cacheable)
     work = torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else query.dtype
-    with torch.autocast(device.type, enabled=False):
-        out = _attend(query, key, value, prefix_keys, prefix_values, scaling, sliding_window, softcap, work)
+    out = _attend(query, key, value, prefix_keys, prefix_values, scaling, sliding_window, softcap, work)
     return out.view(batch, suffix_len, n_heads, head_dim), None
 
 
