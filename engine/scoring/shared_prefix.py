@@ -17,10 +17,12 @@ the usual masks.
 """
 from __future__ import annotations
 
+import sys
+
 import torch
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask, sdpa_mask
 
 ATTENTION_NAME = "valuescope_shared_prefix"
 
@@ -28,6 +30,10 @@ ATTENTION_NAME = "valuescope_shared_prefix"
 def shared_prefix_attention(module, query, key, value, attention_mask=None, scaling=None, dropout=0.0,
                             sliding_window=None, softcap=None, shared_prefix=None, **kwargs):
     if shared_prefix is None:  # an ordinary forward pass
+        if softcap is not None:  # SDPA cannot soft-cap logits (Gemma 2): the model's own eager attention
+            eager = sys.modules[type(module).__module__].eager_attention_forward
+            return eager(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
+                         sliding_window=sliding_window, softcap=softcap, **kwargs)
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
                                       sliding_window=sliding_window, softcap=softcap, **kwargs)
     prefix_keys, prefix_values = shared_prefix[module.layer_idx]  # (Hkv, P, D) each
@@ -94,7 +100,15 @@ def _attend(query, key, value, prefix_keys, prefix_values, scaling, sliding_wind
 
 
 AttentionInterface.register(ATTENTION_NAME, shared_prefix_attention)
-ALL_MASK_ATTENTION_FUNCTIONS.register(ATTENTION_NAME, sdpa_mask)  # masks for the ordinary passes
+def ordinary_pass_mask(*args, config=None, **kwargs):
+    """Masks for the ordinary passes: SDPA's, or eager's additive ones for models that soft-cap their
+    attention logits (their ordinary passes run the model's eager attention, which needs them)."""
+    if getattr(config, "attn_logit_softcapping", None) is not None:
+        return eager_mask(*args, config=config, **kwargs)
+    return sdpa_mask(*args, config=config, **kwargs)
+
+
+ALL_MASK_ATTENTION_FUNCTIONS.register(ATTENTION_NAME, ordinary_pass_mask)
 
 
 def use_shared_prefix_attention(model) -> None:

@@ -98,10 +98,11 @@ def read_position(ids: Sequence[int], pad_id: int | None, path: str) -> int:
 
 
 def attention_used(lm: LoadedModel, path: str) -> str:
-    """The attention implementation that ran (whole sequences fall through the shared-prefix function to SDPA)."""
+    """The attention implementation that ran (whole sequences fall through the shared-prefix function to SDPA,
+    or to the model's eager attention where it soft-caps its logits)."""
     name = getattr(lm.model.config, "_attn_implementation", None) or "default"
-    if name == ATTENTION_NAME:
-        return ATTENTION_NAME if path == SHARED_PREFIX else "sdpa"
+    if name == ATTENTION_NAME and path != SHARED_PREFIX:
+        return "eager" if getattr(lm.model.config, "attn_logit_softcapping", None) is not None else "sdpa"
     return name
 
 

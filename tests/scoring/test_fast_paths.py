@@ -88,3 +88,17 @@ def test_compiled_bfloat16_mixed_is_checked_against_float32_and_says_so(tiny_lla
     assert len(other.prefix_ids) != len(framing.prefix_ids)
     again = score_vocabulary(lm, other, ids, batch_size=64, compile="on")["score"].to_numpy()
     np.testing.assert_allclose(again, score_vocabulary(lm, other, ids, batch_size=64)["score"], atol=1e-6)
+
+
+def test_soft_capped_attention_matches_each_candidate_alone(tmp_path):
+    from tests.helpers import make_tiny_model_dir
+
+    path = make_tiny_model_dir(tmp_path / "tiny-gemma2", "gemma2", vocab_size=280, seed=2)  # logit soft-capping
+    lm = load_model(resolve_spec(str(path), kind="reward_model"), mode="reward", device="cpu", dtype="float32")
+    assert lm.model.config.attn_logit_softcapping
+    framing = build_framing(lm.tokenizer, PROMPT)
+    assert len(framing.prefix_ids) + 3 > lm.model.config.sliding_window  # the window cuts into the prefix too
+    ids = list(range(lm.vocab_size))
+    alone = _alone(lm, framing, ids)
+    np.testing.assert_allclose(score_vocabulary(lm, framing, ids, batch_size=64)["score"], alone,
+                               atol=1e-4 * alone.std() + 1e-6)
