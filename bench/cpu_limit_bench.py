@@ -79,7 +79,8 @@ def whole_command(model: str, per_candidate_flop: float, vocab: int, bf16_rate: 
                   kernel_cache: str | None = None) -> None:
     with tempfile.TemporaryDirectory() as home:
         command = [sys.executable, "-m", "engine", "--home", home, "search", "--model", model, "--mode", "reward",
-                   "--dtype", "bfloat16-mixed", "--compile", compile, "--device", "cpu", "--prompt", PROMPT, "--top", "3"]
+                   "--dtype", "bfloat16-mixed", "--compile", compile, "--device", "cpu", "--prompt", PROMPT,
+                   "--top", "3"]
         # the converted embedded weights are reused, so the command times load + search + cache write
         models = ROOT / "cache" / "models"
         if models.is_dir():

@@ -61,7 +61,7 @@ class SearchConfig:
     compile: str = setting("off", "torch.compile the backbone (on), plus CUDA graphs for small models on a GPU "
                                   "(cudagraphs); the first batch is checked (against eager, or against float32 "
                                   "under bfloat16-mixed) and eager is kept if they disagree. Pays back its build "
-                                  "(tens of seconds) over many prompts in one process: batteries and sweeps.",
+                                  "(12 s to a minute or two on a CPU) over large vocabularies, batteries and sweeps.",
                            ("off", "on", "cudagraphs"))
 
     def __post_init__(self):

@@ -13,7 +13,8 @@ attention function, so `run_suffixes` hands each call its own `shared_prefix=...
 share a model never see each other's prefix. The attention implementation is set once, when the
 model is loaded (`use_shared_prefix_attention`, through the public `set_attn_implementation`); a
 forward pass without the keyword (the prefix itself, whole sequences) falls through to SDPA with
-the usual masks.
+the usual masks, or, for models that soft-cap their attention logits (Gemma 2), which SDPA cannot,
+to the model's own eager attention with eager's masks.
 """
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def _attend(query, key, value, prefix_keys, prefix_values, scaling, sliding_wind
         else:
             scores = torch.cat([scores_prefix.view(n_kv, batch, rows, prefix_len), scores_suffix], dim=-1)
             scores = scores.masked_fill(~allowed, float("-inf"))
-        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(work)  # float32 softmax (and 2x faster than bf16's)
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(work)  # float32: also 2x faster than bf16
 
     # one GEMM per kv head for the prefix's values (a broadcast matmul would copy them for every candidate),
     # accumulated onto the suffix's
@@ -99,7 +100,6 @@ def _attend(query, key, value, prefix_keys, prefix_values, scaling, sliding_wind
                     (1, 3, 0, 2, 4))
 
 
-AttentionInterface.register(ATTENTION_NAME, shared_prefix_attention)
 def ordinary_pass_mask(*args, config=None, **kwargs):
     """Masks for the ordinary passes: SDPA's, or eager's additive ones for models that soft-cap their
     attention logits (their ordinary passes run the model's eager attention, which needs them)."""
@@ -108,6 +108,7 @@ def ordinary_pass_mask(*args, config=None, **kwargs):
     return sdpa_mask(*args, config=config, **kwargs)
 
 
+AttentionInterface.register(ATTENTION_NAME, shared_prefix_attention)
 ALL_MASK_ATTENTION_FUNCTIONS.register(ATTENTION_NAME, ordinary_pass_mask)
 
 
