@@ -1,4 +1,4 @@
-"""Optional compiled forward passes for the search: `torch.compile` of the backbone (fusing the
+"""Optional compiled forward passes for the search: `torch.compile` of the decoder layers (fusing the
 elementwise work between the GEMMs), and CUDA graphs on top of it for small models on a GPU
 (`reduce-overhead`: one graph launch per batch instead of hundreds of kernel launches).
 
@@ -9,13 +9,14 @@ bfloat16-mixed model: eager bf16 is itself an approximation of float32 (fused ke
 inside a kernel where eager rounds each op's output to bf16), so both are compared with the batch
 scored with the float32 weights, and the compiled scores must be no further from float32 than eager's
 (Spearman deficit and mean difference at most 1.25x eager's, plus a margin). Otherwise the model falls
-back to eager for good, with a warning. Batches are padded to one size and the prefix length is
-marked dynamic, so one graph, built and checked once per model and process, serves every prompt of a
-battery. Built kernels are kept on disk by inductor's cache (TORCHINDUCTOR_CACHE_DIR), so later
-processes on the same machine load them instead of building.
+back to eager for good, with a warning. What is compiled is the decoder layer (regional compilation:
+one layer's code, built once, serves every layer); batches are padded to one size and the prefix
+length is marked dynamic, so one graph, built and checked once per model and process, serves every
+prompt of a battery. Built kernels are also kept on disk by inductor's cache (TORCHINDUCTOR_CACHE_DIR).
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import torch
@@ -26,18 +27,40 @@ MIN_SPEARMAN = 0.999
 MAX_SPREAD_SHARE = 0.01
 
 
-def compiled_backbone(lm, choice: str):
-    """The callable that runs `lm`'s backbone under `choice` (off: the backbone itself)."""
-    if choice == "off" or getattr(lm, "compile_failed", False):
-        return lm.backbone
+def _compiled(lm, choice: str) -> list:
+    """One compiled callable per decoder layer of `lm` (built on first use, kept with the model)."""
     cache = lm.__dict__.setdefault("compiled", {})
     if choice not in cache:
         mode = COMPILE_MODES[choice]
         if choice == "cudagraphs" and not lm.device.startswith("cuda"):
             mode = COMPILE_MODES["on"]  # CUDA graphs need a GPU; the compiled kernels still help
         options = {"mode": mode} if BACKEND == "inductor" else {}
-        cache[choice] = torch.compile(lm.backbone, backend=BACKEND, dynamic=None, **options)
+        cache[choice] = [torch.compile(layer, backend=BACKEND, dynamic=None, **options)
+                         for layer in lm.backbone.layers]
     return cache[choice]
+
+
+def wants_compiled(lm, choice: str) -> bool:
+    return choice != "off" and not getattr(lm, "compile_failed", False)
+
+
+@contextlib.contextmanager
+def compiled_layers(lm, choice: str):
+    """Inside: `lm`'s decoder layers are their compiled versions (nothing changes for `off`, or after a
+    failed check). The layers are the model's repeated block: compiling one layer's code once serves all
+    of them, so kernels build in seconds rather than the minutes a whole-model graph takes."""
+    if not wants_compiled(lm, choice):
+        yield
+        return
+    layers = lm.backbone.layers
+    originals = list(layers)
+    for i, layer in enumerate(_compiled(lm, choice)):
+        layers[i] = layer
+    try:
+        yield
+    finally:
+        for i, layer in enumerate(originals):
+            layers[i] = layer
 
 
 MIXED_SLACK = 1.25  # compiled bf16 may be this much further from float32 than eager bf16 is

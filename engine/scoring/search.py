@@ -18,8 +18,9 @@ import torch
 from engine.errors import Cancelled, InputError, is_out_of_memory
 from engine.models.loading import LoadedModel
 from engine.models.precision import compute_context
-from engine.scoring.compiled import accept, agrees, compiled_backbone, reject
-from engine.scoring.shared_prefix import ATTENTION_NAME, encode_prefix, run_suffixes, use_shared_prefix_attention
+from engine.scoring.compiled import accept, agrees, compiled_layers, reject, wants_compiled
+from engine.scoring.shared_prefix import (ATTENTION_NAME, attached_prefix, encode_prefix, run_suffixes,
+                                         use_shared_prefix_attention)
 from engine.options import SCORING_METHODS, VOCAB_FILTERS
 from engine.scoring.templates import Framing
 from engine.scoring.authors import authors_reply_texts, authors_sequences
@@ -58,6 +59,7 @@ def vocab_candidates(tokenizer, vocab_size: int, vocab_filter: str = "all") -> l
 BATCH_CAP = {"cpu": 1024, "cuda": 8192}
 MIXED_CPU_BATCH_CAP = {"off": 512, "on": 1024}
 RESCORE_ENDS = 200  # bfloat16-mixed: the top and bottom candidates re-scored with float32 weights
+CHECK_ROWS = 256  # compiled scoring is checked on this many candidates of its first batch
 
 
 def auto_batch_size(lm: LoadedModel, suffix_len: int, with_logits: bool = False, compile: str = "off") -> int:
@@ -109,7 +111,9 @@ def _batched(lm: LoadedModel, suffixes: list[list[int]], prefix_ids: list[int], 
         with compute_context(lm, float32=True), torch.inference_mode():  # the prefix runs once: in float32
             prefix_layers, prefix_hidden = encode_prefix(lm.backbone, prefix_ids, device)
             prefix_hidden = prefix_hidden.float()
-        with compute_context(lm, float32), torch.inference_mode():
+        compiled = wants_compiled(lm, compile)
+        with (compute_context(lm, float32), torch.inference_mode(),
+              attached_prefix(lm.backbone, prefix_layers, dynamic=compiled)):
             size = batch_size or auto_batch_size(lm, max(len(s) for s in suffixes), with_logits, compile)
             done, order, parts = 0, [], []
             for rows, ids, lengths in _length_groups(suffixes, device):
@@ -119,34 +123,33 @@ def _batched(lm: LoadedModel, suffixes: list[list[int]], prefix_ids: list[int], 
                         raise Cancelled("Search cancelled: nothing was saved.")
                     batch_ids, batch_lengths = ids[start:start + size], lengths[start:start + size]
                     n = len(batch_ids)
-                    backbone = compiled_backbone(lm, compile)
-                    if backbone is not lm.backbone:  # one graph for every prompt: its prefix length is symbolic
-                        for keys, values in prefix_layers:
-                            torch._dynamo.mark_dynamic(keys, 1)
-                            torch._dynamo.mark_dynamic(values, 1)
-                    if backbone is not lm.backbone and n < size:  # one batch shape: one compiled graph
+                    compiled = wants_compiled(lm, compile)
+                    if compiled and n < size:  # one batch shape: one compiled graph
                         batch_ids = torch.cat([batch_ids, batch_ids[-1:].expand(size - n, -1)])
                         batch_lengths = torch.cat([batch_lengths, batch_lengths[-1:].expand(size - n)])
 
-                    def score(net):
-                        hidden = run_suffixes(net, batch_ids, prefix_layers, len(prefix_ids))
+                    def score(with_compiled: bool, rows: int | None = None):
+                        ids_, lengths_ = batch_ids[:rows], batch_lengths[:rows]
+                        with compiled_layers(lm, compile if with_compiled else "off"):
+                            hidden = run_suffixes(lm.backbone, ids_, len(prefix_ids))
                         with torch.autocast(device.split(":")[0], enabled=False):  # heads read in float32
-                            return reader(hidden.float(), batch_lengths, batch_ids, prefix_hidden)[:n]
+                            return reader(hidden.float(), lengths_, ids_, prefix_hidden)[:n]
 
                     try:
-                        values = score(backbone)
-                        if backbone is not lm.backbone and not getattr(lm, "compile_checked", False):
-                            eager = score(lm.backbone)
+                        values = score(compiled)
+                        if compiled and not getattr(lm, "compile_checked", False):
+                            checked = min(n, CHECK_ROWS)  # eager and float32 score the batch's first rows
+                            eager = score(False, checked)
                             reference = None
                             if lm.bf16_weights and not float32:  # judged by the distance to float32
                                 with torch.autocast(device.split(":")[0], enabled=False), compute_context(lm, True):
-                                    reference = score(lm.backbone)
-                            ok, why = agrees(eager, values, reference)
+                                    reference = score(False, checked)
+                            ok, why = agrees(eager, values[:checked], reference)
                             if ok:
                                 accept(lm, why)
                             else:
                                 reject(lm, why)
-                                values = eager
+                                values = score(False)
                     except RuntimeError as exc:
                         if not is_out_of_memory(exc) or size == 1 or batch_size:
                             raise

@@ -8,9 +8,12 @@ Copying the prefix cache per candidate costs memory traffic that matters on a 2-
 Works for any model whose attention layers dispatch through ALL_ATTENTION_FUNCTIONS (Llama,
 Gemma 2/3, Qwen, Mistral, ...), including logit soft-capping and sliding windows.
 
-The prefix travels explicitly: transformers passes extra forward keyword arguments down to the
-attention function, so `run_suffixes` hands each call its own `shared_prefix=...` and sessions that
-share a model never see each other's prefix. The attention implementation is set once, when the
+Each attention module holds its layer's prefix keys and values while a search runs
+(`attached_prefix`, entered under the model's lock, so sessions that share a model never see each
+other's prefix), and `run_suffixes` passes `shared_prefix=True` down to the attention function
+(transformers forwards extra keyword arguments). Reading the prefix from the module rather than by
+layer index keeps every decoder layer the same code for torch.compile: one compiled layer serves
+all of them (engine.scoring.compiled). The attention implementation is set once, when the
 model is loaded (`use_shared_prefix_attention`, through the public `set_attn_implementation`); a
 forward pass without the keyword (the prefix itself, whole sequences) falls through to SDPA with
 the usual masks, or, for models that soft-cap their attention logits (Gemma 2), which SDPA cannot,
@@ -18,6 +21,7 @@ to the model's own eager attention with eager's masks.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import torch
@@ -37,7 +41,7 @@ def shared_prefix_attention(module, query, key, value, attention_mask=None, scal
                          sliding_window=sliding_window, softcap=softcap, **kwargs)
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
                                       sliding_window=sliding_window, softcap=softcap, **kwargs)
-    prefix_keys, prefix_values = shared_prefix[module.layer_idx]  # (Hkv, P, D) each
+    prefix_keys, prefix_values = module.shared_prefix_kv  # (Hkv, P, D) each: attached_prefix
     batch, n_heads, suffix_len, head_dim = query.shape
     scaling = head_dim**-0.5 if scaling is None else scaling
     device = query.device
@@ -132,11 +136,33 @@ def encode_prefix(backbone, prefix_ids: list[int], device) -> tuple[list, torch.
     return layers, out.last_hidden_state[0]
 
 
+PREFIX_ATTRIBUTE = "shared_prefix_kv"
+
+
+@contextlib.contextmanager
+def attached_prefix(backbone, prefix_layers: list, dynamic: bool = False):
+    """Inside: each decoder layer's attention module holds its (keys, values) of the prefix. `dynamic`: the
+    prefix length is marked dynamic (a compiled graph then serves every prompt)."""
+    attentions = [layer.self_attn for layer in backbone.layers]
+    for attention in attentions:
+        keys, values = prefix_layers[attention.layer_idx]
+        if dynamic:
+            torch._dynamo.mark_dynamic(keys, 1)
+            torch._dynamo.mark_dynamic(values, 1)
+        setattr(attention, PREFIX_ATTRIBUTE, (keys, values))
+    try:
+        yield
+    finally:
+        for attention in attentions:
+            delattr(attention, PREFIX_ATTRIBUTE)
+
+
 @torch.no_grad()
-def run_suffixes(backbone, suffix_ids: torch.Tensor, prefix_layers: list, prefix_len: int) -> torch.Tensor:
+def run_suffixes(backbone, suffix_ids: torch.Tensor, prefix_len: int) -> torch.Tensor:
     """Final hidden states (B x S x H) of right-padded suffixes placed after the shared prefix of
-    `prefix_len` tokens (a sliding-window layer may keep fewer of its keys: positions come from here)."""
+    `prefix_len` tokens, attached with `attached_prefix` (a sliding-window layer may keep fewer of its
+    keys: positions come from here)."""
     # one row of positions for the whole batch: rotary tables are computed once, then broadcast
     positions = torch.arange(prefix_len, prefix_len + suffix_ids.shape[1], device=suffix_ids.device)
     return backbone(input_ids=suffix_ids, position_ids=positions.unsqueeze(0), use_cache=False,
-                    shared_prefix=prefix_layers).last_hidden_state
+                    shared_prefix=True).last_hidden_state
