@@ -60,8 +60,8 @@ class SearchConfig:
                           "(docs/paper_models.md).", SCORING_METHODS)
     compile: str = setting("off", "torch.compile the backbone (on), plus CUDA graphs for small models on a GPU "
                                   "(cudagraphs); the first batch is checked (against eager, or against float32 "
-                                  "under bfloat16-mixed) and eager is kept if they disagree. Pays back its build "
-                                  "(12 s to a minute or two on a CPU) over large vocabularies, batteries and sweeps.",
+                                  "under bfloat16-mixed) and eager is kept if they disagree. On a CPU its build takes "
+                                  "seconds; it is faster for vocabulary searches, batteries and sweeps.",
                            ("off", "on", "cudagraphs"))
 
     def __post_init__(self):
