@@ -41,7 +41,12 @@ def _compiled(lm, choice: str) -> list:
 
 
 def wants_compiled(lm, choice: str) -> bool:
-    return choice != "off" and not getattr(lm, "compile_failed", False)
+    if choice == "off" or getattr(lm, "compile_failed", False):
+        return False
+    if not isinstance(getattr(lm.backbone, "layers", None), torch.nn.ModuleList):
+        reject(lm, "the backbone has no list of decoder layers (`layers`) to compile")
+        return False
+    return True
 
 
 @contextlib.contextmanager
@@ -96,8 +101,8 @@ def agrees(eager: torch.Tensor, compiled: torch.Tensor, float32: torch.Tensor | 
 
 def reject(lm, why: str) -> None:
     lm.compile_failed = True
-    lm.compile_verdict = f"rejected ({why}): scored eagerly"
-    warnings.warn(f"Compiled scoring of {lm.spec.alias} disagreed with eager ({why}): scoring eagerly.", stacklevel=3)
+    lm.compile_verdict = f"not used ({why}): scored eagerly"
+    warnings.warn(f"Compiled scoring of {lm.spec.alias} not used ({why}): scoring eagerly.", stacklevel=3)
 
 
 def accept(lm, why: str) -> None:

@@ -148,7 +148,7 @@ def _batched(lm: LoadedModel, suffixes: list[list[int]], prefix_ids: list[int], 
                             if ok:
                                 accept(lm, why)
                             else:
-                                reject(lm, why)
+                                reject(lm, f"it disagreed, {why}")
                                 values = score(False)
                     except RuntimeError as exc:
                         if not is_out_of_memory(exc) or size == 1 or batch_size:

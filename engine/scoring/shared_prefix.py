@@ -143,7 +143,8 @@ PREFIX_ATTRIBUTE = "shared_prefix_kv"
 def attached_prefix(backbone, prefix_layers: list, dynamic: bool = False):
     """Inside: each decoder layer's attention module holds its (keys, values) of the prefix. `dynamic`: the
     prefix length is marked dynamic (a compiled graph then serves every prompt)."""
-    attentions = [layer.self_attn for layer in backbone.layers]
+    # the attention modules (and any other module that knows its layer: harmless) of every decoder layer
+    attentions = [m for m in backbone.modules() if isinstance(getattr(m, "layer_idx", None), int)]
     for attention in attentions:
         keys, values = prefix_layers[attention.layer_idx]
         if dynamic:
