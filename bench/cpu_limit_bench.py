@@ -8,12 +8,13 @@ just before and just after each search and averaged, so a busy machine skews rat
 With `--repeats N` the two precisions alternate N times and the median share is printed (the load
 average before and after is printed too). Then the agreement of bfloat16-mixed with float32 on the same tokens (Spearman, top and bottom 50 in
 common) is recorded as this model's verdict for `dtype=auto` on this CPU (engine.models.precision).
-
-    python bench/cpu_limit_bench.py --model smollm2-135m-instruct --tokens 4096
-    python bench/cpu_limit_bench.py --model gemma3-270m --tokens 4096 --whole-command
 Then the same for bfloat16-mixed compiled (`torch.compile`, engine.scoring.compiled): the kernels' build
 time, its candidates/s and share, and its agreement with float32 (printed, not recorded: every compiled
 search checks its own first batch against float32).
+
+    python bench/cpu_limit_bench.py --model smollm2-135m-instruct --tokens 4096
+    python bench/cpu_limit_bench.py --model gemma3-270m --tokens 4096 --whole-command
+
 `--whole-command` also times `valuescope search --mode reward --dtype bfloat16-mixed` over the whole
 vocabulary in a fresh data folder (as a user runs it: load, search, write to the cache), eager and
 compiled (with inductor's kernel cache empty, then warm), and relates each to the bfloat16 matmul rate.
@@ -67,6 +68,15 @@ def timed_search(lm, framing, ids, batch_size, matmul_dtype, compile="off"):
     scores = score_vocabulary(lm, framing, ids, batch_size=batch_size, compile=compile)["score"].to_numpy()
     elapsed = time.perf_counter() - started
     return scores, len(ids) / elapsed, (before + matmul_rate(matmul_dtype)) / 2
+
+
+def report_rate(name: str, rate: float, matmul: float, per_candidate: float, vocab: int) -> float:
+    """Print one search's rate beside its matmul rate; return the share of it."""
+    achieved = rate * per_candidate / 1e9
+    print(f"{name:15s} matmul {matmul:6.0f} GFLOP/s | search {rate:7.1f} candidates/s = {achieved:6.0f} "
+          f"GFLOP/s = {achieved / matmul:4.0%} of its matmul rate | full vocabulary {vocab / rate / 60:5.1f} min",
+          flush=True)
+    return achieved / matmul
 
 
 def ends_in_common(a: np.ndarray, b: np.ndarray, k: int) -> tuple[int, int]:
@@ -138,11 +148,7 @@ def main() -> None:
                 ref, fp32_rate = scores, rate
             else:
                 got, mixed_rate, bf16_matmul = scores, rate, matmul
-            achieved = rate * per_candidate / 1e9
-            shares[name].append(achieved / matmul)
-            print(f"{name:15s} matmul {matmul:6.0f} GFLOP/s | search {rate:7.1f} candidates/s = {achieved:6.0f} "
-                  f"GFLOP/s = {achieved / matmul:4.0%} of its matmul rate | full vocabulary {vocab / rate / 60:5.1f} min",
-                  flush=True)
+            shares[name].append(report_rate(name, rate, matmul, per_candidate, vocab))
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     for name, values in shares.items():
         print(f"{name}: share of its matmul rate over {len(values)} run(s): median {np.median(values):.0%}, "
@@ -166,11 +172,7 @@ def main() -> None:
     compiled_rates = []
     for _ in range(args.repeats):
         compiled, rate, matmul = timed_search(mixed, framing, ids, args.batch_size, torch.bfloat16, compile="on")
-        achieved = rate * per_candidate / 1e9
-        compiled_rates.append(achieved / matmul)
-        print(f"{'compiled':15s} matmul {matmul:6.0f} GFLOP/s | search {rate:7.1f} candidates/s = {achieved:6.0f} "
-              f"GFLOP/s = {achieved / matmul:4.0%} of its matmul rate | full vocabulary {vocab / rate / 60:5.1f} min",
-              flush=True)
+        compiled_rates.append(report_rate("compiled", rate, matmul, per_candidate, vocab))
     print(f"compiled: share of its matmul rate, median {np.median(compiled_rates):.0%}; "
           f"{rate / mixed_rate:.2f}x eager bfloat16-mixed's candidates/s")
     rho_c = spearmanr(compiled, ref).statistic

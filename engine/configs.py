@@ -58,7 +58,7 @@ class SearchConfig:
                           "and the turn's closing; authors = decoded, rendered by the chat template (which may trim "
                           "it) and re-tokenised with the tokenizer's defaults, as the paper's authors scored "
                           "(docs/paper_models.md).", SCORING_METHODS)
-    compile: str = setting("off", "torch.compile the backbone (on), plus CUDA graphs for small models on a GPU "
+    compile: str = setting("off", "torch.compile the decoder layers (on), plus CUDA graphs for small models on a GPU "
                                   "(cudagraphs); the first batch is checked (against eager, or against float32 "
                                   "under bfloat16-mixed) and eager is kept if they disagree. On a CPU its build takes "
                                   "seconds; it is faster for vocabulary searches, batteries and sweeps.",

@@ -141,8 +141,8 @@ def _compute(request: SearchRequest, runs: list, missing: list, args) -> None:
     else:
         bar = progress_bar("prompts", unit="prompt")
     try:
-        jobs.run_foreground(todo.kind, todo.to_params(), progress=bar, stage=bar.stage if len(missing) == 1 else None, key=key, label=todo.label(),
-                            home=args.home)
+        jobs.run_foreground(todo.kind, todo.to_params(), progress=bar, stage=bar.stage if len(missing) == 1 else None,
+                            key=key, label=todo.label(), home=args.home)
     finally:
         bar.close()
 

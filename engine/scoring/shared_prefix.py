@@ -104,10 +104,16 @@ def _attend(query, key, value, prefix_keys, prefix_values, scaling, sliding_wind
                     (1, 3, 0, 2, 4))
 
 
+def soft_caps_attention(config) -> bool:
+    """Whether the model soft-caps its attention logits (Gemma 2): SDPA cannot, so its ordinary passes run
+    the model's eager attention."""
+    return getattr(config, "attn_logit_softcapping", None) is not None
+
+
 def ordinary_pass_mask(*args, config=None, **kwargs):
     """Masks for the ordinary passes: SDPA's, or eager's additive ones for models that soft-cap their
     attention logits (their ordinary passes run the model's eager attention, which needs them)."""
-    if getattr(config, "attn_logit_softcapping", None) is not None:
+    if soft_caps_attention(config):
         return eager_mask(*args, config=config, **kwargs)
     return sdpa_mask(*args, config=config, **kwargs)
 

@@ -25,7 +25,7 @@ import transformers
 
 from engine.errors import Cancelled, InputError, is_out_of_memory
 from engine.models.loading import LoadedModel
-from engine.scoring.shared_prefix import ATTENTION_NAME
+from engine.scoring.shared_prefix import ATTENTION_NAME, soft_caps_attention
 
 # score_reader -> how the reward is read from the output of the model's own forward (B rows)
 READERS: dict[str, Callable] = {
@@ -102,7 +102,7 @@ def attention_used(lm: LoadedModel, path: str) -> str:
     or to the model's eager attention where it soft-caps its logits)."""
     name = getattr(lm.model.config, "_attn_implementation", None) or "default"
     if name == ATTENTION_NAME and path != SHARED_PREFIX:
-        return "eager" if getattr(lm.model.config, "attn_logit_softcapping", None) is not None else "sdpa"
+        return "eager" if soft_caps_attention(lm.model.config) else "sdpa"
     return name
 
 
